@@ -1,0 +1,108 @@
+namespace MobileLlmConvert.Core.Ir;
+
+/// <summary>
+/// The one intermediate representation: a resolved config, a table of tensors stored once, and the
+/// executed layer steps that refer to them by key. Immutable; passes return new instances that
+/// share the same underlying resources (mapped files), released by <see cref="Dispose"/>.
+/// </summary>
+public sealed record ModelIr : IDisposable
+{
+    private readonly IReadOnlyList<Tensor> _tensors = [];
+    private readonly Dictionary<string, Tensor> _byName = new(StringComparer.Ordinal);
+
+    public required ModelConfig Config { get; init; }
+
+    /// <summary>Stored tensors in a stable order (the order writers emit them in).</summary>
+    public required IReadOnlyList<Tensor> Tensors
+    {
+        get => _tensors;
+        init
+        {
+            _byName.Clear();
+            foreach (var t in value)
+            {
+                if (!_byName.TryAdd(t.Name, t)) throw new ArgumentException($"duplicate tensor {t.Name} in IR");
+            }
+            _tensors = value;
+        }
+    }
+
+    /// <summary>Key of the token embedding [vocab, hidden].</summary>
+    public required string Embedding { get; init; }
+    /// <summary>Key of the final RMSNorm weight [hidden].</summary>
+    public required string FinalNorm { get; init; }
+    /// <summary>Key of the output head [vocab, hidden]; equal to <see cref="Embedding"/> when tied.</summary>
+    public required string Output { get; init; }
+    public required IReadOnlyList<LayerStep> Steps { get; init; }
+    public TokenizerIr? Tokenizer { get; init; }
+    /// <summary>Where the IR came from (a path), for messages and manifests.</summary>
+    public string? SourcePath { get; init; }
+    /// <summary>Mapped files and other resources the tensor sources depend on; shared by derived IRs.</summary>
+    public ResourceBag Resources { get; init; } = new();
+
+    public bool IsTied => Embedding == Output;
+
+    public Tensor this[string key] => _byName.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException($"no tensor {key} in IR");
+    public bool TryGetTensor(string key, out Tensor tensor) => _byName.TryGetValue(key, out tensor!);
+
+    /// <summary>Every tensor element stored, each stored tensor counted once.</summary>
+    public long StoredParameters => _tensors.Sum(t => t.ElementCount);
+
+    /// <summary>Every tensor element used per forward pass, counted at each use (a tied head counts twice).</summary>
+    public long ExecutedParameters
+    {
+        get
+        {
+            long n = this[Embedding].ElementCount + this[FinalNorm].ElementCount + this[Output].ElementCount;
+            foreach (var step in Steps)
+            {
+                foreach (var key in step.Keys) n += this[key].ElementCount;
+            }
+            return n;
+        }
+    }
+
+    public long StoredBytes => _tensors.Sum(t => t.ByteLength);
+
+    /// <summary>Every key the model uses: embedding, each step's keys, final norm and head, in execution order.</summary>
+    public IEnumerable<string> UsedKeys()
+    {
+        yield return Embedding;
+        foreach (var step in Steps)
+        {
+            foreach (var key in step.Keys) yield return key;
+        }
+        yield return FinalNorm;
+        yield return Output;
+    }
+
+    public void Dispose() => Resources.Dispose();
+}
+
+/// <summary>Resources (mapped files) that tensors of an IR and all IRs derived from it depend on.</summary>
+public sealed class ResourceBag : IDisposable
+{
+    private readonly List<IDisposable> _items = [];
+    private bool _disposed;
+
+    public T Add<T>(T item) where T : IDisposable
+    {
+        lock (_items)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _items.Add(item);
+        }
+        return item;
+    }
+
+    public void Dispose()
+    {
+        lock (_items)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            for (int i = _items.Count - 1; i >= 0; i--) _items[i].Dispose();
+            _items.Clear();
+        }
+    }
+}
