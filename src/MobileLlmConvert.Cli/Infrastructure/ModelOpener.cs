@@ -35,7 +35,7 @@ public static class ModelOpener
         int n;
         using (var s = File.OpenRead(path)) n = s.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         if (n >= 4 && head[..4].SequenceEqual(GgufMagic)) return ModelKind.Gguf;
-        if (MobileFile.HasMagic(head[..n])) return ModelKind.Mobile;
+        if (n >= MobileFormat.Magic.Length && head[..MobileFormat.Magic.Length].SequenceEqual(MobileFormat.Magic)) return ModelKind.Mobile;
         throw new UsageException($"{path}: not a GGUF or mobile model file (unknown magic); for a Hugging Face checkpoint pass its directory");
     }
 

@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Text.Json;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Passes;
+
+namespace MobileLlmConvert.Cli.Infrastructure;
+
+/// <summary>
+/// The conversion pipeline every writing verb shares: sharing passes (tie, dedup, fold GQA) first, so
+/// a shared tensor is quantized once, then the Quantize pass. Nothing here reads tensor bytes: the
+/// passes produce lazy sources and the writer streams them tensor by tensor.
+/// </summary>
+internal sealed class Conversion
+{
+    public required ModelIr Source { get; init; }
+    public required ModelIr Result { get; init; }
+    public required SharingResult Sharing { get; init; }
+    public PassReport? Quantization { get; init; }
+    public Stopwatch Clock { get; } = Stopwatch.StartNew();
+
+    public static Conversion Run(ModelIr source, SharingOptions sharing, QuantPolicy? policy)
+    {
+        var clock = Stopwatch.StartNew();
+        var shared = SharingPipeline.Run(source, sharing);
+        var ir = shared.Ir;
+        PassReport? quant = null;
+        if (policy is not null)
+        {
+            var q = new QuantizePass(policy).Run(ir);
+            ir = q.Ir;
+            quant = q.Report;
+        }
+        var c = new Conversion { Source = source, Result = ir, Sharing = shared, Quantization = quant };
+        c.Clock.Restart();
+        c.Clock.Start();
+        return c;
+    }
+
+    public IEnumerable<PassReport> Reports => Quantization is null ? Sharing.Reports : Sharing.Reports.Append(Quantization);
+
+    /// <summary>Pass warnings go to stderr whatever the output mode: they are things to act on.</summary>
+    public void PrintWarnings(CliContext ctx)
+    {
+        foreach (var r in Reports)
+        {
+            foreach (var w in r.Warnings) ctx.Warn($"{r.Pass}: {w}");
+        }
+    }
+
+    public void PrintNotes(TextWriter o)
+    {
+        foreach (var r in Reports)
+        {
+            foreach (var n in r.Notes) o.WriteLine($"  {r.Pass}: {n}");
+        }
+    }
+
+    /// <summary>The one-line summary a conversion ends with.</summary>
+    public string Summary(string verb, string source, string output, long outputBytes) =>
+        $"{verb}: {source} -> {output}: {Format.Count(Source.StoredParameters)} -> {Format.Count(Result.StoredParameters)} stored parameters, " +
+        $"{Format.Bytes(Source.StoredBytes)} stored -> {Format.Bytes(outputBytes)} written, " +
+        $"{Sharing.Totals.TensorsMerged} tensors merged, {Format.Seconds(Clock.Elapsed)}";
+
+    public void WriteJson(Utf8JsonWriter w, string source, string output, string format, long outputBytes)
+    {
+        w.WriteString("source", source);
+        w.WriteString("output", output);
+        w.WriteString("format", format);
+        w.WriteNumber("output_bytes", outputBytes);
+        w.WriteNumber("seconds", Math.Round(Clock.Elapsed.TotalSeconds, 3));
+        w.WriteStartObject("parameters");
+        w.WriteNumber("stored_before", Source.StoredParameters);
+        w.WriteNumber("stored", Result.StoredParameters);
+        w.WriteNumber("executed", Result.ExecutedParameters);
+        w.WriteEndObject();
+        w.WriteStartObject("stored_bytes");
+        w.WriteNumber("before", Source.StoredBytes);
+        w.WriteNumber("after", Result.StoredBytes);
+        w.WriteEndObject();
+        w.WritePropertyName("passes");
+        PassJson.Write(w, Sharing, Quantization is null ? null : [Quantization]);
+    }
+}

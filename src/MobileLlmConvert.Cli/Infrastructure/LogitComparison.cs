@@ -1,0 +1,79 @@
+namespace MobileLlmConvert.Cli.Infrastructure;
+
+/// <summary>How far a model's next-token distributions are from a reference's, position by position.</summary>
+public sealed record LogitComparison(
+    int Positions,
+    int Top1Agreements,
+    double MeanKl,
+    double MaxKl,
+    double MaxAbsLogitError,
+    double MaxAbsProbabilityError)
+{
+    public double Top1Agreement => Positions == 0 ? 1 : (double)Top1Agreements / Positions;
+
+    /// <summary>
+    /// Compares row-major [positions, vocab] logits. KL is KL(reference || candidate) in nats,
+    /// computed in double from log-softmax so tiny probabilities do not underflow.
+    /// </summary>
+    public static LogitComparison Compare(ReadOnlySpan<float> reference, ReadOnlySpan<float> candidate, int vocab)
+    {
+        if (reference.Length != candidate.Length || vocab <= 0 || reference.Length % vocab != 0)
+            throw new ArgumentException($"logit arrays of {reference.Length} and {candidate.Length} values do not both hold whole rows of {vocab}");
+        int positions = reference.Length / vocab;
+        var lp = new double[vocab];
+        var lq = new double[vocab];
+        int agree = 0;
+        double klSum = 0, klMax = 0, absMax = 0, probMax = 0;
+        for (int p = 0; p < positions; p++)
+        {
+            var r = reference.Slice(p * vocab, vocab);
+            var c = candidate.Slice(p * vocab, vocab);
+            LogSoftmax(r, lp);
+            LogSoftmax(c, lq);
+            double kl = 0;
+            for (int i = 0; i < vocab; i++)
+            {
+                double pr = Math.Exp(lp[i]);
+                kl += pr * (lp[i] - lq[i]);
+                absMax = Math.Max(absMax, Math.Abs((double)r[i] - c[i]));
+                probMax = Math.Max(probMax, Math.Abs(pr - Math.Exp(lq[i])));
+            }
+            kl = Math.Max(kl, 0); // rounding can leave a tiny negative value for identical rows
+            klSum += kl;
+            klMax = Math.Max(klMax, kl);
+            if (ArgMax(r) == ArgMax(c)) agree++;
+        }
+        return new LogitComparison(positions, agree, positions == 0 ? 0 : klSum / positions, klMax, absMax, probMax);
+    }
+
+    public static void LogSoftmax(ReadOnlySpan<float> logits, Span<double> output)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var x in logits) max = Math.Max(max, x);
+        double sum = 0;
+        foreach (var x in logits) sum += Math.Exp(x - max);
+        double logSum = Math.Log(sum) + max;
+        for (int i = 0; i < logits.Length; i++) output[i] = logits[i] - logSum;
+    }
+
+    /// <summary>Probabilities of one row (double precision, then rounded to float).</summary>
+    public static float[] Softmax(ReadOnlySpan<float> logits)
+    {
+        var l = new double[logits.Length];
+        LogSoftmax(logits, l);
+        var p = new float[logits.Length];
+        for (int i = 0; i < p.Length; i++) p[i] = (float)Math.Exp(l[i]);
+        return p;
+    }
+
+    /// <summary>Index of the largest value; the lowest index on ties, as greedy decoding picks.</summary>
+    public static int ArgMax(ReadOnlySpan<float> row)
+    {
+        int best = 0;
+        for (int i = 1; i < row.Length; i++)
+        {
+            if (row[i] > row[best]) best = i;
+        }
+        return best;
+    }
+}

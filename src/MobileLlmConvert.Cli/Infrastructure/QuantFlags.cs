@@ -1,0 +1,54 @@
+using System.CommandLine;
+using MobileLlmConvert.Core.Passes;
+
+namespace MobileLlmConvert.Cli.Infrastructure;
+
+/// <summary>`--quant`, `--group-size`, `--quant-override`, `--strict-quant`: the Quantize pass's policy, on convert and hf2mobile.</summary>
+internal sealed class QuantFlags(string? defaultScheme)
+{
+    private readonly Option<string> _quant = new("--quant", "-q")
+    {
+        Description = "f32, f16, q8, q4 or q4a (GGUF spellings q8_0, q4_0, q4_1 = group 32)" + (defaultScheme is null ? "" : $"; default {defaultScheme}"),
+    };
+    private readonly Option<int?> _group = new("--group-size") { Description = "values per quantization block: 32 (default), 64 or 128" };
+    private readonly Option<string[]> _overrides = new("--quant-override")
+    {
+        Description = "PATTERN=TYPE for matching tensor keys, repeatable, last match wins (e.g. 'model.embed_tokens.weight=q4')",
+        AllowMultipleArgumentsPerToken = false,
+    };
+    private readonly Option<bool> _strict = new("--strict-quant") { Description = "refuse, instead of falling back, when a tensor's width is not a multiple of the group size" };
+
+    public void AddTo(Command cmd)
+    {
+        cmd.Options.Add(_quant);
+        cmd.Options.Add(_group);
+        cmd.Options.Add(_overrides);
+        cmd.Options.Add(_strict);
+    }
+
+    public string? Scheme(ParseResult parse) => parse.GetValue(_quant) ?? defaultScheme;
+
+    /// <summary>The policy, or null when neither the user nor the verb asks for quantization.</summary>
+    public QuantPolicy? Policy(ParseResult parse)
+    {
+        string? scheme = Scheme(parse);
+        int? group = parse.GetValue(_group);
+        var overrides = parse.GetValue(_overrides) ?? [];
+        if (scheme is null)
+        {
+            if (group is not null || overrides.Length > 0) throw new UsageException("--group-size and --quant-override need --quant");
+            return null;
+        }
+        return QuantPolicy.Parse(scheme, group, overrides, parse.GetValue(_strict));
+    }
+
+    /// <summary>The options as recorded in a bundle manifest: what was asked, spelled as on the command line.</summary>
+    public void Record(ParseResult parse, IDictionary<string, string> into, QuantPolicy? policy)
+    {
+        into["quant"] = policy?.Scheme.ToString().ToLowerInvariant() ?? "none";
+        if (policy is not null) into["group_size"] = policy.GroupSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var overrides = parse.GetValue(_overrides) ?? [];
+        if (overrides.Length > 0) into["quant_overrides"] = string.Join(";", overrides);
+        if (parse.GetValue(_strict)) into["strict_quant"] = "true";
+    }
+}

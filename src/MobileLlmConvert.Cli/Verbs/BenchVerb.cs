@@ -1,0 +1,55 @@
+using System.CommandLine;
+using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Runtime;
+
+namespace MobileLlmConvert.Cli.Verbs;
+
+/// <summary>`mlconvert bench MODEL`: prefill and decode tokens/s and peak memory of the executor on a model.</summary>
+public sealed class BenchVerb : IVerb
+{
+    public Command Build(CliContext ctx)
+    {
+        var model = new Argument<string>("MODEL") { Description = "Hugging Face directory, .gguf file, mobile bundle or model file" };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "prefill length", DefaultValueFactory = _ => 128 };
+        var genTokens = new Option<int>("--gen-tokens") { Description = "decode steps", DefaultValueFactory = _ => 32 };
+        var json = new Option<bool>("--json") { Description = "one JSON document on stdout" };
+        var exec = new ExecutorFlags(QuantPath.Fast);
+        var cmd = new Command("bench", "Measure prefill and decode speed and peak memory.") { model, promptTokens, genTokens, json };
+        exec.AddTo(cmd);
+        cmd.SetAction(parse =>
+        {
+            int p = parse.GetValue(promptTokens), g = parse.GetValue(genTokens);
+            if (p < 1 || g < 1) throw new UsageException("--prompt-tokens and --gen-tokens must be at least 1");
+            string path = parse.GetValue(model)!;
+            using var ir = ModelOpener.Open(path);
+            if (p + g > ir.Config.ContextLength)
+                throw new UsageException($"--prompt-tokens + --gen-tokens = {p + g} exceeds the model's context of {ir.Config.ContextLength}");
+            var r = Benchmark.Run(ir, new BenchOptions { Threads = exec.Threads(parse), PromptTokens = p, GenTokens = g, QuantPath = exec.Path(parse) });
+            if (parse.GetValue(json))
+            {
+                JsonOut.Write(ctx.Out, w =>
+                {
+                    w.WriteStartObject();
+                    w.WriteString("model", path);
+                    w.WriteNumber("threads", r.Threads);
+                    w.WriteString("quant_path", exec.Path(parse).ToString().ToLowerInvariant());
+                    w.WriteNumber("prompt_tokens", r.PromptTokens);
+                    w.WriteNumber("gen_tokens", r.GenTokens);
+                    w.WriteNumber("prefill_tokens_per_s", Math.Round(r.PrefillTokensPerSecond, 2));
+                    w.WriteNumber("decode_tokens_per_s", Math.Round(r.DecodeTokensPerSecond, 2));
+                    w.WriteNumber("peak_working_set_bytes", r.PeakWorkingSetBytes);
+                    w.WriteEndObject();
+                });
+            }
+            else
+            {
+                ctx.Out.WriteLine($"{path}: {r.Threads} threads, {exec.Path(parse).ToString().ToLowerInvariant()} quant path");
+                ctx.Out.WriteLine($"prefill: {r.PromptTokens} tokens in {Format.Seconds(r.PrefillTime)} = {r.PrefillTokensPerSecond:0.0} tokens/s");
+                ctx.Out.WriteLine($"decode:  {r.GenTokens} tokens in {Format.Seconds(r.DecodeTime)} = {r.DecodeTokensPerSecond:0.0} tokens/s");
+                ctx.Out.WriteLine($"peak working set: {Format.Bytes(r.PeakWorkingSetBytes)}");
+            }
+            return CliApp.ExitOk;
+        });
+        return cmd;
+    }
+}

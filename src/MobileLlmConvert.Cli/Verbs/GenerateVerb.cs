@@ -1,0 +1,57 @@
+using System.CommandLine;
+using System.Diagnostics;
+using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Runtime;
+
+namespace MobileLlmConvert.Cli.Verbs;
+
+/// <summary>
+/// `mlconvert generate MODEL --prompt "..."`: greedy by default; text streams to stdout as it is
+/// decoded, a one-line summary (tokens, speed) goes to stderr.
+/// </summary>
+public sealed class GenerateVerb : IVerb
+{
+    public Command Build(CliContext ctx)
+    {
+        var model = new Argument<string>("MODEL") { Description = "Hugging Face directory, .gguf file, mobile bundle or model file" };
+        var prompt = new Option<string>("--prompt", "-p") { Description = "text to continue", Required = true };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "tokens to generate at most", DefaultValueFactory = _ => 64 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy (default)", DefaultValueFactory = _ => 0f };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold in (0, 1]", DefaultValueFactory = _ => 1f };
+        var seed = new Option<ulong>("--seed") { Description = "sampler seed (same seed, same text)", DefaultValueFactory = _ => 0 };
+        var exec = new ExecutorFlags(QuantPath.Fast);
+        var cmd = new Command("generate", "Generate text from a prompt (greedy by default), streaming.") { model, prompt, maxTokens, temperature, topP, seed };
+        exec.AddTo(cmd);
+        cmd.SetAction(parse =>
+        {
+            int n = parse.GetValue(maxTokens);
+            if (n < 1) throw new UsageException($"--max-tokens: {n} must be at least 1");
+            float temp = parse.GetValue(temperature), p = parse.GetValue(topP);
+            if (!(temp >= 0) || float.IsInfinity(temp)) throw new UsageException($"--temperature: {temp} must be a finite number >= 0");
+            if (!(p > 0 && p <= 1)) throw new UsageException($"--top-p: {p} must be in (0, 1]");
+            string path = parse.GetValue(model)!;
+            using var ir = ModelOpener.Open(path);
+            if (ir.Tokenizer is null) throw new UsageException($"{path}: the model has no tokenizer; use 'mlconvert logits --tokens' instead");
+            var tokenizer = new TextTokenizer(ir.Tokenizer);
+            var ids = tokenizer.Encode(parse.GetValue(prompt)!);
+            int context = Math.Min(ir.Config.ContextLength, ids.Count + n);
+            if (ids.Count >= context)
+                throw new UsageException($"--prompt: {ids.Count} tokens leave no room in the model's {ir.Config.ContextLength}-token context");
+            using var t = new Transformer(ir, exec.Options(parse, maxContext: context));
+            var sampler = new Sampler(ir.Config.VocabSize, new SamplerOptions { Temperature = temp, TopP = p, Seed = parse.GetValue(seed) });
+            var decoder = tokenizer.CreateStreamingDecoder();
+            var clock = Stopwatch.StartNew();
+            int produced = 0;
+            foreach (var id in new Generator(t, sampler).Generate(ids, context - ids.Count, tokenizer.EosId))
+            {
+                produced++;
+                ctx.Out.Write(decoder.Push(id));
+                ctx.Out.Flush();
+            }
+            ctx.Out.WriteLine(decoder.Flush());
+            ctx.Err.WriteLine($"generate: {ids.Count} prompt tokens, {produced} generated in {Format.Seconds(clock.Elapsed)} ({produced / Math.Max(clock.Elapsed.TotalSeconds, 1e-9):0.0} tokens/s, {exec.Threads(parse)} threads)");
+            return CliApp.ExitOk;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,180 @@
+using System.CommandLine;
+using System.Text.Json;
+using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Passes;
+
+namespace MobileLlmConvert.Cli.Verbs;
+
+/// <summary>
+/// `mlconvert inspect PATH [--json] [--raw]`: the model as the pipeline sees it after the sharing
+/// passes (or, with --raw, as stored): family, dimensions, layers executed vs stored, element types,
+/// tokenizer, which steps share which stored tensors, parameter counts and the tensor table.
+/// </summary>
+public sealed class InspectVerb : IVerb
+{
+    public Command Build(CliContext ctx)
+    {
+        var path = new Argument<string>("PATH") { Description = "Hugging Face directory, .gguf file, mobile bundle directory or model file" };
+        var json = new Option<bool>("--json") { Description = "one JSON document on stdout" };
+        var raw = new Option<bool>("--raw") { Description = "show the checkpoint as stored, without the sharing passes" };
+        var sharing = SharingFlags.Create();
+        var cmd = new Command("inspect", "Describe a model: family, dims, layers, dtypes, sharing, tensors.") { path, json, raw };
+        sharing.AddTo(cmd);
+        cmd.SetAction(parse =>
+        {
+            string p = parse.GetValue(path)!;
+            var kind = ModelOpener.Detect(p);
+            using var opened = ModelOpener.Open(p);
+            var ir = opened;
+            SharingResult? passes = null;
+            if (!parse.GetValue(raw))
+            {
+                passes = SharingPipeline.Run(opened, sharing.Options(parse));
+                ir = passes.Ir;
+            }
+            var summary = SharingSummary.Of(ir);
+            if (parse.GetValue(json)) WriteJson(ctx.Out, p, kind, ir, summary, passes);
+            else WriteText(ctx.Out, p, kind, ir, summary, passes);
+            return CliApp.ExitOk;
+        });
+        return cmd;
+    }
+
+    /// <summary>Transformer blocks with distinct weights: LS repeats and copies folded by dedup count once.</summary>
+    internal static int DistinctBlocks(ModelIr ir) => ir.Steps.Distinct().Count();
+
+    private static Dictionary<string, long> DTypes(ModelIr ir) =>
+        ir.Tensors.GroupBy(t => t.Type.Info().Name).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (long)g.Count());
+
+    private static void WriteText(TextWriter o, string path, ModelKind kind, ModelIr ir, SharingSummary s, SharingResult? passes)
+    {
+        var c = ir.Config;
+        o.WriteLine($"{path} ({kind})");
+        o.WriteLine($"family: {c.Family} ({c.Architecture})");
+        o.WriteLine($"dims: hidden {c.HiddenSize}, intermediate {c.IntermediateSize}, heads {c.NumHeads}, kv heads {c.NumKvHeads}, head dim {c.HeadDim}, vocab {c.VocabSize}");
+        o.WriteLine($"layers: {ir.Steps.Count} executed, {DistinctBlocks(ir)} distinct blocks ({c.StoredLayers} in the checkpoint)");
+        o.WriteLine($"rope theta {c.RopeTheta}, rms eps {c.RmsNormEps}, context {c.ContextLength}");
+        o.WriteLine($"parameters: {Format.Count(ir.StoredParameters)} stored, {Format.Count(ir.ExecutedParameters)} executed");
+        o.WriteLine("dtypes: " + string.Join(", ", DTypes(ir).Select(kv => $"{kv.Key} x{kv.Value}")));
+        if (ir.Tokenizer is { } tok)
+            o.WriteLine($"tokenizer: sentencepiece, {tok.Count} pieces, bos {tok.BosId}, eos {tok.EosId}, unk {tok.UnkId}, add_bos {tok.AddBos.ToString().ToLowerInvariant()}");
+        else
+            o.WriteLine("tokenizer: none (token ids only)");
+        foreach (var line in s.ToTextLines()) o.WriteLine(line);
+        if (passes is not null)
+        {
+            var t = passes.Totals;
+            if (t.KvCacheBytesPerTokenAfter != t.KvCacheBytesPerTokenBefore)
+                o.WriteLine($"kv cache: {Format.Count(t.KvCacheBytesPerTokenBefore)} -> {Format.Count(t.KvCacheBytesPerTokenAfter)} bytes per token after folding {t.KvHeadsBefore} -> {t.KvHeadsAfter} kv heads ({1 - (double)t.KvCacheBytesPerTokenAfter / t.KvCacheBytesPerTokenBefore:P0} smaller)");
+            foreach (var r in passes.Reports)
+            {
+                foreach (var n in r.Notes) o.WriteLine($"pass {r.Pass}: {n}");
+                foreach (var w in r.Warnings) o.WriteLine($"pass {r.Pass}: warning: {w}");
+            }
+        }
+        o.WriteLine("tensors:");
+        foreach (var u in s.Tensors)
+        {
+            string used = u.Steps.Count > 0 ? $" steps {NamePatterns.Ranges(u.Steps)}" : "";
+            o.WriteLine($"  {u.Key,-48} {u.Type,-9} {Shapes.Format(u.Shape),-14} {Format.Bytes(u.Bytes),10}  {string.Join('/', u.Roles)}{used}");
+        }
+    }
+
+    private static void WriteJson(TextWriter o, string path, ModelKind kind, ModelIr ir, SharingSummary s, SharingResult? passes) =>
+        JsonOut.Write(o, w =>
+        {
+            var c = ir.Config;
+            w.WriteStartObject();
+            w.WriteString("path", path);
+            w.WriteString("format", kind.ToString().ToLowerInvariant());
+            w.WriteBoolean("raw", passes is null);
+            w.WriteString("family", c.Family.ToString());
+            w.WriteString("architecture", c.Architecture);
+            w.WriteStartObject("config");
+            w.WriteNumber("vocab_size", c.VocabSize);
+            w.WriteNumber("hidden_size", c.HiddenSize);
+            w.WriteNumber("intermediate_size", c.IntermediateSize);
+            w.WriteNumber("num_attention_heads", c.NumHeads);
+            w.WriteNumber("num_key_value_heads", c.NumKvHeads);
+            w.WriteNumber("head_dim", c.HeadDim);
+            w.WriteNumber("rope_theta", c.RopeTheta);
+            w.WriteNumber("rms_norm_eps", c.RmsNormEps);
+            w.WriteNumber("context_length", c.ContextLength);
+            w.WriteEndObject();
+            w.WriteStartObject("layers");
+            w.WriteNumber("executed", ir.Steps.Count);
+            w.WriteNumber("distinct_blocks", DistinctBlocks(ir));
+            w.WriteNumber("checkpoint", c.StoredLayers);
+            w.WriteEndObject();
+            w.WriteStartObject("parameters");
+            w.WriteNumber("stored", ir.StoredParameters);
+            w.WriteNumber("executed", ir.ExecutedParameters);
+            w.WriteEndObject();
+            w.WriteNumber("stored_bytes", ir.StoredBytes);
+            w.WriteBoolean("head_tied", ir.IsTied);
+            w.WriteStartObject("dtypes");
+            foreach (var (name, count) in DTypes(ir)) w.WriteNumber(name, count);
+            w.WriteEndObject();
+            w.WriteStartObject("kv_cache");
+            w.WriteNumber("kv_heads", c.NumKvHeads);
+            w.WriteNumber("bytes_per_token", s.KvCacheBytesPerToken);
+            if (passes is not null) w.WriteNumber("bytes_per_token_before_passes", passes.Totals.KvCacheBytesPerTokenBefore);
+            w.WriteEndObject();
+            if (ir.Tokenizer is { } tok)
+            {
+                w.WriteStartObject("tokenizer");
+                w.WriteString("type", "sentencepiece");
+                w.WriteNumber("pieces", tok.Count);
+                w.WriteNumber("bos", tok.BosId);
+                w.WriteNumber("eos", tok.EosId);
+                w.WriteNumber("unk", tok.UnkId);
+                w.WriteBoolean("add_bos", tok.AddBos);
+                w.WriteEndObject();
+            }
+            else w.WriteNull("tokenizer");
+            if (passes is not null)
+            {
+                w.WritePropertyName("passes");
+                PassJson.Write(w, passes);
+            }
+            w.WriteStartArray("shared");
+            foreach (var g in s.Shared)
+            {
+                w.WriteStartObject();
+                w.WriteString("what", g.What);
+                w.WriteString("keys_text", g.KeysText);
+                w.WriteStartArray("steps");
+                foreach (var i in g.Steps) w.WriteNumberValue(i);
+                w.WriteEndArray();
+                w.WriteStartArray("keys");
+                foreach (var k in g.Keys) w.WriteStringValue(k);
+                w.WriteEndArray();
+                w.WriteNumber("parameters", g.Parameters);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("tensors");
+            foreach (var u in s.Tensors)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", u.Key);
+                w.WriteString("type", u.Type);
+                w.WriteStartArray("shape");
+                foreach (var d in u.Shape) w.WriteNumberValue(d);
+                w.WriteEndArray();
+                w.WriteNumber("parameters", u.Parameters);
+                w.WriteNumber("bytes", u.Bytes);
+                w.WriteStartArray("roles");
+                foreach (var r in u.Roles) w.WriteStringValue(r);
+                w.WriteEndArray();
+                w.WriteStartArray("steps");
+                foreach (var i in u.Steps) w.WriteNumberValue(i);
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        });
+}
