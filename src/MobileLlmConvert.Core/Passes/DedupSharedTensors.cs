@@ -49,11 +49,52 @@ public sealed class DedupSharedTensors(bool keepHeadSeparate = false) : IPass
             $"merged {map.Count} duplicate tensors into {groups.Count}: {ir.Tensors.Count} -> {result.Tensors.Count} stored tensors, " +
             $"{TensorBytes.Count(ir.StoredParameters - result.StoredParameters)} parameters and {TensorBytes.Count(ir.StoredBytes - result.StoredBytes)} bytes saved",
         };
-        foreach (var (kept, copies) in groups) notes.Add($"{kept} is also stored as {NamePatterns.Join(copies)}: kept one");
+        notes.AddRange(GroupNotes(ir, map, groups));
         if (storedBlocks != ir.Config.StoredLayers) notes.Add($"distinct stored blocks {ir.Config.StoredLayers} -> {storedBlocks} for {steps.Count} executed steps");
         if (!ir.IsTied && result.IsTied) notes.Add($"the head {ir.Output} equals the embedding {ir.Embedding}: it is now tied");
         notes.AddRange(extra);
         return new(result, new PassReport(Name, true, notes, [], ir.StoredParameters, result.StoredParameters, ir.StoredBytes, result.StoredBytes));
+    }
+
+    /// <summary>Most merged groups listed one per note; the rest are counted, so a 60-block export does not print 540 lines.</summary>
+    public const int MaxListedGroups = 16;
+
+    /// <summary>
+    /// One note for blocks that are whole copies of another block (every tensor under model.layers.{j}.
+    /// equal to the same-named tensor of one block i), then one note per remaining merged group.
+    /// </summary>
+    private static IEnumerable<string> GroupNotes(ModelIr ir, Dictionary<string, string> map, List<(string Kept, List<string> Copies)> groups)
+    {
+        // Candidate block pairs (prefix, copy index) -> kept index, from every merge whose names differ only in the index.
+        var pair = new Dictionary<(string Prefix, int Copy), int>();
+        var broken = new HashSet<(string, int)>();
+        foreach (var t in ir.Tensors)
+        {
+            if (!NamePatterns.TrySplitIndex(t.Name, out var prefix, out int index, out var suffix)) continue;
+            var block = (prefix, index);
+            if (map.TryGetValue(t.Name, out var kept) && NamePatterns.TrySplitIndex(kept, out var kp, out int ki, out var ks) && kp == prefix && ks == suffix)
+            {
+                if (pair.TryGetValue(block, out int seen) && seen != ki) broken.Add(block);
+                pair[block] = ki;
+            }
+            else broken.Add(block);
+        }
+        var whole = pair.Where(p => !broken.Contains(p.Key)).OrderBy(p => p.Key.Copy).ToList();
+        var wholeKeys = new HashSet<(string, int)>(whole.Select(p => p.Key));
+        foreach (var byPrefix in whole.GroupBy(p => p.Key.Prefix))
+        {
+            var copies = byPrefix.Select(p => p.Key.Copy).ToList();
+            var kept = byPrefix.Select(p => p.Value).ToList();
+            yield return copies.Count == 1
+                ? $"block {byPrefix.Key}{copies[0]}.* is a whole copy of {byPrefix.Key}{kept[0]}.*: kept one"
+                : $"blocks {byPrefix.Key}{{{NamePatterns.Ranges(copies)}}}.* are whole copies of {byPrefix.Key}{{{NamePatterns.Ranges(kept)}}}.* " +
+                  $"(copy->kept: {string.Join(", ", byPrefix.Select(p => $"{p.Key.Copy}->{p.Value}"))}): kept one of each";
+        }
+
+        bool InWholeBlock(string name) => NamePatterns.TrySplitIndex(name, out var p, out int i, out _) && wholeKeys.Contains((p, i));
+        var rest = groups.Select(g => (g.Kept, Copies: g.Copies.Where(c => !InWholeBlock(c)).ToList())).Where(g => g.Copies.Count > 0).ToList();
+        foreach (var (kept, copies) in rest.Take(MaxListedGroups)) yield return $"{kept} is also stored as {NamePatterns.Join(copies)}: kept one";
+        if (rest.Count > MaxListedGroups) yield return $"... and {rest.Count - MaxListedGroups} more merged groups";
     }
 
     /// <summary>Dropped key -> kept key, and the merged groups (kept key, dropped keys) in table order.</summary>

@@ -17,6 +17,8 @@ public sealed class FoldGqa : IPass
 
     public PassResult Run(ModelIr ir)
     {
+        // Head offsets are computed from the config: K/V shapes must be what it implies (no byte is read here).
+        IrValidator.Validate(ir, ir.SourcePath ?? "(ir)");
         var c = ir.Config;
         var keys = KvHeadRows.KvKeys(ir, out var conflict);
         if (keys is null)
@@ -99,6 +101,7 @@ public sealed class UnfoldGqa : IPass
 
     public PassResult Run(ModelIr ir)
     {
+        IrValidator.Validate(ir, ir.SourcePath ?? "(ir)");
         var c = ir.Config;
         if (c.NumKvHeads == c.NumHeads)
             return new(ir, PassReport.Unchanged(Name, ir, $"already one kv head per query head ({c.NumHeads})"));

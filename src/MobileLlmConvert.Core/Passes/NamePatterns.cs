@@ -56,6 +56,27 @@ public static class NamePatterns
     /// <summary>Joins <see cref="Compress"/>d names with ", ".</summary>
     public static string Join(IEnumerable<string> names) => string.Join(", ", Compress(names));
 
+    /// <summary>
+    /// Splits "model.layers.12.mlp.up_proj.weight" into "model.layers.", 12 and "mlp.up_proj.weight":
+    /// the first all-digit dot-separated segment is the layer index.
+    /// </summary>
+    public static bool TrySplitIndex(string name, out string prefix, out int index, out string suffix)
+    {
+        var parts = name.Split('.');
+        for (int i = 0; i < parts.Length - 1; i++)
+        {
+            if (parts[i].Length is > 0 and <= 9 && parts[i].All(char.IsAsciiDigit))
+            {
+                prefix = i == 0 ? "" : string.Join('.', parts[..i]) + ".";
+                index = int.Parse(parts[i], System.Globalization.CultureInfo.InvariantCulture);
+                suffix = string.Join('.', parts[(i + 1)..]);
+                return true;
+            }
+        }
+        (prefix, index, suffix) = ("", 0, "");
+        return false;
+    }
+
     private static (string? Template, int Number) Split(string name)
     {
         var parts = name.Split('.');
