@@ -100,8 +100,22 @@ public class FoldGqaTests
         var r = new FoldGqa().Run(ir);
         Assert.Same(ir, r.Ir);
         Assert.Equal(["model.layers.0.self_attn.k_proj.weight is used as K or V and in another role: K/V heads not folded"], r.Report.Warnings);
-        var e = Assert.Throws<InvalidOperationException>(() => new UnfoldGqa().Run(SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec) is var g ? g with { Steps = [g.Steps[0] with { O = g.Steps[0].V }, g.Steps[1]] } : g));
+
+        // With an FFN width equal to the K/V width (32), a gate may legally name a V tensor; unfolding would reshape the gate.
+        var g = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec with { IntermediateSize = 32 });
+        g = g with { Steps = [g.Steps[0] with { Gate = g.Steps[0].V }, g.Steps[1]] };
+        var e = Assert.Throws<InvalidOperationException>(() => new UnfoldGqa().Run(g));
         Assert.Equal("UnfoldGqa: model.layers.0.self_attn.v_proj.weight is used as K or V and in another role; its heads cannot be expanded", e.Message);
+    }
+
+    [Fact]
+    public void ConfigThatDisagreesWithKvShapesIsRejectedBeforeAnySlicing()
+    {
+        var ir = SyntheticVariants.MhaFromGqa();
+        ir = ir with { Config = ir.Config with { NumKvHeads = 2 } };
+        var e = Assert.Throws<Core.Errors.IrException>(() => new FoldGqa().Run(ir));
+        Assert.Equal("(ir): model.layers.0.self_attn.k_proj.weight = [64, 64]: config implies [32, 64]", e.Message);
+        Assert.Throws<Core.Errors.IrException>(() => new UnfoldGqa().Run(ir));
     }
 
     [Theory]
