@@ -79,16 +79,8 @@ public static class NamePatterns
 
     private static (string? Template, int Number) Split(string name)
     {
-        var parts = name.Split('.');
-        for (int i = 0; i < parts.Length; i++)
-        {
-            // Only short all-digit segments are layer indices; "{}" in a name would confuse the template.
-            if (parts[i].Length is > 0 and <= 9 && parts[i].All(char.IsAsciiDigit) && !name.Contains("{}", StringComparison.Ordinal))
-            {
-                parts[i] = "{}";
-                return (string.Join('.', parts), int.Parse(name.Split('.')[i], System.Globalization.CultureInfo.InvariantCulture));
-            }
-        }
-        return (null, 0);
+        // A name that already holds "{}" would be ambiguous as a template: keep it as it is.
+        if (name.Contains("{}", StringComparison.Ordinal) || !TrySplitIndex(name, out var prefix, out int index, out var suffix)) return (null, 0);
+        return (prefix + "{}." + suffix, index);
     }
 }

@@ -92,15 +92,12 @@ public sealed record SharingSummary(
     /// <summary>"model.layers.0.*" when the keys are every stored tensor under one prefix, else the names.</summary>
     private static string KeysText(ModelIr ir, List<string> keys)
     {
-        // Shortest prefix ending in a layer index, e.g. "model.layers.0.".
-        var parts = keys[0].Split('.');
-        for (int i = 0; i < parts.Length - 1; i++)
+        // The block prefix of the first key, e.g. "model.layers.0.".
+        if (NamePatterns.TrySplitIndex(keys[0], out var stem, out int index, out _))
         {
-            if (parts[i].Length == 0 || !parts[i].All(char.IsAsciiDigit)) continue;
-            string prefix = string.Join('.', parts[..(i + 1)]) + ".";
+            string prefix = $"{stem}{index}.";
             var under = ir.Tensors.Where(t => t.Name.StartsWith(prefix, StringComparison.Ordinal)).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
             if (under.SetEquals(keys)) return prefix + "*";
-            break;
         }
         return NamePatterns.Join(keys);
     }
