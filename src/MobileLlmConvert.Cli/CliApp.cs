@@ -2,6 +2,7 @@ using System.CommandLine;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Cli.Verbs;
 using MobileLlmConvert.Core.Errors;
+using MobileLlmConvert.Core.Passes;
 
 namespace MobileLlmConvert.Cli;
 
@@ -52,8 +53,8 @@ public static class CliApp
             case ModelFormatException fmt:
                 stderr.WriteLine($"mlconvert: error: {fmt.Message}");
                 return ExitBadInput;
-            case UsageException usage:
-                stderr.WriteLine($"mlconvert: {usage.Message}");
+            case UsageException or QuantPolicyException:
+                stderr.WriteLine($"mlconvert: {ex.Message}");
                 return ExitBadInput;
             case FileNotFoundException fnf:
                 stderr.WriteLine($"mlconvert: error: {fnf.FileName ?? "(file)"}: not found");

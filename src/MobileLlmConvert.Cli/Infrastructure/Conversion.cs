@@ -16,7 +16,8 @@ internal sealed class Conversion
     public required ModelIr Result { get; init; }
     public required SharingResult Sharing { get; init; }
     public PassReport? Quantization { get; init; }
-    public Stopwatch Clock { get; } = Stopwatch.StartNew();
+    /// <summary>Started before the passes, so the summary's time covers passes and writing.</summary>
+    public required Stopwatch Clock { get; init; }
 
     public static Conversion Run(ModelIr source, SharingOptions sharing, QuantPolicy? policy)
     {
@@ -30,10 +31,7 @@ internal sealed class Conversion
             ir = q.Ir;
             quant = q.Report;
         }
-        var c = new Conversion { Source = source, Result = ir, Sharing = shared, Quantization = quant };
-        c.Clock.Restart();
-        c.Clock.Start();
-        return c;
+        return new Conversion { Source = source, Result = ir, Sharing = shared, Quantization = quant, Clock = clock };
     }
 
     public IEnumerable<PassReport> Reports => Quantization is null ? Sharing.Reports : Sharing.Reports.Append(Quantization);
