@@ -91,6 +91,8 @@ public class MobileBundleTests
             Assert.Equal(File.ReadAllBytes(Path.Combine(dir["one"], name)), File.ReadAllBytes(Path.Combine(dir["two"], name)));
         }
 
+        Assert.True(MobileFile.HasMagic(dir["one/model.mlcm"]));
+        Assert.False(MobileFile.HasMagic(dir["one/manifest.json"]));
         using var resources = new ResourceBag();
         AssertSameModel(ir, MobileBundle.Open(dir["one"], resources));
         AssertSameModel(ir, MobileBundle.Open(dir["one/model.mlcm"], resources));

@@ -112,6 +112,14 @@ public class MobileHostileTests
     }
 
     [Fact]
+    public void Header_with_a_name_that_is_not_utf8()
+    {
+        // MobileHeader.tensors (field 2, length 4) holding TensorEntry.name (field 1, length 2) = FF FE.
+        var e = Fails(WithHeaderBytes([0x12, 0x04, 0x0A, 0x02, 0xFF, 0xFE]), MobileError.HeaderParse);
+        Assert.StartsWith("test.mlcm: header = 6 bytes: not a valid MobileHeader protobuf message (", e.Message);
+    }
+
+    [Fact]
     public void Header_without_config() =>
         Fails(WithHeader(h => h.Config = null), MobileError.HeaderParse, "test.mlcm: config = (absent): the header has no config");
 
