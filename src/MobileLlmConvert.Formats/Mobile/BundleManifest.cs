@@ -1,0 +1,136 @@
+using System.Text.Json;
+
+namespace MobileLlmConvert.Formats.Mobile;
+
+/// <summary>One file of a bundle as the manifest lists it.</summary>
+public sealed record BundleFile(string Path, long Bytes, string Sha256);
+
+/// <summary>
+/// manifest.json of a bundle directory (formats/mobile/SPEC.md, "Bundle"). Written with a fixed key
+/// order, options sorted by key and no timestamps, so two runs give the same bytes.
+/// </summary>
+public sealed record BundleManifest(
+    string Family,
+    string Architecture,
+    string? SourceCheckpointSha256,
+    string ToolVersion,
+    IReadOnlyDictionary<string, string> Options,
+    long StoredParameters,
+    long ExecutedParameters,
+    IReadOnlyList<BundleFile> Files)
+{
+    public const string FormatName = "mlconvert-mobile-bundle";
+    public const int FormatVersion = 1;
+
+    /// <summary>A manifest lists a handful of files: 1 MiB is thousands of times what one needs.</summary>
+    public const int MaxManifestBytes = 1 << 20;
+
+    /// <summary>Bundles hold a model file and a few companions.</summary>
+    public const int MaxFiles = 1_024;
+
+    public byte[] ToJson()
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("format", FormatName);
+            w.WriteNumber("format_version", FormatVersion);
+            w.WriteString("model", MobileBundle.ModelFileName);
+            w.WriteString("family", Family);
+            w.WriteString("architecture", Architecture);
+            if (SourceCheckpointSha256 is null) w.WriteNull("source_checkpoint_sha256");
+            else w.WriteString("source_checkpoint_sha256", SourceCheckpointSha256);
+            w.WriteString("tool_version", ToolVersion);
+            w.WriteStartObject("options");
+            foreach (var key in Options.Keys.Order(StringComparer.Ordinal)) w.WriteString(key, Options[key]);
+            w.WriteEndObject();
+            w.WriteStartObject("parameters");
+            w.WriteNumber("stored", StoredParameters);
+            w.WriteNumber("executed", ExecutedParameters);
+            w.WriteEndObject();
+            w.WriteStartArray("files");
+            foreach (var f in Files)
+            {
+                w.WriteStartObject();
+                w.WriteString("path", f.Path);
+                w.WriteNumber("bytes", f.Bytes);
+                w.WriteString("sha256", f.Sha256);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        buffer.WriteByte((byte)'\n');
+        return buffer.ToArray();
+    }
+
+    /// <summary>Parses a manifest (untrusted): types, the format name and version, and caps are checked; paths are checked by <see cref="MobileBundle.VerifyManifest"/>.</summary>
+    public static BundleManifest Parse(ReadOnlySpan<byte> json, string file)
+    {
+        BundleException Bad(BundleError kind, string field, string value, string reason, Exception? inner = null) => new(kind, file, field, value, reason, inner);
+        if (json.Length > MaxManifestBytes)
+            throw Bad(BundleError.OverCap, "manifest.json", $"{json.Length} bytes", $"above the cap of {MaxManifestBytes} bytes ({nameof(MaxManifestBytes)})");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            throw Bad(BundleError.ManifestParse, "manifest.json", $"{json.Length} bytes", $"not valid JSON ({e.Message})", e);
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw Bad(BundleError.BadField, "(root)", root.ValueKind.ToString(), "must be a JSON object");
+            JsonElement Get(JsonElement obj, string name, JsonValueKind kind, string path)
+            {
+                if (!obj.TryGetProperty(name, out var v)) throw Bad(BundleError.BadField, path, "(absent)", "required field");
+                if (v.ValueKind != kind) throw Bad(BundleError.BadField, path, v.ValueKind.ToString(), $"must be a JSON {kind}");
+                return v;
+            }
+            string Str(JsonElement obj, string name, string path) => Get(obj, name, JsonValueKind.String, path).GetString()!;
+            long Long(JsonElement obj, string name, string path)
+            {
+                var v = Get(obj, name, JsonValueKind.Number, path);
+                if (!v.TryGetInt64(out long n) || n < 0) throw Bad(BundleError.BadField, path, v.GetRawText(), "must be a non-negative integer");
+                return n;
+            }
+
+            string format = Str(root, "format", "format");
+            long version = Long(root, "format_version", "format_version");
+            if (format != FormatName || version != FormatVersion)
+                throw Bad(BundleError.UnsupportedFormat, "format", $"{format} {version}", $"expected {FormatName} {FormatVersion}");
+            string model = Str(root, "model", "model");
+            if (model != MobileBundle.ModelFileName)
+                throw Bad(BundleError.BadField, "model", model, $"the model file of a version-{FormatVersion} bundle is {MobileBundle.ModelFileName}");
+            string? source = null;
+            if (!root.TryGetProperty("source_checkpoint_sha256", out var src)) throw Bad(BundleError.BadField, "source_checkpoint_sha256", "(absent)", "required field (null when unknown)");
+            if (src.ValueKind == JsonValueKind.String) source = src.GetString();
+            else if (src.ValueKind != JsonValueKind.Null) throw Bad(BundleError.BadField, "source_checkpoint_sha256", src.ValueKind.ToString(), "must be a string or null");
+
+            var options = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var p in Get(root, "options", JsonValueKind.Object, "options").EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.String) throw Bad(BundleError.BadField, "options." + p.Name, p.Value.ValueKind.ToString(), "option values are strings");
+                options[p.Name] = p.Value.GetString()!;
+            }
+            var parameters = Get(root, "parameters", JsonValueKind.Object, "parameters");
+            var filesArray = Get(root, "files", JsonValueKind.Array, "files");
+            if (filesArray.GetArrayLength() > MaxFiles)
+                throw Bad(BundleError.OverCap, "files", filesArray.GetArrayLength().ToString(), $"above the cap of {MaxFiles} ({nameof(MaxFiles)})");
+            var files = new List<BundleFile>();
+            int i = 0;
+            foreach (var f in filesArray.EnumerateArray())
+            {
+                string at = $"files[{i++}]";
+                if (f.ValueKind != JsonValueKind.Object) throw Bad(BundleError.BadField, at, f.ValueKind.ToString(), "must be a JSON object");
+                files.Add(new BundleFile(Str(f, "path", at + ".path"), Long(f, "bytes", at + ".bytes"), Str(f, "sha256", at + ".sha256")));
+            }
+            return new BundleManifest(Str(root, "family", "family"), Str(root, "architecture", "architecture"), source,
+                Str(root, "tool_version", "tool_version"), options, Long(parameters, "stored", "parameters.stored"),
+                Long(parameters, "executed", "parameters.executed"), files);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats.Mobile;
+using static MobileLlmConvert.Tests.Mobile.MobileTestModels;
+
+namespace MobileLlmConvert.Tests.Mobile;
+
+public class MobileRoundTripTests
+{
+    public static TheoryData<string, ElementType> FloatCases()
+    {
+        var data = new TheoryData<string, ElementType>();
+        foreach (var family in new[] { "llama-gqa", "llama-tied", "mobilellm-ls", "mobillama" })
+        {
+            foreach (var type in new[] { ElementType.F32, ElementType.F16, ElementType.BF16 }) data.Add(family, type);
+        }
+        return data;
+    }
+
+    public static TheoryData<string, ElementType> QuantCases()
+    {
+        var data = new TheoryData<string, ElementType>();
+        foreach (var family in new[] { "llama-gqa", "llama-tied", "mobilellm-ls", "mobillama" })
+        {
+            foreach (var type in new[] { ElementType.Q8_0, ElementType.Q4_0, ElementType.Q4_G64, ElementType.Q4_1 }) data.Add(family, type);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(FloatCases))]
+    public void Float_models_round_trip_through_a_mapped_file(string family, ElementType type)
+    {
+        var ir = WithFullTokenizer(SyntheticModel.Create(Family(family) with { DType = type }));
+        using var dir = new TempDir();
+        using (var file = File.Create(dir["m.mlcm"])) MobileWriter.Write(ir, file);
+
+        using var resources = new ResourceBag();
+        var back = MobileFile.Read(dir["m.mlcm"], resources);
+
+        AssertSameModel(ir, back);
+        Assert.Equal(dir["m.mlcm"], back.SourcePath);
+        Assert.Same(resources, back.Resources);
+    }
+
+    [Theory]
+    [MemberData(nameof(QuantCases))]
+    public void Quantized_models_round_trip_with_blocks_mapped_in_place(string family, ElementType type)
+    {
+        var ir = Quantize(SyntheticModel.Create(Family(family) with { DType = ElementType.F16 }), type);
+        using var dir = new TempDir();
+        using (var file = File.Create(dir["q.mlcm"])) MobileWriter.Write(ir, file);
+
+        using var resources = new ResourceBag();
+        var back = MobileFile.Read(dir["q.mlcm"], resources);
+
+        AssertSameModel(ir, back);
+        foreach (var t in back.Tensors.Where(t => t.Type.Info().IsQuantized))
+        {
+            var mapped = Assert.IsType<MappedSource>(t.Source);
+            Assert.Equal(0, mapped.Offset % MobileFormat.Alignment);
+        }
+        Assert.Equal(ir.Tensors.Count(t => t.Shape.Length == 2), back.Tensors.Count(t => t.Type == type));
+    }
+
+    [Fact]
+    public void A_model_without_tokenizer_round_trips_and_metadata_comes_back_sorted()
+    {
+        var source = SyntheticModel.Create(LlamaGqa);
+        var ir = Rebuild(source, source.Tensors, tokenizer: null);
+        var metadata = new Dictionary<string, string> { ["zeta"] = "last", ["alpha"] = "first", ["mlconvert.quant"] = "q4" };
+
+        var model = ReadBytes(WriteBytes(ir, new MobileWriteOptions { Metadata = metadata }));
+
+        AssertSameModel(ir, model.Ir);
+        Assert.Null(model.Ir.Tokenizer);
+        Assert.Equal(["alpha", "mlconvert.quant", "zeta"], model.Metadata.Keys);
+        Assert.Equal("q4", model.Metadata["mlconvert.quant"]);
+    }
+
+    [Fact]
+    public void Reading_a_file_and_writing_it_again_gives_the_same_bytes()
+    {
+        var ir = WithFullTokenizer(Quantize(SyntheticModel.Create(MobileLlmLs with { DType = ElementType.F16, VocabSize = 2048 }), ElementType.Q4_0));
+        var first = WriteBytes(ir, new MobileWriteOptions { Metadata = new Dictionary<string, string> { ["k"] = "v" } });
+
+        var model = ReadBytes(first);
+        var second = WriteBytes(model.Ir, new MobileWriteOptions { Metadata = model.Metadata });
+
+        Assert.Equal(first, second);
+    }
+
+    [Fact]
+    public void Writing_reports_progress_per_tensor_in_bytes()
+    {
+        var ir = SyntheticModel.Create(LlamaTied);
+        var reports = new List<Core.IO.ConversionProgress>();
+        WriteBytes(ir, new MobileWriteOptions { Progress = new SyncProgress(reports.Add) });
+
+        Assert.Equal(ir.Tensors.Select(t => t.Name), reports.Select(r => r.Item));
+        Assert.All(reports, r => Assert.Equal(ir.StoredBytes, r.Total));
+        Assert.Equal(ir.StoredBytes, reports[^1].Done);
+    }
+
+    /// <summary>Progress&lt;T&gt; posts to the thread pool; this one reports inline so the test sees every report.</summary>
+    private sealed class SyncProgress(Action<Core.IO.ConversionProgress> report) : IProgress<Core.IO.ConversionProgress>
+    {
+        public void Report(Core.IO.ConversionProgress value) => report(value);
+    }
+}
