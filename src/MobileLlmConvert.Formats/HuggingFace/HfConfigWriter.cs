@@ -124,10 +124,10 @@ public static class HfConfigWriter
         }
     }
 
-    /// <summary>Shortest round-trip float, with ".0" on whole numbers as Python writes floats (10000.0, 1e-05 stays 1E-05).</summary>
+    /// <summary>Shortest round-trip float, with ".0" on whole numbers as Python writes floats (10000.0, 1e-05 as Python spells it).</summary>
     private static string FloatLiteral(float f)
     {
-        string s = f.ToString("R", CultureInfo.InvariantCulture);
-        return s.Contains('.') || s.Contains('E') ? s : s + ".0";
+        string s = f.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+        return s.Contains('.') || s.Contains('e') ? s : s + ".0";
     }
 }
