@@ -44,6 +44,9 @@ public sealed record HfConfigJson
     {
         if (json.Length > MaxConfigBytes)
             throw new HfConfigException(HfConfigError.FileTooLarge, path, "file length", json.Length.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {MaxConfigBytes} bytes");
+        // JsonDocument checks UTF-8 lazily (when a string is read); check it all before parsing.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new HfConfigException(HfConfigError.InvalidJson, path, "(json)", "invalid UTF-8", "config.json must be UTF-8 text");
         JsonDocument doc;
         try
         {

@@ -24,6 +24,9 @@ public sealed record HfIndex(IReadOnlyDictionary<string, string> WeightMap, long
     {
         if (json.Length > MaxIndexBytes)
             throw new HfIndexException(HfIndexError.FileTooLarge, path, "file length", json.Length.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {MaxIndexBytes} bytes");
+        // JsonDocument checks UTF-8 lazily (when a string is read); check it all before parsing.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new HfIndexException(HfIndexError.InvalidJson, path, "(json)", "invalid UTF-8", "the index must be UTF-8 text");
         JsonDocument doc;
         try
         {

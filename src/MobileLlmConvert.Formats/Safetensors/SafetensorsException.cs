@@ -37,6 +37,8 @@ public enum SafetensorsError
     BadMetadata,
     /// <summary>A valid dtype the IR cannot carry (e.g. I64), reported only when a needed tensor has it.</summary>
     UnsupportedDType,
+    /// <summary>A single tensor above Array.MaxLength bytes: IR tensors are addressed with spans.</summary>
+    TensorTooLarge,
     /// <summary>The name asked for is not in the file.</summary>
     NoSuchTensor,
 }

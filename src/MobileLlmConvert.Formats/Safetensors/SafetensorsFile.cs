@@ -63,6 +63,8 @@ public sealed class SafetensorsFile : IDisposable
             throw new SafetensorsException(SafetensorsError.NoSuchTensor, Path, name, "(absent)", "no tensor of this name in the file");
         var type = SafetensorsDTypes.Find(e.DType)!.ElementType
             ?? throw new SafetensorsException(SafetensorsError.UnsupportedDType, Path, $"{name}.dtype", e.DType, "only F32, F16 and BF16 tensors can be converted");
+        if (e.ByteLength > Array.MaxLength)
+            throw new SafetensorsException(SafetensorsError.TensorTooLarge, Path, name, $"{e.ByteLength} bytes", $"a single tensor may hold at most {Array.MaxLength} bytes");
         var source = _file.Slice(checked(DataStart + e.Begin), e.ByteLength);
         return new Tensor(irName, e.Shape, type, source);
     }
@@ -72,6 +74,8 @@ public sealed class SafetensorsFile : IDisposable
     {
         if (!_byName.TryGetValue(name, out var e))
             throw new SafetensorsException(SafetensorsError.NoSuchTensor, Path, name, "(absent)", "no tensor of this name in the file");
+        if (e.ByteLength > Array.MaxLength)
+            throw new SafetensorsException(SafetensorsError.TensorTooLarge, Path, name, $"{e.ByteLength} bytes", $"a single tensor may hold at most {Array.MaxLength} bytes");
         return _file.Span(checked(DataStart + e.Begin), e.ByteLength);
     }
 

@@ -28,6 +28,11 @@ public static class SentencePieceModelFile
         ModelProto model;
         try
         {
+            // Count pieces before materializing them: a 64 MB file of 4-byte pieces would otherwise
+            // become ~16 million objects before the cap could be checked.
+            int declared = CountPieces(bytes);
+            if (declared > MaxPieces)
+                throw new SentencePieceException(SentencePieceError.TooManyPieces, path, "pieces", declared.ToString(CultureInfo.InvariantCulture), $"more than {MaxPieces} pieces");
             model = ModelProto.Parser.ParseFrom(bytes);
         }
         catch (InvalidProtocolBufferException e)
@@ -37,8 +42,6 @@ public static class SentencePieceModelFile
         int count = model.Pieces.Count;
         if (count == 0)
             throw new SentencePieceException(SentencePieceError.NoPieces, path, "pieces", "0", "a model needs at least one piece");
-        if (count > MaxPieces)
-            throw new SentencePieceException(SentencePieceError.TooManyPieces, path, "pieces", count.ToString(CultureInfo.InvariantCulture), $"more than {MaxPieces} pieces");
         var trainer = model.TrainerSpec ?? new TrainerSpec();
         if (trainer.ModelType != TrainerSpec.Types.ModelType.Bpe)
             throw new SentencePieceException(SentencePieceError.UnsupportedModelType, path, "trainer_spec.model_type", trainer.ModelType.ToString(), "only BPE models are supported");
@@ -116,6 +119,20 @@ public static class SentencePieceModelFile
             });
         }
         return model.ToByteArray();
+    }
+
+    /// <summary>Number of top-level field-1 (pieces) records, read without parsing them.</summary>
+    private static int CountPieces(byte[] bytes)
+    {
+        var input = new CodedInputStream(bytes);
+        int count = 0;
+        uint tag;
+        while ((tag = input.ReadTag()) != 0)
+        {
+            if (WireFormat.GetTagFieldNumber(tag) == ModelProto.PiecesFieldNumber) count++;
+            input.SkipLastField();
+        }
+        return count;
     }
 
     /// <summary>add_bos_token (default true, as LlamaTokenizer) and add_eos_token (default false).</summary>

@@ -65,6 +65,14 @@ public sealed class HfConfigHostileTests : IDisposable
     }
 
     [Fact]
+    public void InvalidJsonBadUtf8()
+    {
+        string dir = Make();
+        File.WriteAllBytes(Path.Combine(dir, "config.json"), [(byte)'{', (byte)'"', 0xC3, (byte)'"', (byte)':', (byte)'1', (byte)'}']);
+        AssertError(HfConfigError.InvalidJson, dir, "config.json", "(json)", "invalid UTF-8");
+    }
+
+    [Fact]
     public void NotObject()
     {
         string dir = Make();

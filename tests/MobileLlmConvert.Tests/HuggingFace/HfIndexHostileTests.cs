@@ -62,6 +62,14 @@ public sealed class HfIndexHostileTests : IDisposable
     public void InvalidJson() => AssertIndexError(HfIndexError.InvalidJson, "{\"weight_map\": {", "(json)", "line 0");
 
     [Fact]
+    public void InvalidJsonBadUtf8()
+    {
+        string dir = Make();
+        File.WriteAllBytes(Path.Combine(dir, IndexFile), [(byte)'{', (byte)'"', 0xFF, (byte)'"', (byte)':', (byte)'1', (byte)'}']);
+        AssertError(HfIndexError.InvalidJson, dir, "(json)", "invalid UTF-8");
+    }
+
+    [Fact]
     public void NotObject() => AssertIndexError(HfIndexError.NotObject, "\"model.safetensors\"", "(root)", "String");
 
     [Fact]

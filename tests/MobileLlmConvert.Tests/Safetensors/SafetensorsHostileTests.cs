@@ -152,7 +152,7 @@ public sealed class SafetensorsHostileTests : IDisposable
     [Fact]
     public void EveryErrorKindHasAHostileFileHere()
     {
-        var tested = typeof(SafetensorsHostileTests).GetMethods().Select(m => m.Name).ToHashSet();
+        var tested = typeof(SafetensorsHostileTests).GetMethods().Concat(typeof(SafetensorsLargeTensorTests).GetMethods()).Select(m => m.Name).ToHashSet();
         foreach (var kind in Enum.GetNames<SafetensorsError>())
         {
             Assert.True(tested.Any(n => n.Contains(kind, StringComparison.Ordinal)), $"no test for {kind}");
@@ -162,4 +162,33 @@ public sealed class SafetensorsHostileTests : IDisposable
     [Fact]
     public void SubByteDTypesMustFillWholeBytes() =>
         AssertError(SafetensorsError.SizeMismatch, File("{\"a\":{\"dtype\":\"F4\",\"shape\":[3],\"data_offsets\":[0,2]}}", 2), "a.shape", "[3]");
+}
+
+public sealed class SafetensorsLargeTensorTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void TensorTooLargeForASpanIsReportedNotThrownAsACrash()
+    {
+        // A sparse 3 GB file: valid safetensors, but one tensor larger than Array.MaxLength.
+        const long count = 750_000_000;
+        string header = $"{{\"big\":{{\"dtype\":\"F32\",\"shape\":[{count}],\"data_offsets\":[0,{count * 4}]}}}}";
+        var json = System.Text.Encoding.UTF8.GetBytes(header);
+        string path = _dir.File("big.safetensors");
+        using (var f = new FileStream(path, FileMode.CreateNew))
+        {
+            var prefix = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)json.Length);
+            f.Write(prefix);
+            f.Write(json);
+            f.SetLength(8 + json.Length + count * 4);
+        }
+        using var file = SafetensorsFile.Open(path);
+        var e = Assert.Throws<SafetensorsException>(() => file.GetTensor("big"));
+        Assert.Equal(SafetensorsError.TensorTooLarge, e.Kind);
+        Assert.Equal($"{path}: big = 3000000000 bytes: a single tensor may hold at most {Array.MaxLength} bytes", e.Message);
+    }
 }
