@@ -155,6 +155,40 @@ public sealed class HfFamilyTests : IDisposable
         Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "tokenizer.model")), ir.Tokenizer.SentencePieceModel);
     }
 
+    /// <summary>Rewrites one tensor's dtype string in the header in place (same length, same byte size).</summary>
+    private static void PatchDType(string path, string name, string from, string to)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var text = System.Text.Encoding.Latin1.GetString(bytes);
+        string old = $"\"{name}\":{{\"dtype\":\"{from}\"";
+        int at = text.IndexOf(old, StringComparison.Ordinal);
+        Assert.True(at > 0, old);
+        System.Text.Encoding.Latin1.GetBytes(old.Replace(from, to, StringComparison.Ordinal)).CopyTo(bytes, at);
+        File.WriteAllBytes(path, bytes);
+    }
+
+    [Fact]
+    public void ANeededTensorOfAnUnsupportedDTypeIsNamedWithItsDType()
+    {
+        string dir = Make(ModelFamily.Llama);
+        string weights = Path.Combine(dir, "model.safetensors");
+        PatchDType(weights, "model.norm.weight", "F32", "I32");
+        var e = Assert.Throws<MobileLlmConvert.Formats.Safetensors.SafetensorsException>(() => HfImporter.Import(dir).Dispose());
+        Assert.Equal(MobileLlmConvert.Formats.Safetensors.SafetensorsError.UnsupportedDType, e.Kind);
+        Assert.Equal($"{weights}: model.norm.weight.dtype = I32: only F32, F16 and BF16 tensors can be converted", e.Message);
+    }
+
+    [Fact]
+    public void ASkippedBufferMayHaveAnyDType()
+    {
+        string dir = Make(ModelFamily.MobiLlama, kv: 4);
+        string weights = Path.Combine(dir, "model.safetensors");
+        Checkpoint.EditWeights(weights, ts => ts.Add(Checkpoint.Filled("model.layers.0.self_attn.rotary_emb.inv_freq", [4], ElementType.F32, 1)));
+        PatchDType(weights, "model.layers.0.self_attn.rotary_emb.inv_freq", "F32", "I32");
+        using var ir = HfImporter.Import(dir);
+        Assert.Equal(2, ir.Steps.Count);
+    }
+
     [Fact]
     public void TensorsAreMappedNotCopied()
     {
