@@ -1,0 +1,169 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace MobileLlmConvert.Formats.HuggingFace;
+
+/// <summary>
+/// Stage one of reading config.json (DESIGN.md): the fields we look at, exactly as on disk — null
+/// when absent (or JSON null). Only JSON types are checked here; meaning, defaults and caps are the
+/// family table's job (<see cref="HfFamilies"/>).
+/// </summary>
+public sealed record HfConfigJson
+{
+    public IReadOnlyList<string>? Architectures { get; init; }
+    public string? ModelType { get; init; }
+    public int? VocabSize { get; init; }
+    public int? HiddenSize { get; init; }
+    public int? IntermediateSize { get; init; }
+    public int? NumHiddenLayers { get; init; }
+    public int? NumAttentionHeads { get; init; }
+    public int? NumKeyValueHeads { get; init; }
+    public int? HeadDim { get; init; }
+    public int? MaxPositionEmbeddings { get; init; }
+    public double? RmsNormEps { get; init; }
+    public double? RopeTheta { get; init; }
+    public string? HiddenAct { get; init; }
+    public bool? TieWordEmbeddings { get; init; }
+    /// <summary>MobileLLM: the head reuses the embedding (while tie_word_embeddings stays false).</summary>
+    public bool? ShareEmbedding { get; init; }
+    /// <summary>MobileLLM-LS: every stored block executes twice, immediately.</summary>
+    public bool? LayerSharing { get; init; }
+    public bool? AttentionBias { get; init; }
+    public bool? MlpBias { get; init; }
+    /// <summary>The raw JSON of rope_scaling when present and not null.</summary>
+    public string? RopeScaling { get; init; }
+    public int? BosTokenId { get; init; }
+    /// <summary>The first id when config.json lists several (Llama 3 style).</summary>
+    public int? EosTokenId { get; init; }
+    public string? TorchDtype { get; init; }
+
+    /// <summary>config.json is a few KB; 1 MB is generous and keeps a hostile file from being parsed at length.</summary>
+    public const int MaxConfigBytes = 1 << 20;
+
+    public static HfConfigJson Parse(byte[] json, string path)
+    {
+        if (json.Length > MaxConfigBytes)
+            throw new HfConfigException(HfConfigError.FileTooLarge, path, "file length", json.Length.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {MaxConfigBytes} bytes");
+        // JsonDocument checks UTF-8 lazily (when a string is read); check it all before parsing.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new HfConfigException(HfConfigError.InvalidJson, path, "(json)", "invalid UTF-8", "config.json must be UTF-8 text");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32 });
+        }
+        catch (JsonException e)
+        {
+            throw new HfConfigException(HfConfigError.InvalidJson, path, "(json)", $"line {e.LineNumber}, byte {e.BytePositionInLine}", "not valid JSON", e);
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new HfConfigException(HfConfigError.NotObject, path, "(root)", root.ValueKind.ToString(), "config.json must be a JSON object");
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in root.EnumerateObject())
+            {
+                // Python's json keeps the last duplicate, other readers the first: refuse to guess.
+                if (!keys.Add(p.Name))
+                    throw new HfConfigException(HfConfigError.InvalidJson, path, p.Name, "(twice)", "key appears more than once");
+            }
+            var r = new Fields(root, path);
+            return new HfConfigJson
+            {
+                Architectures = r.StringArray("architectures"),
+                ModelType = r.String("model_type"),
+                VocabSize = r.Int("vocab_size"),
+                HiddenSize = r.Int("hidden_size"),
+                IntermediateSize = r.Int("intermediate_size"),
+                NumHiddenLayers = r.Int("num_hidden_layers"),
+                NumAttentionHeads = r.Int("num_attention_heads"),
+                NumKeyValueHeads = r.Int("num_key_value_heads"),
+                HeadDim = r.Int("head_dim"),
+                MaxPositionEmbeddings = r.Int("max_position_embeddings"),
+                RmsNormEps = r.Double("rms_norm_eps"),
+                RopeTheta = r.Double("rope_theta"),
+                HiddenAct = r.String("hidden_act"),
+                TieWordEmbeddings = r.Bool("tie_word_embeddings"),
+                ShareEmbedding = r.Bool("share_embedding"),
+                LayerSharing = r.Bool("layer_sharing"),
+                AttentionBias = r.Bool("attention_bias"),
+                MlpBias = r.Bool("mlp_bias"),
+                RopeScaling = r.Raw("rope_scaling"),
+                BosTokenId = r.IntOrFirst("bos_token_id"),
+                EosTokenId = r.IntOrFirst("eos_token_id"),
+                TorchDtype = r.String("torch_dtype"),
+            };
+        }
+    }
+
+    private readonly struct Fields(JsonElement root, string path)
+    {
+        private bool TryGet(string name, out JsonElement value) =>
+            root.TryGetProperty(name, out value) && value.ValueKind != JsonValueKind.Null;
+
+        private HfConfigException Wrong(string name, JsonElement v, string expected) =>
+            new(HfConfigError.WrongType, path, name, v.GetRawText(), $"must be {expected}");
+
+        public string? String(string name)
+        {
+            if (!TryGet(name, out var v)) return null;
+            return v.ValueKind == JsonValueKind.String ? v.GetString() : throw Wrong(name, v, "a string");
+        }
+
+        public bool? Bool(string name)
+        {
+            if (!TryGet(name, out var v)) return null;
+            return v.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw Wrong(name, v, "true or false"),
+            };
+        }
+
+        public int? Int(string name)
+        {
+            if (!TryGet(name, out var v)) return null;
+            return ToInt(name, v);
+        }
+
+        private int ToInt(string name, JsonElement v)
+        {
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long n)) throw Wrong(name, v, "an integer");
+            if (n < int.MinValue || n > int.MaxValue)
+                throw new HfConfigException(HfConfigError.OutOfRange, path, name, v.GetRawText(), "does not fit a 32-bit integer");
+            return (int)n;
+        }
+
+        public int? IntOrFirst(string name)
+        {
+            if (!TryGet(name, out var v)) return null;
+            if (v.ValueKind != JsonValueKind.Array) return ToInt(name, v);
+            if (v.GetArrayLength() == 0) return null;
+            return ToInt(name, v[0]);
+        }
+
+        public double? Double(string name)
+        {
+            if (!TryGet(name, out var v)) return null;
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d)) throw Wrong(name, v, "a number");
+            return d;
+        }
+
+        public string? Raw(string name) => TryGet(name, out var v) ? v.GetRawText() : null;
+
+        public IReadOnlyList<string>? StringArray(string name)
+        {
+            if (!TryGet(name, out var v)) return null;
+            if (v.ValueKind != JsonValueKind.Array) throw Wrong(name, v, "an array of strings");
+            var list = new List<string>();
+            foreach (var item in v.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.String) throw Wrong(name, v, "an array of strings");
+                list.Add(item.GetString()!);
+            }
+            return list;
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using MobileLlmConvert.Core.Errors;
+
+namespace MobileLlmConvert.Formats.HuggingFace;
+
+public enum HfConfigError
+{
+    /// <summary>config.json (or the checkpoint directory) does not exist.</summary>
+    FileMissing,
+    FileTooLarge,
+    InvalidJson,
+    NotObject,
+    /// <summary>architectures names none of the supported families (the message lists them).</summary>
+    UnknownArchitecture,
+    /// <summary>model_type disagrees with the architecture's family.</summary>
+    ModelTypeMismatch,
+    MissingField,
+    WrongType,
+    /// <summary>A value outside its sane cap or domain (see HfConfigReader's named caps).</summary>
+    OutOfRange,
+    /// <summary>A feature that would silently change the math (biases, rope_scaling, an activation other than silu).</summary>
+    Unsupported,
+    /// <summary>A tensor in the checkpoint that no executed step uses (only rotary inv_freq buffers may be skipped).</summary>
+    UnknownTensor,
+    /// <summary>No lm_head.weight and no config flag claiming a tied head.</summary>
+    MissingHead,
+    /// <summary>MobiLlama per-layer copies of the shared FFN whose bytes differ from layer 0's.</summary>
+    SharedFfnMismatch,
+    /// <summary>No model.safetensors nor model.safetensors.index.json (pytorch_model.bin is not read).</summary>
+    NoWeights,
+}
+
+/// <summary>config.json (and tokenizer/weights consistency with it) is bad; names config.json, field and value.</summary>
+public sealed class HfConfigException(HfConfigError kind, string file, string field, string value, string reason, Exception? inner = null)
+    : ModelFormatException<HfConfigError>(kind, file, field, value, reason, inner)
+{
+    public override string Format => "config.json";
+}
+
+public enum HfIndexError
+{
+    FileTooLarge,
+    InvalidJson,
+    NotObject,
+    MissingField,
+    WrongType,
+    /// <summary>A shard name with "..", a path separator, a drive or an absolute path.</summary>
+    BadShardName,
+    /// <summary>A shard that resolves (through a symlink) outside the checkpoint directory.</summary>
+    ShardOutsideDirectory,
+    ShardMissing,
+    TooManyShards,
+    EmptyWeightMap,
+    /// <summary>weight_map sends a name to a shard that does not hold it.</summary>
+    TensorNotInShard,
+    /// <summary>A shard holds a tensor the weight_map does not list.</summary>
+    TensorNotInMap,
+    /// <summary>A tensor stored in two shards.</summary>
+    TensorInTwoShards,
+    DuplicateName,
+}
+
+/// <summary>model.safetensors.index.json is bad or disagrees with its shards.</summary>
+public sealed class HfIndexException(HfIndexError kind, string file, string field, string value, string reason, Exception? inner = null)
+    : ModelFormatException<HfIndexError>(kind, file, field, value, reason, inner)
+{
+    public override string Format => "safetensors index";
+}

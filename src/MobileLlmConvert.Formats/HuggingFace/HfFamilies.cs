@@ -1,0 +1,156 @@
+using System.Globalization;
+using MobileLlmConvert.Core.Ir;
+
+namespace MobileLlmConvert.Formats.HuggingFace;
+
+/// <summary>
+/// One supported Hugging Face architecture, as data (REFERENCE.md, "The models").
+/// </summary>
+/// <param name="ModelType">The model_type its released configs carry.</param>
+/// <param name="TieFlags">Config flags that claim a tied head, in order of preference.</param>
+/// <param name="FullMha">The modelling code ignores num_key_value_heads (MobiLlama): every head has its own K/V.</param>
+/// <param name="FixedRopeTheta">The modelling code hard-codes the RoPE base, ignoring rope_theta (MobiLlama: 10000).</param>
+/// <param name="SharedFfn">One FFN module serves every block (MobiLlama).</param>
+/// <param name="HasLayerSharing">layer_sharing = true repeats each stored block twice, immediately (MobileLLM-LS).</param>
+/// <param name="DefaultRmsNormEps">transformers' default when rms_norm_eps is absent; null makes the field required.</param>
+public sealed record HfFamily(
+    string Architecture,
+    ModelFamily Family,
+    string ModelType,
+    IReadOnlyList<string> TieFlags,
+    bool FullMha,
+    float? FixedRopeTheta,
+    bool SharedFfn,
+    bool HasLayerSharing,
+    double? DefaultRmsNormEps);
+
+/// <summary>A resolved config plus the family facts the importer and exporter need to lay out tensors.</summary>
+public sealed record HfResolvedConfig(ModelConfig Config, HfFamily Family, bool LayerSharing);
+
+/// <summary>Stage two of reading config.json: the family table turns an <see cref="HfConfigJson"/> into a <see cref="ModelConfig"/>.</summary>
+public static class HfFamilies
+{
+    /// <summary>Four times the largest vocabularies in use (~256k).</summary>
+    public const int MaxVocab = 1 << 20;
+    /// <summary>Far above any model this tool targets (MobileLLM 1.5B: 1600, Llama 70B: 8192).</summary>
+    public const int MaxHidden = 1 << 16;
+    public const int MaxIntermediate = 1 << 18;
+    public const int MaxLayers = 1024;
+    public const int MaxHeads = 1024;
+    public const int MaxHeadDim = 1024;
+    public const int MaxContext = 1 << 24;
+    public const double MaxRopeTheta = 1e9;
+    /// <summary>The RoPE base transformers' LlamaConfig uses when rope_theta is absent.</summary>
+    public const float DefaultRopeTheta = 10000f;
+    /// <summary>transformers' LlamaConfig default for max_position_embeddings.</summary>
+    public const int DefaultContext = 2048;
+
+    public static readonly HfFamily Llama = new("LlamaForCausalLM", ModelFamily.Llama, "llama", ["tie_word_embeddings"],
+        FullMha: false, FixedRopeTheta: null, SharedFfn: false, HasLayerSharing: false, DefaultRmsNormEps: 1e-6);
+    public static readonly HfFamily MobileLlm = new("MobileLLMForCausalLM", ModelFamily.MobileLLM, "mobilellm", ["share_embedding", "tie_word_embeddings"],
+        FullMha: false, FixedRopeTheta: null, SharedFfn: false, HasLayerSharing: true, DefaultRmsNormEps: null);
+    public static readonly HfFamily MobiLlama = new("MobiLlamaForCausalLM", ModelFamily.MobiLlama, "llama", ["tie_word_embeddings"],
+        FullMha: true, FixedRopeTheta: 10000f, SharedFfn: true, HasLayerSharing: false, DefaultRmsNormEps: null);
+
+    public static IReadOnlyList<HfFamily> All { get; } = [Llama, MobileLlm, MobiLlama];
+
+    public static HfFamily For(ModelFamily family) => All.First(f => f.Family == family);
+
+    public static HfResolvedConfig Resolve(HfConfigJson j, string path)
+    {
+        string supported = string.Join(", ", All.Select(f => f.Architecture));
+        if (j.Architectures is not { Count: 1 } archs)
+            throw new HfConfigException(j.Architectures is null ? HfConfigError.MissingField : HfConfigError.UnknownArchitecture, path, "architectures",
+                j.Architectures is null ? "(absent)" : "[" + string.Join(", ", j.Architectures) + "]", $"must name exactly one of: {supported}");
+        var family = All.FirstOrDefault(f => f.Architecture == archs[0])
+            ?? throw new HfConfigException(HfConfigError.UnknownArchitecture, path, "architectures", archs[0], $"unsupported architecture; supported: {supported}");
+        if (j.ModelType is { } mt && mt != family.ModelType)
+            throw new HfConfigException(HfConfigError.ModelTypeMismatch, path, "model_type", mt, $"{family.Architecture} checkpoints have model_type \"{family.ModelType}\"");
+
+        if (j.HiddenAct is { } act && act != "silu")
+            throw new HfConfigException(HfConfigError.Unsupported, path, "hidden_act", act, "only silu (SwiGLU) is supported");
+        if (j.AttentionBias == true)
+            throw new HfConfigException(HfConfigError.Unsupported, path, "attention_bias", "true", "attention biases are not supported");
+        if (j.MlpBias == true)
+            throw new HfConfigException(HfConfigError.Unsupported, path, "mlp_bias", "true", "MLP biases are not supported");
+        if (j.RopeScaling is { } rs)
+            throw new HfConfigException(HfConfigError.Unsupported, path, "rope_scaling", rs, "RoPE scaling is not supported");
+
+        int vocab = Required(path, "vocab_size", j.VocabSize, MaxVocab);
+        int hidden = Required(path, "hidden_size", j.HiddenSize, MaxHidden);
+        int inter = Required(path, "intermediate_size", j.IntermediateSize, MaxIntermediate);
+        int layers = Required(path, "num_hidden_layers", j.NumHiddenLayers, MaxLayers);
+        int heads = Required(path, "num_attention_heads", j.NumAttentionHeads, MaxHeads);
+        int? kvOnDisk = Optional(path, "num_key_value_heads", j.NumKeyValueHeads, MaxHeads);
+        // MobiLlama's attention is full MHA whatever the config says (its released config says 4).
+        int kv = family.FullMha ? heads : kvOnDisk ?? heads;
+        if (kv > heads || heads % kv != 0)
+            throw new HfConfigException(HfConfigError.OutOfRange, path, "num_key_value_heads", kv.ToString(CultureInfo.InvariantCulture), $"must divide num_attention_heads ({heads})");
+        int headDim = Optional(path, "head_dim", j.HeadDim, MaxHeadDim) ?? DefaultHeadDim(path, hidden, heads);
+        int context = Optional(path, "max_position_embeddings", j.MaxPositionEmbeddings, MaxContext) ?? DefaultContext;
+
+        double eps = j.RmsNormEps ?? family.DefaultRmsNormEps
+            ?? throw new HfConfigException(HfConfigError.MissingField, path, "rms_norm_eps", "(absent)", $"required for {family.Architecture}");
+        if (!(eps > 0 && eps < 1))
+            throw new HfConfigException(HfConfigError.OutOfRange, path, "rms_norm_eps", eps.ToString("R", CultureInfo.InvariantCulture), "must be in (0, 1)");
+        double theta = j.RopeTheta ?? DefaultRopeTheta;
+        if (!(theta > 0 && theta <= MaxRopeTheta))
+            throw new HfConfigException(HfConfigError.OutOfRange, path, "rope_theta", theta.ToString("R", CultureInfo.InvariantCulture), $"must be in (0, {MaxRopeTheta:R}]");
+        float ropeTheta = family.FixedRopeTheta ?? (float)theta;
+
+        bool layerSharing = family.HasLayerSharing && j.LayerSharing == true;
+        string? tieFlag = family.TieFlags.FirstOrDefault(flag => flag switch
+        {
+            "share_embedding" => j.ShareEmbedding == true,
+            "tie_word_embeddings" => j.TieWordEmbeddings == true,
+            _ => false,
+        });
+        var config = new ModelConfig
+        {
+            Family = family.Family,
+            Architecture = family.Architecture,
+            VocabSize = vocab,
+            HiddenSize = hidden,
+            IntermediateSize = inter,
+            NumHeads = heads,
+            NumKvHeads = kv,
+            HeadDim = headDim,
+            StoredLayers = layers,
+            ExecutedLayers = layerSharing ? 2 * layers : layers,
+            RmsNormEps = (float)eps,
+            RopeTheta = ropeTheta,
+            ContextLength = context,
+            TieClaimFlag = tieFlag,
+            BosTokenId = CheckedId(path, "bos_token_id", j.BosTokenId, vocab),
+            EosTokenId = CheckedId(path, "eos_token_id", j.EosTokenId, vocab),
+        };
+        return new HfResolvedConfig(config, family, layerSharing);
+    }
+
+    private static int DefaultHeadDim(string path, int hidden, int heads)
+    {
+        if (hidden % heads != 0)
+            throw new HfConfigException(HfConfigError.OutOfRange, path, "num_attention_heads", heads.ToString(CultureInfo.InvariantCulture),
+                $"head_dim is absent and hidden_size ({hidden}) is not a multiple of the head count");
+        return hidden / heads;
+    }
+
+    private static int Required(string path, string field, int? value, int cap) =>
+        Optional(path, field, value, cap) ?? throw new HfConfigException(HfConfigError.MissingField, path, field, "(absent)", "required field");
+
+    private static int? Optional(string path, string field, int? value, int cap)
+    {
+        if (value is not { } v) return null;
+        if (v <= 0 || v > cap)
+            throw new HfConfigException(HfConfigError.OutOfRange, path, field, v.ToString(CultureInfo.InvariantCulture), $"must be in [1, {cap}]");
+        return v;
+    }
+
+    private static int? CheckedId(string path, string field, int? id, int vocab)
+    {
+        if (id is not { } v) return null;
+        if (v < 0 || v >= vocab)
+            throw new HfConfigException(HfConfigError.OutOfRange, path, field, v.ToString(CultureInfo.InvariantCulture), $"must be a token id in [0, {vocab})");
+        return v;
+    }
+}

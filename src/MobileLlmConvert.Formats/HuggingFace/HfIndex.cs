@@ -1,0 +1,133 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace MobileLlmConvert.Formats.HuggingFace;
+
+/// <summary>
+/// model.safetensors.index.json: <c>{metadata: {total_size}, weight_map: {tensor name: shard file}}</c>.
+/// Shard names come from an untrusted file, so they must be plain file names inside the checkpoint
+/// directory (no "..", separators, absolute paths, or symlinks leading out).
+/// </summary>
+public sealed record HfIndex(IReadOnlyDictionary<string, string> WeightMap, long? TotalSize)
+{
+    /// <summary>Real indexes are ~100 KB for 10k-tensor models; 64 MB stops absurd files.</summary>
+    public const int MaxIndexBytes = 64 << 20;
+    /// <summary>Hub checkpoints use tens of shards; ten thousand open mappings would be an attack.</summary>
+    public const int MaxShards = 10_000;
+
+    /// <summary>Distinct shard file names, in ordinal order.</summary>
+    public IReadOnlyList<string> Shards => WeightMap.Values.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+
+    public static HfIndex Parse(byte[] json, string path)
+    {
+        if (json.Length > MaxIndexBytes)
+            throw new HfIndexException(HfIndexError.FileTooLarge, path, "file length", json.Length.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {MaxIndexBytes} bytes");
+        // JsonDocument checks UTF-8 lazily (when a string is read); check it all before parsing.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+            throw new HfIndexException(HfIndexError.InvalidJson, path, "(json)", "invalid UTF-8", "the index must be UTF-8 text");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            throw new HfIndexException(HfIndexError.InvalidJson, path, "(json)", $"line {e.LineNumber}, byte {e.BytePositionInLine}", "not valid JSON", e);
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new HfIndexException(HfIndexError.NotObject, path, "(root)", root.ValueKind.ToString(), "the index must be a JSON object");
+            long? total = null;
+            if (root.TryGetProperty("metadata", out var meta) && meta.ValueKind != JsonValueKind.Null)
+            {
+                if (meta.ValueKind != JsonValueKind.Object)
+                    throw new HfIndexException(HfIndexError.WrongType, path, "metadata", meta.GetRawText(), "must be an object");
+                if (meta.TryGetProperty("total_size", out var ts))
+                {
+                    // Some writers emit total_size as a float (e.g. 2200119296.0): accept any non-negative number.
+                    if (ts.ValueKind != JsonValueKind.Number || !ts.TryGetDouble(out double d) || d < 0 || d > long.MaxValue)
+                        throw new HfIndexException(HfIndexError.WrongType, path, "metadata.total_size", ts.GetRawText(), "must be a non-negative number");
+                    total = (long)d;
+                }
+            }
+            if (!root.TryGetProperty("weight_map", out var map))
+                throw new HfIndexException(HfIndexError.MissingField, path, "weight_map", "(absent)", "required field");
+            if (map.ValueKind != JsonValueKind.Object)
+                throw new HfIndexException(HfIndexError.WrongType, path, "weight_map", map.ValueKind.ToString(), "must be an object of tensor name -> shard file");
+            var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+            var shards = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var p in map.EnumerateObject())
+            {
+                if (p.Value.ValueKind != JsonValueKind.String)
+                    throw new HfIndexException(HfIndexError.WrongType, path, $"weight_map.{p.Name}", p.Value.GetRawText(), "must be a shard file name");
+                string shard = p.Value.GetString()!;
+                CheckShardName(shard, path, $"weight_map.{p.Name}");
+                if (!weightMap.TryAdd(p.Name, shard))
+                    throw new HfIndexException(HfIndexError.DuplicateName, path, $"weight_map.{p.Name}", "(twice)", "tensor name appears more than once");
+                if (shards.Add(shard) && shards.Count > MaxShards)
+                    throw new HfIndexException(HfIndexError.TooManyShards, path, "weight_map", $"> {MaxShards} shards", $"more than {MaxShards} shard files");
+            }
+            if (weightMap.Count == 0)
+                throw new HfIndexException(HfIndexError.EmptyWeightMap, path, "weight_map", "{}", "lists no tensors");
+            return new HfIndex(weightMap, total);
+        }
+    }
+
+    private static void CheckShardName(string shard, string path, string field)
+    {
+        bool bad = shard.Length == 0 || shard == "." || shard == ".." || shard.Contains("..", StringComparison.Ordinal)
+            || shard.IndexOfAny(['/', '\\', ':', '\0']) >= 0 || Path.IsPathRooted(shard);
+        if (bad)
+            throw new HfIndexException(HfIndexError.BadShardName, path, field, shard, "a shard must be a plain file name inside the checkpoint directory");
+    }
+
+    /// <summary>
+    /// The full path of a shard, refusing missing files and symlinks whose final target lies outside
+    /// <paramref name="directory"/>.
+    /// </summary>
+    public static string ResolveShard(string directory, string shard, string indexPath)
+    {
+        string dir = Path.GetFullPath(directory);
+        string full = Path.Combine(dir, shard);
+        var info = new FileInfo(full);
+        if (!info.Exists)
+            throw new HfIndexException(HfIndexError.ShardMissing, indexPath, "weight_map", shard, "shard file does not exist");
+        if (info.LinkTarget is not null)
+        {
+            string target = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
+            string realDir = new DirectoryInfo(dir).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? dir;
+            bool inside = IsInside(target, dir) || IsInside(target, realDir);
+            if (!inside)
+                throw new HfIndexException(HfIndexError.ShardOutsideDirectory, indexPath, "weight_map", shard, $"symlink resolves to {target}, outside the checkpoint directory");
+        }
+        return full;
+    }
+
+    private static bool IsInside(string file, string dir)
+    {
+        string prefix = dir.EndsWith(Path.DirectorySeparatorChar) ? dir : dir + Path.DirectorySeparatorChar;
+        return Path.GetFullPath(file).StartsWith(prefix, StringComparison.Ordinal);
+    }
+
+    /// <summary>The index as transformers writes it: indent 2, keys sorted.</summary>
+    public byte[] ToJson()
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("metadata");
+            w.WriteNumber("total_size", TotalSize ?? 0);
+            w.WriteEndObject();
+            w.WriteStartObject("weight_map");
+            foreach (var (name, shard) in WeightMap.OrderBy(kv => kv.Key, StringComparer.Ordinal)) w.WriteString(name, shard);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return [.. buffer.WrittenSpan, (byte)'\n'];
+    }
+}

@@ -1,0 +1,177 @@
+using System.Globalization;
+using System.Text.Json;
+using Google.Protobuf;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats.SentencePiece.Proto;
+using ProtoType = MobileLlmConvert.Formats.SentencePiece.Proto.ModelProto.Types.SentencePiece.Types.Type;
+
+namespace MobileLlmConvert.Formats.SentencePiece;
+
+/// <summary>
+/// Reads and writes sentencepiece <c>tokenizer.model</c> files (protobuf ModelProto, schema in
+/// formats/sentencepiece/sentencepiece_model.proto) to and from <see cref="TokenizerIr"/>.
+/// </summary>
+/// <remarks>Spec: formats/sentencepiece/README.md.</remarks>
+public static class SentencePieceModelFile
+{
+    /// <summary>LLaMA's model is ~0.5 MB and Gemma's 256k-piece one ~4 MB; 64 MB leaves room and stops absurd files.</summary>
+    public const int MaxModelBytes = 64 << 20;
+    /// <summary>The largest vocabularies in use are ~256k pieces; four times that is still a tokenizer.</summary>
+    public const int MaxPieces = 1 << 20;
+    /// <summary>Longest piece in UTF-8 bytes (real pieces are under ~100 bytes; sentencepiece trains to 16 chars by default).</summary>
+    public const int MaxPieceBytes = 1024;
+
+    public static TokenizerIr Read(byte[] bytes, string path, string? tokenizerConfigJson)
+    {
+        if (bytes.Length > MaxModelBytes)
+            throw new SentencePieceException(SentencePieceError.FileTooLarge, path, "file length", bytes.Length.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {MaxModelBytes} bytes");
+        ModelProto model;
+        try
+        {
+            // Count pieces before materializing them: a 64 MB file of 4-byte pieces would otherwise
+            // become ~16 million objects before the cap could be checked.
+            int declared = CountPieces(bytes);
+            if (declared > MaxPieces)
+                throw new SentencePieceException(SentencePieceError.TooManyPieces, path, "pieces", declared.ToString(CultureInfo.InvariantCulture), $"more than {MaxPieces} pieces");
+            model = ModelProto.Parser.ParseFrom(bytes);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new SentencePieceException(SentencePieceError.ParseError, path, "ModelProto", $"{bytes.Length} bytes", "not a sentencepiece model: " + e.Message, e);
+        }
+        int count = model.Pieces.Count;
+        if (count == 0)
+            throw new SentencePieceException(SentencePieceError.NoPieces, path, "pieces", "0", "a model needs at least one piece");
+        var trainer = model.TrainerSpec ?? new TrainerSpec();
+        if (trainer.ModelType != TrainerSpec.Types.ModelType.Bpe)
+            throw new SentencePieceException(SentencePieceError.UnsupportedModelType, path, "trainer_spec.model_type", trainer.ModelType.ToString(), "only BPE models are supported");
+
+        var pieces = new string[count];
+        var scores = new float[count];
+        var types = new PieceType[count];
+        var seen = new HashSet<string>(count, StringComparer.Ordinal);
+        for (int i = 0; i < count; i++)
+        {
+            var p = model.Pieces[i];
+            string field = $"pieces[{i}]";
+            if (p.Piece.Length == 0)
+                throw new SentencePieceException(SentencePieceError.EmptyPiece, path, field, "\"\"", "a piece must not be empty");
+            if (System.Text.Encoding.UTF8.GetByteCount(p.Piece) > MaxPieceBytes)
+                throw new SentencePieceException(SentencePieceError.PieceTooLong, path, field, p.Piece, $"longer than {MaxPieceBytes} bytes");
+            if (!Enum.IsDefined(p.Type))
+                throw new SentencePieceException(SentencePieceError.BadPieceType, path, field + ".type", ((int)p.Type).ToString(CultureInfo.InvariantCulture), "not a sentencepiece piece type (1..6)");
+            if (!float.IsFinite(p.Score))
+                throw new SentencePieceException(SentencePieceError.BadScore, path, field + ".score", p.Score.ToString(CultureInfo.InvariantCulture), "score must be finite");
+            if (!seen.Add(p.Piece))
+                throw new SentencePieceException(SentencePieceError.DuplicatePiece, path, field, p.Piece, "piece appears more than once");
+            if (p.Type == ProtoType.Byte && !IsBytePiece(p.Piece))
+                throw new SentencePieceException(SentencePieceError.BadBytePiece, path, field, p.Piece, "a BYTE piece must be spelled <0xNN>");
+            pieces[i] = p.Piece;
+            scores[i] = p.Score;
+            types[i] = (PieceType)(int)p.Type;
+        }
+        int unk = Id(path, "trainer_spec.unk_id", trainer.UnkId, count, required: true)!.Value;
+        int bos = Id(path, "trainer_spec.bos_id", trainer.BosId, count, required: true)!.Value;
+        int eos = Id(path, "trainer_spec.eos_id", trainer.EosId, count, required: true)!.Value;
+        int? pad = Id(path, "trainer_spec.pad_id", trainer.PadId, count, required: false);
+        if (types[unk] != PieceType.Unknown)
+            throw new SentencePieceException(SentencePieceError.BadUnknownPiece, path, $"pieces[{unk}].type", types[unk].ToString(), "the piece at unk_id must be of type UNKNOWN");
+
+        var (addBos, addEos) = ReadTokenizerConfig(tokenizerConfigJson, path);
+        return new TokenizerIr(pieces, scores, types, unk, bos, eos, pad, addBos, addEos, bytes, tokenizerConfigJson);
+    }
+
+    /// <summary>
+    /// A LLaMA-style model for a vocabulary: BPE with byte fallback, identity normalization,
+    /// a dummy prefix and no whitespace collapsing (the settings of LLaMA's released tokenizer.model).
+    /// Deterministic: Google.Protobuf writes fields in field-number order.
+    /// </summary>
+    public static byte[] Build(TokenizerIr tokenizer)
+    {
+        var model = new ModelProto
+        {
+            TrainerSpec = new TrainerSpec
+            {
+                ModelType = TrainerSpec.Types.ModelType.Bpe,
+                VocabSize = tokenizer.Count,
+                ByteFallback = true,
+                UnkId = tokenizer.UnkId,
+                BosId = tokenizer.BosId,
+                EosId = tokenizer.EosId,
+                PadId = tokenizer.PadId ?? -1,
+            },
+            NormalizerSpec = new NormalizerSpec
+            {
+                Name = "identity",
+                PrecompiledCharsmap = ByteString.Empty,
+                AddDummyPrefix = true,
+                RemoveExtraWhitespaces = false,
+                EscapeWhitespaces = true,
+            },
+        };
+        for (int i = 0; i < tokenizer.Count; i++)
+        {
+            model.Pieces.Add(new ModelProto.Types.SentencePiece
+            {
+                Piece = tokenizer.Pieces[i],
+                Score = tokenizer.Scores[i],
+                Type = (ProtoType)(int)tokenizer.Types[i],
+            });
+        }
+        return model.ToByteArray();
+    }
+
+    /// <summary>Number of top-level field-1 (pieces) records, read without parsing them.</summary>
+    private static int CountPieces(byte[] bytes)
+    {
+        var input = new CodedInputStream(bytes);
+        int count = 0;
+        uint tag;
+        while ((tag = input.ReadTag()) != 0)
+        {
+            if (WireFormat.GetTagFieldNumber(tag) == ModelProto.PiecesFieldNumber) count++;
+            input.SkipLastField();
+        }
+        return count;
+    }
+
+    /// <summary>add_bos_token (default true, as LlamaTokenizer) and add_eos_token (default false).</summary>
+    public static (bool AddBos, bool AddEos) ReadTokenizerConfig(string? json, string modelPath)
+    {
+        if (json is null) return (true, false);
+        string path = Path.Combine(Path.GetDirectoryName(modelPath) ?? "", "tokenizer_config.json");
+        try
+        {
+            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new SentencePieceException(SentencePieceError.BadTokenizerConfig, path, "(root)", doc.RootElement.ValueKind.ToString(), "must be a JSON object");
+            return (Flag(doc.RootElement, "add_bos_token", true, path), Flag(doc.RootElement, "add_eos_token", false, path));
+        }
+        catch (JsonException e)
+        {
+            throw new SentencePieceException(SentencePieceError.BadTokenizerConfig, path, "(json)", $"line {e.LineNumber}", "not valid JSON", e);
+        }
+    }
+
+    private static bool Flag(JsonElement root, string name, bool fallback, string path)
+    {
+        if (!root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return fallback;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new SentencePieceException(SentencePieceError.BadTokenizerConfig, path, name, v.GetRawText(), "must be true or false"),
+        };
+    }
+
+    private static int? Id(string path, string field, int id, int count, bool required)
+    {
+        if (id == -1 && !required) return null;
+        if (id < 0 || id >= count)
+            throw new SentencePieceException(SentencePieceError.IdOutOfRange, path, field, id.ToString(CultureInfo.InvariantCulture), $"must be an id in [0, {count})");
+        return id;
+    }
+
+    private static bool IsBytePiece(string piece) =>
+        piece.Length == 6 && piece.StartsWith("<0x", StringComparison.Ordinal) && piece[5] == '>' && Uri.IsHexDigit(piece[3]) && Uri.IsHexDigit(piece[4]);
+}

@@ -1,0 +1,73 @@
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats.HuggingFace;
+using Xunit.Abstractions;
+
+namespace MobileLlmConvert.Tests.Fixtures;
+
+public sealed class FixtureTests(ITestOutputHelper output)
+{
+    public const string RegenVariable = "MLC_REGEN_FIXTURES";
+    private static readonly string[] ExpectedFiles = ["config.json", "tokenizer.model", "tokenizer_config.json"];
+
+    public static TheoryData<string> Names()
+    {
+        var data = new TheoryData<string>();
+        foreach (var f in FixtureCatalog.All) data.Add(f.Name);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void CommittedFixturesMatchTheBuilder(string name)
+    {
+        var fixture = FixtureCatalog.Get(name);
+        if (Environment.GetEnvironmentVariable(RegenVariable) == "1")
+        {
+            fixture.WriteTo(fixture.CommittedPath);
+            output.WriteLine($"{RegenVariable}=1: rewrote {fixture.CommittedPath}");
+            return;
+        }
+        using var temp = new TempDir();
+        string built = Path.Combine(temp.Path, name);
+        fixture.WriteTo(built);
+        Assert.True(Directory.Exists(fixture.CommittedPath), $"{fixture.CommittedPath} is missing; run the tests with {RegenVariable}=1 to write it");
+        var expected = Listing(built);
+        Assert.Equal(expected, Listing(fixture.CommittedPath));
+        foreach (var file in expected)
+        {
+            Assert.True(File.ReadAllBytes(Path.Combine(built, file)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(fixture.CommittedPath, file))),
+                $"{name}/{file} differs from the builder; regenerate on purpose with {RegenVariable}=1");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void CommittedFixturesImportAndValidate(string name)
+    {
+        var fixture = FixtureCatalog.Get(name);
+        using var ir = HfImporter.Import(fixture.CommittedPath);
+        var spec = fixture.Spec;
+        Assert.Equal(spec.Family, ir.Config.Family);
+        Assert.Equal(spec.StoredLayers, ir.Config.StoredLayers);
+        Assert.Equal(spec.LayerSharing ? 2 * spec.StoredLayers : spec.StoredLayers, ir.Steps.Count);
+        Assert.Equal(spec.Tied, ir.IsTied);
+        Assert.All(ir.Tensors, t => Assert.Equal(spec.DType, t.Type));
+        Assert.NotNull(ir.Tokenizer);
+        Assert.Equal(spec.VocabSize, ir.Tokenizer!.Count);
+        foreach (var file in ExpectedFiles) Assert.True(File.Exists(Path.Combine(fixture.CommittedPath, file)), file);
+        long bytes = Directory.EnumerateFiles(fixture.CommittedPath).Sum(f => new FileInfo(f).Length);
+        output.WriteLine($"{name}: {bytes} bytes, {ir.StoredParameters} stored / {ir.ExecutedParameters} executed parameters");
+        Assert.True(bytes < 170_000, $"{name} is {bytes} bytes; fixtures stay small");
+    }
+
+    [Fact]
+    public void ShardedFixtureHasTwoShardsAndAnIndex()
+    {
+        var dir = FixtureCatalog.Get("llama-sharded").CommittedPath;
+        Assert.Equal(["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"],
+            Directory.EnumerateFiles(dir).Select(Path.GetFileName).Where(n => n!.StartsWith("model", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+    }
+
+    private static List<string> Listing(string dir) =>
+        Directory.EnumerateFiles(dir).Select(f => Path.GetFileName(f)!).Order(StringComparer.Ordinal).ToList();
+}
