@@ -119,14 +119,3 @@ internal static class MobileTestModels
         Assert.Equal(expected.TokenizerConfigJson, actual.TokenizerConfigJson);
     }
 }
-
-/// <summary>A temporary directory removed at the end of a test.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("mlc-mobile-").FullName;
-    public string this[string name] => System.IO.Path.Combine(Path, name);
-    public void Dispose()
-    {
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-}
