@@ -36,6 +36,10 @@ public static class ModelOpener
         using (var s = File.OpenRead(path)) n = s.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         if (n >= 4 && head[..4].SequenceEqual(GgufMagic)) return ModelKind.Gguf;
         if (n >= MobileFormat.Magic.Length && head[..MobileFormat.Magic.Length].SequenceEqual(MobileFormat.Magic)) return ModelKind.Mobile;
+        // A known extension with the wrong magic goes to that format's reader, whose error says
+        // exactly what is wrong with the header (bad magic, truncated, ...).
+        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return ModelKind.Gguf;
+        if (path.EndsWith(MobileFormat.FileExtension, StringComparison.OrdinalIgnoreCase)) return ModelKind.Mobile;
         throw new UsageException($"{path}: not a GGUF or mobile model file (unknown magic); for a Hugging Face checkpoint pass its directory");
     }
 

@@ -45,6 +45,17 @@ public static class FixtureCatalog
         // MobiLlama is full MHA: kv heads = heads.
         new("mobillama-tiny", Tiny(ModelFamily.MobiLlama, 15, ElementType.BF16) with { NumKvHeads = 4 }, new HfExportOptions()),
         new("llama-sharded", Tiny(ModelFamily.Llama, 16, ElementType.BF16), new HfExportOptions(Shards: 2)),
+        // The sharing issue's checkpoints: each stores something twice (or claims what is not so)
+        // and the sharing passes must find it by content, never by name or flag.
+        new("mobilellm-ls-copied", Tiny(ModelFamily.MobileLLM, 17, ElementType.F16) with { Tied = true, LayerSharing = true },
+            new HfExportOptions(), SyntheticVariants.UnshareSteps),
+        new("mobillama-ffn-copies", Tiny(ModelFamily.MobiLlama, 18, ElementType.BF16) with { NumKvHeads = 4, StoredLayers = 3 },
+            new HfExportOptions(), SyntheticVariants.UnshareSteps),
+        new("llama-mha-repeated-kv", Tiny(ModelFamily.Llama, 19, ElementType.BF16), new HfExportOptions(), SyntheticVariants.RepeatKvHeads),
+        new("llama-untied-claims-tied", Tiny(ModelFamily.Llama, 20, ElementType.BF16),
+            new HfExportOptions(), ir => SyntheticVariants.ClaimTie(ir, "tie_word_embeddings")),
+        new("mobilellm-with-lm-head", Tiny(ModelFamily.MobileLLM, 21, ElementType.BF16) with { Tied = true },
+            new HfExportOptions(), SyntheticVariants.StoreHeadCopy),
     ];
 
     public static Fixture Get(string name) => All.Single(f => f.Name == name);

@@ -23,6 +23,7 @@ public sealed class HfConfigHostileTests : IDisposable
         Assert.Contains(Path.Combine(dir, file), e.Message);
         Assert.Contains(field, e.Message);
         Assert.Contains(value, e.Message);
+        CliAssert.RejectsWith(dir, e.Message);
         return e;
     }
 

@@ -34,6 +34,7 @@ public sealed class HfIndexHostileTests : IDisposable
         Assert.Contains(Path.Combine(dir, IndexFile), e.Message);
         Assert.Contains(field, e.Message);
         Assert.Contains(value, e.Message);
+        CliAssert.RejectsWith(dir, e.Message);
     }
 
     private void AssertIndexError(HfIndexError kind, string text, string field, string value)

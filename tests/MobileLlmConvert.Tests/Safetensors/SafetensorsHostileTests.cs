@@ -31,6 +31,14 @@ public sealed class SafetensorsHostileTests : IDisposable
         Assert.Contains(path, e.Message);
         Assert.Contains(field, e.Message);
         Assert.Contains(value, e.Message);
+
+        // The same bytes as the weights of an otherwise valid checkpoint: the CLI's one line names them.
+        string ckpt = _dir.File($"{kind}-checkpoint");
+        Directory.CreateDirectory(ckpt);
+        System.IO.File.Copy(Path.Combine(FixtureCatalog.Get("llama-tiny").CommittedPath, "config.json"), Path.Combine(ckpt, "config.json"));
+        string weights = Path.Combine(ckpt, "model.safetensors");
+        System.IO.File.WriteAllBytes(weights, bytes);
+        CliAssert.RejectsWith(ckpt, e.Message.Replace(path, weights));
     }
 
     private const string A = "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}";
