@@ -1,0 +1,36 @@
+using MobileLlmConvert.Core.Ir;
+
+namespace MobileLlmConvert.Formats.Gguf;
+
+/// <summary>
+/// Reads GGUF files: <see cref="ReadMetadata"/> for the header alone (`inspect`), <see cref="Read"/>
+/// for a model IR whose tensors are lazy slices of the memory-mapped file.
+/// </summary>
+/// <remarks>Format, our own keys and every rule with its error kind: formats/gguf.md.</remarks>
+public static class GgufFile
+{
+    /// <summary>Parses and validates the header (keys, tensor infos, data layout) without building a model.</summary>
+    public static GgufMetadata ReadMetadata(string path)
+    {
+        using var file = new MappedFile(path);
+        return Parse(file, path);
+    }
+
+    /// <summary>
+    /// Reads a llama-architecture GGUF into the IR. With our mobilellmconvert.* keys the shared IR is
+    /// rebuilt exactly; without them (a file from llama.cpp's converter) a plain Llama IR results.
+    /// The mapped file is added to <paramref name="resources"/>, which the returned IR also holds.
+    /// </summary>
+    public static ModelIr Read(string path, ResourceBag resources)
+    {
+        var file = resources.Add(new MappedFile(path));
+        var metadata = Parse(file, path);
+        return GgufIrBuilder.Build(metadata, file, resources);
+    }
+
+    private static GgufMetadata Parse(MappedFile file, string path)
+    {
+        long window = Math.Min(file.Length, GgufConstants.MaxHeaderBytes);
+        return GgufParser.Parse(file.Span(0, window), file.Length, path);
+    }
+}
