@@ -3,6 +3,16 @@ using System.Text.Json;
 
 namespace MobileLlmConvert.Tests.Oracles;
 
+/// <summary>
+/// Element type of llama.cpp's KV cache. F32 (the oracle's default) removes the cache's rounding, so
+/// llama.cpp's numbers can be compared with an f32 executor at 1e-5; F16 is llama.cpp's own default.
+/// </summary>
+public enum LlamaCppKvCache
+{
+    F16,
+    F32,
+}
+
 /// <summary>llama.cpp's next-token probabilities: row i is the distribution after Tokens[0..i].</summary>
 public sealed record LlamaCppProbabilities(int[] Tokens, double[][] Probabilities);
 
@@ -23,10 +33,15 @@ public static class LlamaCppOracle
 
     public static string OraclesDirectory => Path.Combine(RepoRoot, "tests", "oracles");
 
-    /// <summary>`node llama-probs.mjs MODEL --tokens a,b,c --threads N`: no BOS is added.</summary>
-    public static LlamaCppProbabilities Probabilities(string ggufPath, IReadOnlyList<int> tokens, int threads = 1, TimeSpan? timeout = null)
+    /// <summary>
+    /// `node llama-probs.mjs MODEL --tokens a,b,c --threads N --kv-cache f32|f16`: no BOS is added,
+    /// flash attention is off. Row i of the result is the distribution after tokens[0..i].
+    /// </summary>
+    public static LlamaCppProbabilities Probabilities(string ggufPath, IReadOnlyList<int> tokens, int threads = 1,
+        LlamaCppKvCache kvCache = LlamaCppKvCache.F32, TimeSpan? timeout = null)
     {
-        var json = RunScript("llama-probs.mjs", [Path.GetFullPath(ggufPath), "--tokens", string.Join(",", tokens), "--threads", threads.ToString()], timeout);
+        var json = RunScript("llama-probs.mjs", [Path.GetFullPath(ggufPath), "--tokens", string.Join(",", tokens),
+            "--threads", threads.ToString(), "--kv-cache", kvCache == LlamaCppKvCache.F32 ? "f32" : "f16"], timeout);
         var doc = JsonSerializer.Deserialize<ProbsJson>(json, JsonOptions)
             ?? throw new InvalidOperationException("llama-probs.mjs printed null");
         return new LlamaCppProbabilities(doc.Tokens, doc.Probabilities);
