@@ -23,9 +23,20 @@ public static class GgufFile
     /// </summary>
     public static ModelIr Read(string path, ResourceBag resources)
     {
-        var file = resources.Add(new MappedFile(path));
-        var metadata = Parse(file, path);
-        return GgufIrBuilder.Build(metadata, file, resources);
+        var file = new MappedFile(path);
+        try
+        {
+            var metadata = Parse(file, path);
+            var ir = GgufIrBuilder.Build(metadata, file, resources);
+            resources.Add(file);
+            return ir;
+        }
+        catch
+        {
+            // A rejected file is unmapped at once: a long-running caller must not collect mappings of bad inputs.
+            file.Dispose();
+            throw;
+        }
     }
 
     private static GgufMetadata Parse(MappedFile file, string path)

@@ -151,6 +151,15 @@ public class GgufHostileHeaderTests
         Fails(GgufBytes.Header(0, 0).Pad().Zeros(40), GgufError.TrailingBytes, "data = 40: bytes after a header that declares no tensors");
 
     [Fact]
+    public void Version2ParsesLikeVersion3()
+    {
+        using var dir = GgufTestModels.TempDir();
+        var md = GgufFile.ReadMetadata(GgufBytes.Header(0, 1, version: 2).KvU32("general.alignment", 32).WriteTo(dir));
+        Assert.Equal(2u, md.Version);
+        Assert.Empty(md.Tensors);
+    }
+
+    [Fact]
     public void AValidHandBuiltFileParses()
     {
         using var dir = GgufTestModels.TempDir();
