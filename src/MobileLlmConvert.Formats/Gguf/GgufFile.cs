@@ -17,6 +17,13 @@ public static class GgufFile
     }
 
     /// <summary>
+    /// Parses a header held in memory (fuzzing entry point; <paramref name="name"/> stands for the file in messages).
+    /// The bytes are the whole file: the data-section rules apply to them.
+    /// </summary>
+    public static GgufMetadata ReadMetadata(ReadOnlySpan<byte> bytes, string name = "(memory)") =>
+        GgufParser.Parse(bytes[..(int)Math.Min(bytes.Length, GgufConstants.MaxHeaderBytes)], bytes.Length, name);
+
+    /// <summary>
     /// Reads a llama-architecture GGUF into the IR. With our mobilellmconvert.* keys the shared IR is
     /// rebuilt exactly; without them (a file from llama.cpp's converter) a plain Llama IR results.
     /// The mapped file is added to <paramref name="resources"/>, which the returned IR also holds.

@@ -62,7 +62,7 @@ internal static class GgufMetadataAccess
     public static GgufException Missing(GgufMetadata m, string key) =>
         new(GgufError.MissingKey, m.Path, key, "(absent)", "required key is missing");
 
-    private static GgufException WrongType(GgufMetadata m, string key, GgufValue v, string expected) =>
+    public static GgufException WrongType(GgufMetadata m, string key, GgufValue v, string expected) =>
         new(GgufError.WrongKeyType, m.Path, key, v.Type == GgufValueType.Array ? v.ToString() : $"{v} ({v.Type})", $"must be {expected}");
 
     public static string Text(long v) => v.ToString(CultureInfo.InvariantCulture);

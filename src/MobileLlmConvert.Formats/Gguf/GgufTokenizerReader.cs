@@ -60,7 +60,7 @@ internal static class GgufTokenizerReader
     private static int? SpecialId(GgufMetadata m, string key, int count)
     {
         if (!m.TryGet(key, out var v)) return null;
-        if (!v.IsInteger) return m.OptionalInt(key, 0, count - 1); // reports the wrong type
+        if (!v.IsInteger) throw WrongType(m, key, v, "an integer");
         long? id = v.AsInteger();
         if (id is null || id < 0 || id >= count)
             throw new GgufException(GgufError.BadTokenizer, m.Path, key, v.ToString(), $"outside the vocabulary of {count} tokens");

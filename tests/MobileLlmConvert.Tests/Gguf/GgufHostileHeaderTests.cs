@@ -150,6 +150,26 @@ public class GgufHostileHeaderTests
     public void TrailingBytesWithoutTensors() =>
         Fails(GgufBytes.Header(0, 0).Pad().Zeros(40), GgufError.TrailingBytes, "data = 40: bytes after a header that declares no tensors");
 
+    /// <summary>Every truncation of a real header is a Truncated (or a count/length refused for the bytes left), never a crash.</summary>
+    [Fact]
+    public void EveryTruncationFailsCleanly()
+    {
+        using var ir = GgufTestModels.Create("llama-tied");
+        using var stream = new MemoryStream();
+        GgufWriter.Write(ir, stream, new GgufWriteOptions());
+        var bytes = stream.ToArray();
+        long header = GgufFile.ReadMetadata(bytes).DataOffset;
+        var kinds = new HashSet<GgufError>();
+        for (int n = 0; n < header; n++)
+        {
+            var e = Assert.Throws<GgufException>(() => GgufFile.ReadMetadata(bytes.AsSpan(0, n), "cut"));
+            kinds.Add(e.Kind);
+        }
+        Assert.Subset(new HashSet<GgufError> { GgufError.BadMagic, GgufError.Truncated, GgufError.TooManyKeys, GgufError.TooManyTensors,
+            GgufError.StringTooLong, GgufError.ArrayTooLong, GgufError.OffsetOutOfRange }, kinds);
+        Assert.Contains(GgufError.Truncated, kinds);
+    }
+
     [Fact]
     public void Version2ParsesLikeVersion3()
     {
