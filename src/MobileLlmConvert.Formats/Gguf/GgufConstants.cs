@@ -1,0 +1,285 @@
+using MobileLlmConvert.Core.Ir;
+
+namespace MobileLlmConvert.Formats.Gguf;
+
+/// <summary>GGUF metadata value types (GGUF spec, gguf_metadata_value_type).</summary>
+public enum GgufValueType : uint
+{
+    UInt8 = 0,
+    Int8 = 1,
+    UInt16 = 2,
+    Int16 = 3,
+    UInt32 = 4,
+    Int32 = 5,
+    Float32 = 6,
+    Bool = 7,
+    String = 8,
+    Array = 9,
+    UInt64 = 10,
+    Int64 = 11,
+    Float64 = 12,
+}
+
+/// <summary>
+/// One row of the ggml tensor-type table: id as stored in GGUF tensor infos, values per block, bytes
+/// per block, and the IR element type when the IR can hold it (format knowledge as data, as gguf-py's
+/// constants.py keeps it). Ids and block sizes are ggml's (ggml.h ggml_type, ggml-common.h blocks).
+/// </summary>
+public sealed record GgmlTypeInfo(uint Id, string Name, int BlockValues, int BlockBytes, ElementType? IrType);
+
+/// <summary>Format constants: magic, versions, caps, the ggml type table, key and tensor names.</summary>
+public static class GgufConstants
+{
+    /// <summary>"GGUF" read as a little-endian uint32.</summary>
+    public const uint Magic = 0x46554747;
+    public const uint WriteVersion = 3;
+    /// <summary>Version 1 used 32-bit counts and is gone from llama.cpp; 2 and 3 share the layout we parse.</summary>
+    public const uint MinReadVersion = 2;
+    public const uint MaxReadVersion = 3;
+    /// <summary>llama.cpp's default when general.alignment is absent (GGUF_DEFAULT_ALIGNMENT).</summary>
+    public const uint DefaultAlignment = 32;
+
+    // Caps. Each is far above what any real model needs and far below what would let a hostile
+    // header make us allocate gigabytes before the bytes-left checks would catch it.
+
+    /// <summary>A 200-layer model has under 2,000 tensors; 65,536 tensor infos is already a 4 MB+ header.</summary>
+    public const long MaxTensorCount = 1 << 16;
+    /// <summary>Real files carry a few dozen keys.</summary>
+    public const long MaxKeyCount = 1 << 16;
+    /// <summary>Longest key or string value (a chat template is tens of KB).</summary>
+    public const long MaxStringBytes = 1 << 24;
+    /// <summary>Most elements in one array (a 256k vocabulary plus its merges fits many times over).</summary>
+    public const long MaxArrayElements = 1 << 24;
+    /// <summary>Arrays of arrays are allowed by the spec; deeper nesting has no use and is a stack risk.</summary>
+    public const int MaxArrayDepth = 2;
+    /// <summary>ggml tensors have at most 4 dimensions (GGML_MAX_DIMS).</summary>
+    public const int MaxDims = 4;
+    /// <summary>ggml's GGML_MAX_NAME is 64 bytes including the terminator.</summary>
+    public const int MaxTensorNameBytes = 63;
+    /// <summary>Header bytes we parse; beyond this a file is refused (a 256k-vocabulary header is ~10 MB).</summary>
+    public const long MaxHeaderBytes = 1L << 30;
+    /// <summary>Largest general.alignment accepted: a power of two no larger than a huge page.</summary>
+    public const uint MaxAlignment = 1u << 21;
+    /// <summary>Most executed steps accepted from llama.block_count (the largest released models have ~130).</summary>
+    public const int MaxBlockCount = 4096;
+
+    public static readonly IReadOnlyList<GgmlTypeInfo> GgmlTypes =
+    [
+        new(0, "F32", 1, 4, ElementType.F32),
+        new(1, "F16", 1, 2, ElementType.F16),
+        new(2, "Q4_0", 32, 18, ElementType.Q4_0),
+        new(3, "Q4_1", 32, 20, ElementType.Q4_1),
+        new(6, "Q5_0", 32, 22, null),
+        new(7, "Q5_1", 32, 24, null),
+        new(8, "Q8_0", 32, 34, ElementType.Q8_0),
+        new(9, "Q8_1", 32, 36, null),
+        new(10, "Q2_K", 256, 84, null),
+        new(11, "Q3_K", 256, 110, null),
+        new(12, "Q4_K", 256, 144, null),
+        new(13, "Q5_K", 256, 176, null),
+        new(14, "Q6_K", 256, 210, null),
+        new(15, "Q8_K", 256, 292, null),
+        new(16, "IQ2_XXS", 256, 66, null),
+        new(17, "IQ2_XS", 256, 74, null),
+        new(18, "IQ3_XXS", 256, 98, null),
+        new(19, "IQ1_S", 256, 50, null),
+        new(20, "IQ4_NL", 32, 18, null),
+        new(21, "IQ3_S", 256, 110, null),
+        new(22, "IQ2_S", 256, 82, null),
+        new(23, "IQ4_XS", 256, 136, null),
+        new(24, "I8", 1, 1, null),
+        new(25, "I16", 1, 2, null),
+        new(26, "I32", 1, 4, null),
+        new(27, "I64", 1, 8, null),
+        new(28, "F64", 1, 8, null),
+        new(29, "IQ1_M", 256, 56, null),
+        new(30, "BF16", 1, 2, ElementType.BF16),
+        new(34, "TQ1_0", 256, 54, null),
+        new(35, "TQ2_0", 256, 66, null),
+        new(39, "MXFP4", 32, 17, null),
+    ];
+
+    public static GgmlTypeInfo? FindGgmlType(uint id)
+    {
+        foreach (var t in GgmlTypes)
+        {
+            if (t.Id == id) return t;
+        }
+        return null;
+    }
+
+    /// <summary>The ggml type of an IR element type, or null when GGUF has no equivalent (the group-64/128 types).</summary>
+    public static GgmlTypeInfo? FromIrType(ElementType type)
+    {
+        foreach (var t in GgmlTypes)
+        {
+            if (t.IrType == type) return t;
+        }
+        return null;
+    }
+
+    /// <summary>llama.cpp's llama_ftype values for general.file_type.</summary>
+    public static uint FileTypeOf(ElementType mostly) => mostly switch
+    {
+        ElementType.F32 => 0,
+        ElementType.F16 => 1,
+        ElementType.Q4_0 => 2,
+        ElementType.Q4_1 => 3,
+        ElementType.Q8_0 => 7,
+        ElementType.BF16 => 32,
+        _ => throw new ArgumentOutOfRangeException(nameof(mostly), mostly, "no llama_ftype for this type"),
+    };
+}
+
+/// <summary>Metadata keys. llama.* keys follow gguf-py's constants; ours carry the prefix <see cref="OurPrefix"/>.</summary>
+public static class GgufKeys
+{
+    public const string Architecture = "general.architecture";
+    public const string Name = "general.name";
+    public const string Alignment = "general.alignment";
+    public const string FileType = "general.file_type";
+
+    public const string Arch = "llama";
+    public const string BlockCount = "llama.block_count";
+    public const string ContextLength = "llama.context_length";
+    public const string EmbeddingLength = "llama.embedding_length";
+    public const string FeedForwardLength = "llama.feed_forward_length";
+    public const string HeadCount = "llama.attention.head_count";
+    public const string HeadCountKv = "llama.attention.head_count_kv";
+    public const string KeyLength = "llama.attention.key_length";
+    public const string ValueLength = "llama.attention.value_length";
+    public const string RopeFreqBase = "llama.rope.freq_base";
+    public const string RmsEps = "llama.attention.layer_norm_rms_epsilon";
+    public const string RopeDimensionCount = "llama.rope.dimension_count";
+    public const string VocabSize = "llama.vocab_size";
+
+    public const string TokenizerModel = "tokenizer.ggml.model";
+    public const string Tokens = "tokenizer.ggml.tokens";
+    public const string Scores = "tokenizer.ggml.scores";
+    public const string TokenType = "tokenizer.ggml.token_type";
+    public const string BosId = "tokenizer.ggml.bos_token_id";
+    public const string EosId = "tokenizer.ggml.eos_token_id";
+    public const string UnkId = "tokenizer.ggml.unknown_token_id";
+    public const string PadId = "tokenizer.ggml.padding_token_id";
+    public const string AddBos = "tokenizer.ggml.add_bos_token";
+    public const string AddEos = "tokenizer.ggml.add_eos_token";
+    /// <summary>sentencepiece vocabularies in llama.cpp are tokenizer.ggml.model = "llama".</summary>
+    public const string SentencePieceModel = "llama";
+
+    public const string OurPrefix = "mobilellmconvert.";
+    /// <summary>Version of our own records; a reader refuses a version it does not know.</summary>
+    public const string OurVersion = "mobilellmconvert.version";
+    public const uint OurVersionValue = 1;
+    public const string OurFamily = "mobilellmconvert.family";
+    public const string OurArchitecture = "mobilellmconvert.architecture";
+    public const string OurStoredLayers = "mobilellmconvert.stored_layers";
+    public const string OurTieClaimFlag = "mobilellmconvert.tie_claim_flag";
+    /// <summary>GGUF tensor names, parallel to <see cref="OurTensorKeys"/>.</summary>
+    public const string OurTensorNames = "mobilellmconvert.tensor_map.gguf_names";
+    /// <summary>The IR key each GGUF tensor was written from; repeated keys are shared tensors.</summary>
+    public const string OurTensorKeys = "mobilellmconvert.tensor_map.ir_keys";
+}
+
+/// <summary>What a GGUF tensor is for; fixes its name template, its HF key template and its permutation.</summary>
+public enum GgufRole
+{
+    TokenEmbedding,
+    OutputNorm,
+    Output,
+    AttnNorm,
+    AttnQ,
+    AttnK,
+    AttnV,
+    AttnOutput,
+    FfnNorm,
+    FfnGate,
+    FfnUp,
+    FfnDown,
+}
+
+/// <summary>Tensor name templates (llama.cpp's llama architecture and Hugging Face's Llama names).</summary>
+public static class GgufTensorNames
+{
+    public static readonly GgufRole[] BlockRoles =
+    [
+        GgufRole.AttnNorm, GgufRole.AttnQ, GgufRole.AttnK, GgufRole.AttnV, GgufRole.AttnOutput,
+        GgufRole.FfnNorm, GgufRole.FfnGate, GgufRole.FfnUp, GgufRole.FfnDown,
+    ];
+
+    public static string Gguf(GgufRole role, int block = -1) => role switch
+    {
+        GgufRole.TokenEmbedding => "token_embd.weight",
+        GgufRole.OutputNorm => "output_norm.weight",
+        GgufRole.Output => "output.weight",
+        GgufRole.AttnNorm => $"blk.{block}.attn_norm.weight",
+        GgufRole.AttnQ => $"blk.{block}.attn_q.weight",
+        GgufRole.AttnK => $"blk.{block}.attn_k.weight",
+        GgufRole.AttnV => $"blk.{block}.attn_v.weight",
+        GgufRole.AttnOutput => $"blk.{block}.attn_output.weight",
+        GgufRole.FfnNorm => $"blk.{block}.ffn_norm.weight",
+        GgufRole.FfnGate => $"blk.{block}.ffn_gate.weight",
+        GgufRole.FfnUp => $"blk.{block}.ffn_up.weight",
+        GgufRole.FfnDown => $"blk.{block}.ffn_down.weight",
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    /// <summary>The Hugging Face key a llama.cpp-made GGUF's tensor maps to.</summary>
+    public static string HuggingFace(GgufRole role, int block = -1) => role switch
+    {
+        GgufRole.TokenEmbedding => "model.embed_tokens.weight",
+        GgufRole.OutputNorm => "model.norm.weight",
+        GgufRole.Output => "lm_head.weight",
+        GgufRole.AttnNorm => $"model.layers.{block}.input_layernorm.weight",
+        GgufRole.AttnQ => $"model.layers.{block}.self_attn.q_proj.weight",
+        GgufRole.AttnK => $"model.layers.{block}.self_attn.k_proj.weight",
+        GgufRole.AttnV => $"model.layers.{block}.self_attn.v_proj.weight",
+        GgufRole.AttnOutput => $"model.layers.{block}.self_attn.o_proj.weight",
+        GgufRole.FfnNorm => $"model.layers.{block}.post_attention_layernorm.weight",
+        GgufRole.FfnGate => $"model.layers.{block}.mlp.gate_proj.weight",
+        GgufRole.FfnUp => $"model.layers.{block}.mlp.up_proj.weight",
+        GgufRole.FfnDown => $"model.layers.{block}.mlp.down_proj.weight",
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    /// <summary>The key a layer step holds for a block role.</summary>
+    public static string StepKey(LayerStep step, GgufRole role) => role switch
+    {
+        GgufRole.AttnNorm => step.AttnNorm,
+        GgufRole.AttnQ => step.Q,
+        GgufRole.AttnK => step.K,
+        GgufRole.AttnV => step.V,
+        GgufRole.AttnOutput => step.O,
+        GgufRole.FfnNorm => step.FfnNorm,
+        GgufRole.FfnGate => step.Gate,
+        GgufRole.FfnUp => step.Up,
+        GgufRole.FfnDown => step.Down,
+        _ => throw new ArgumentOutOfRangeException(nameof(role)),
+    };
+
+    /// <summary>Parses a GGUF tensor name of the llama architecture into its role and block, or false.</summary>
+    public static bool TryParse(string name, out GgufRole role, out int block)
+    {
+        block = -1;
+        foreach (var r in new[] { GgufRole.TokenEmbedding, GgufRole.OutputNorm, GgufRole.Output })
+        {
+            if (name == Gguf(r)) { role = r; return true; }
+        }
+        role = default;
+        if (!name.StartsWith("blk.", StringComparison.Ordinal)) return false;
+        int dot = name.IndexOf('.', 4);
+        if (dot < 0) return false;
+        var digits = name.AsSpan(4, dot - 4);
+        // Canonical decimal only ("blk.01" would alias "blk.1").
+        if (digits.Length == 0 || digits.Length > 6 || (digits.Length > 1 && digits[0] == '0')) return false;
+        foreach (var ch in digits)
+        {
+            if (ch is < '0' or > '9') return false;
+        }
+        int n = int.Parse(digits);
+        foreach (var r in BlockRoles)
+        {
+            if (name == Gguf(r, n)) { role = r; block = n; return true; }
+        }
+        return false;
+    }
+}

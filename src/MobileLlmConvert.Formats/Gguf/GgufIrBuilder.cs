@@ -1,0 +1,192 @@
+using MobileLlmConvert.Core.Ir;
+using static MobileLlmConvert.Formats.Gguf.GgufMetadataAccess;
+
+namespace MobileLlmConvert.Formats.Gguf;
+
+/// <summary>
+/// Turns a validated GGUF header into the IR: config from the llama.* keys, HF-style tensor keys,
+/// Q/K rows un-permuted lazily, and (with our records) shared tensors deduplicated again after a
+/// byte comparison proves them equal.
+/// </summary>
+internal static class GgufIrBuilder
+{
+    /// <summary>Largest width accepted for hidden, intermediate and head sizes (the biggest models use ~50k).</summary>
+    private const int MaxWidth = 1 << 20;
+    private const int MaxHeads = 1 << 12;
+    private const int MaxContext = 1 << 26;
+
+    private sealed record Placed(GgufTensorInfo Info, GgufRole Role, int Block);
+
+    public static ModelIr Build(GgufMetadata m, MappedFile file, ResourceBag resources)
+    {
+        string arch = m.RequireString(GgufKeys.Architecture);
+        if (arch != GgufKeys.Arch)
+            throw new GgufException(GgufError.UnsupportedArchitecture, m.Path, GgufKeys.Architecture, arch, "only \"llama\" is supported");
+        int blocks = m.RequireInt(GgufKeys.BlockCount, 1, GgufConstants.MaxBlockCount);
+        int hidden = m.RequireInt(GgufKeys.EmbeddingLength, 1, MaxWidth);
+        int ffn = m.RequireInt(GgufKeys.FeedForwardLength, 1, MaxWidth);
+        int heads = m.RequireInt(GgufKeys.HeadCount, 1, MaxHeads);
+        int kvHeads = m.OptionalInt(GgufKeys.HeadCountKv, 1, heads) ?? heads;
+        if (heads % kvHeads != 0)
+            throw new GgufException(GgufError.BadKeyValue, m.Path, GgufKeys.HeadCountKv, Text(kvHeads), $"must divide {GgufKeys.HeadCount} ({heads})");
+        int? keyLength = m.OptionalInt(GgufKeys.KeyLength, 2, MaxWidth);
+        if (keyLength is null && hidden % heads != 0)
+            throw new GgufException(GgufError.BadKeyValue, m.Path, GgufKeys.HeadCount, Text(heads), $"does not divide {GgufKeys.EmbeddingLength} ({hidden}) and {GgufKeys.KeyLength} is absent");
+        int headDim = keyLength ?? hidden / heads;
+        int valueLength = m.OptionalInt(GgufKeys.ValueLength, 1, MaxWidth) ?? headDim;
+        if (valueLength != headDim)
+            throw new GgufException(GgufError.BadKeyValue, m.Path, GgufKeys.ValueLength, Text(valueLength), $"must equal the key length {headDim}");
+        if (headDim % 2 != 0)
+            throw new GgufException(GgufError.BadKeyValue, m.Path, GgufKeys.KeyLength, Text(headDim), "RoPE needs an even head dimension");
+        int ropeDims = m.OptionalInt(GgufKeys.RopeDimensionCount, 1, MaxWidth) ?? headDim;
+        if (ropeDims != headDim)
+            throw new GgufException(GgufError.BadKeyValue, m.Path, GgufKeys.RopeDimensionCount, Text(ropeDims), $"partial rotary is not supported: must equal the head dimension {headDim}");
+        int context = m.RequireInt(GgufKeys.ContextLength, 1, MaxContext);
+        float eps = m.RequirePositiveFloat(GgufKeys.RmsEps);
+        float theta = m.OptionalPositiveFloat(GgufKeys.RopeFreqBase) ?? 10000f;
+
+        var tokenizer = GgufTokenizerReader.Read(m);
+        int vocab = GgufTokenizerReader.TokenCount(m)!.Value;
+        int? vocabKey = m.OptionalInt(GgufKeys.VocabSize, 1, int.MaxValue);
+        if (vocabKey is int vk && vk != vocab)
+            throw new GgufException(GgufError.BadKeyValue, m.Path, GgufKeys.VocabSize, Text(vk), $"{GgufKeys.Tokens} has {vocab} tokens");
+
+        var placed = PlaceTensors(m, blocks);
+        var expected = new Dictionary<GgufRole, long[]>
+        {
+            [GgufRole.TokenEmbedding] = [vocab, hidden],
+            [GgufRole.Output] = [vocab, hidden],
+            [GgufRole.OutputNorm] = [hidden],
+            [GgufRole.AttnNorm] = [hidden],
+            [GgufRole.FfnNorm] = [hidden],
+            [GgufRole.AttnQ] = [heads * (long)headDim, hidden],
+            [GgufRole.AttnK] = [kvHeads * (long)headDim, hidden],
+            [GgufRole.AttnV] = [kvHeads * (long)headDim, hidden],
+            [GgufRole.AttnOutput] = [hidden, heads * (long)headDim],
+            [GgufRole.FfnGate] = [ffn, hidden],
+            [GgufRole.FfnUp] = [ffn, hidden],
+            [GgufRole.FfnDown] = [hidden, ffn],
+        };
+        foreach (var p in placed.Values)
+        {
+            var shape = p.Info.Shape;
+            if (!shape.AsSpan().SequenceEqual(expected[p.Role]))
+                throw new GgufException(GgufError.ShapeMismatch, m.Path, p.Info.Name, Shapes.Format(shape), $"the metadata keys imply {Shapes.Format(expected[p.Role])}");
+            if (p.Info.Type.IrType is null)
+                throw new GgufException(GgufError.UnsupportedTensorType, m.Path, p.Info.Name + ".type", p.Info.Type.Name, "supported types are F32, F16, BF16, Q8_0, Q4_0 and Q4_1");
+        }
+        Require(m, placed, GgufTensorNames.Gguf(GgufRole.TokenEmbedding));
+        Require(m, placed, GgufTensorNames.Gguf(GgufRole.OutputNorm));
+        for (int b = 0; b < blocks; b++)
+        {
+            foreach (var role in GgufTensorNames.BlockRoles) Require(m, placed, GgufTensorNames.Gguf(role, b));
+        }
+
+        var record = GgufSharingRecord.Read(m, blocks);
+        string KeyOf(Placed p) => record?.IrKeyOf[p.Info.Name] ?? GgufTensorNames.HuggingFace(p.Role, p.Block);
+
+        // One IR tensor per distinct key, in file order; later uses of a key must be byte-identical copies.
+        var byKey = new Dictionary<string, Placed>(StringComparer.Ordinal);
+        var tensors = new List<Tensor>();
+        foreach (var info in m.Tensors)
+        {
+            var p = placed[info.Name];
+            string key = KeyOf(p);
+            if (byKey.TryGetValue(key, out var first))
+            {
+                CheckSameContent(m, file, key, first, p);
+                continue;
+            }
+            byKey.Add(key, p);
+            int permuteHeads = p.Role switch { GgufRole.AttnQ => heads, GgufRole.AttnK => kvHeads, _ => 0 };
+            tensors.Add(new Tensor(key, info.Shape, info.Type.IrType!.Value, Source(m, file, info, permuteHeads)));
+        }
+
+        var steps = new List<LayerStep>(blocks);
+        for (int b = 0; b < blocks; b++)
+        {
+            string K(GgufRole role) => KeyOf(placed[GgufTensorNames.Gguf(role, b)]);
+            steps.Add(new LayerStep(K(GgufRole.AttnNorm), K(GgufRole.AttnQ), K(GgufRole.AttnK), K(GgufRole.AttnV), K(GgufRole.AttnOutput),
+                K(GgufRole.FfnNorm), K(GgufRole.FfnGate), K(GgufRole.FfnUp), K(GgufRole.FfnDown)));
+        }
+        string embedding = KeyOf(placed[GgufTensorNames.Gguf(GgufRole.TokenEmbedding)]);
+        // No output.weight: llama.cpp uses token_embd as the head, so the IR is tied.
+        string output = placed.TryGetValue(GgufTensorNames.Gguf(GgufRole.Output), out var head) ? KeyOf(head) : embedding;
+
+        var config = new ModelConfig
+        {
+            Family = record?.Family ?? ModelFamily.Llama,
+            Architecture = record?.Architecture ?? "LlamaForCausalLM",
+            VocabSize = vocab,
+            HiddenSize = hidden,
+            IntermediateSize = ffn,
+            NumHeads = heads,
+            NumKvHeads = kvHeads,
+            HeadDim = headDim,
+            StoredLayers = record?.StoredLayers ?? blocks,
+            ExecutedLayers = blocks,
+            RmsNormEps = eps,
+            RopeTheta = theta,
+            ContextLength = context,
+            TieClaimFlag = record?.TieClaimFlag,
+            BosTokenId = tokenizer?.BosId ?? m.OptionalInt(GgufKeys.BosId, 0, vocab - 1),
+            EosTokenId = tokenizer?.EosId ?? m.OptionalInt(GgufKeys.EosId, 0, vocab - 1),
+        };
+        var ir = new ModelIr
+        {
+            Config = config,
+            Tensors = tensors,
+            Embedding = embedding,
+            FinalNorm = KeyOf(placed[GgufTensorNames.Gguf(GgufRole.OutputNorm)]),
+            Output = output,
+            Steps = steps,
+            Tokenizer = tokenizer,
+            SourcePath = m.Path,
+            Resources = resources,
+        };
+        IrValidator.Validate(ir, m.Path);
+        return ir;
+    }
+
+    private static Dictionary<string, Placed> PlaceTensors(GgufMetadata m, int blocks)
+    {
+        var placed = new Dictionary<string, Placed>(StringComparer.Ordinal);
+        foreach (var info in m.Tensors)
+        {
+            if (!GgufTensorNames.TryParse(info.Name, out var role, out int block))
+                throw new GgufException(GgufError.UnexpectedTensor, m.Path, info.Name, Shapes.Format(info.Shape), "not a tensor of the llama architecture");
+            if (block >= blocks)
+                throw new GgufException(GgufError.UnexpectedTensor, m.Path, info.Name, Text(block), $"block index past {GgufKeys.BlockCount} ({blocks})");
+            placed.Add(info.Name, new Placed(info, role, block));
+        }
+        return placed;
+    }
+
+    private static void Require(GgufMetadata m, Dictionary<string, Placed> placed, string name)
+    {
+        if (!placed.ContainsKey(name))
+            throw new GgufException(GgufError.MissingTensor, m.Path, name, "(absent)", "required by the llama architecture and the metadata keys");
+    }
+
+    /// <summary>Two GGUF tensors recorded as one IR key must be the same role, shape, type and bytes.</summary>
+    private static void CheckSameContent(GgufMetadata m, MappedFile file, string key, Placed first, Placed other)
+    {
+        if (first.Role != other.Role || first.Info.Type != other.Info.Type || !first.Info.Dims.AsSpan().SequenceEqual(other.Info.Dims))
+            throw new GgufException(GgufError.BadSharingRecord, m.Path, other.Info.Name, key,
+                $"recorded as the same IR tensor as {first.Info.Name} but differs in role, type or shape");
+        var a = file.Span(m.DataOffset + first.Info.Offset, first.Info.ByteSize);
+        var b = file.Span(m.DataOffset + other.Info.Offset, other.Info.ByteSize);
+        if (!a.SequenceEqual(b))
+            throw new GgufException(GgufError.SharedTensorMismatch, m.Path, other.Info.Name, key,
+                $"recorded as shared with {first.Info.Name} but the bytes differ");
+    }
+
+    private static TensorSource Source(GgufMetadata m, MappedFile file, GgufTensorInfo info, int permuteHeads)
+    {
+        long offset = m.DataOffset + info.Offset;
+        if (permuteHeads == 0) return file.Slice(offset, info.ByteSize);
+        int rows = checked((int)info.Dims[1]);
+        long length = info.ByteSize;
+        return new ComputedSource(length, dst => RopePermutation.Unpermute(file.Span(offset, length), dst, rows, permuteHeads));
+    }
+}

@@ -1,0 +1,92 @@
+using MobileLlmConvert.Core.IO;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Numerics;
+
+namespace MobileLlmConvert.Formats.Gguf;
+
+/// <summary>How <see cref="GgufWriter"/> writes a model.</summary>
+public sealed record GgufWriteOptions
+{
+    /// <summary>Type of float matrices (F32 or F16). BF16/F16/F32 sources are converted; quantized tensors are written as they are.</summary>
+    public ElementType FloatType { get; init; } = ElementType.F32;
+    /// <summary>general.name; defaults to the source's file or folder name.</summary>
+    public string? ModelName { get; init; }
+    /// <summary>Reports ("gguf", bytes written, total bytes, tensor name) after each tensor.</summary>
+    public IProgress<ConversionProgress>? Progress { get; init; }
+}
+
+/// <summary>
+/// Writes an IR as a GGUF of llama.cpp's llama architecture (formats/gguf.md). Tensors are streamed
+/// one at a time from their lazy sources; the header is built first because the tensor offsets are
+/// fixed by the shapes alone. Shared IR tensors are written once per executed step (llama.cpp cannot
+/// alias tensor data) and our mobilellmconvert.* keys record where each came from.
+/// </summary>
+public static class GgufWriter
+{
+    /// <summary>Writes to <paramref name="path"/> atomically (a failed write leaves nothing behind).</summary>
+    public static void Write(ModelIr ir, string path, GgufWriteOptions options) =>
+        AtomicFile.Write(path, stream => Write(ir, stream, options));
+
+    public static void Write(ModelIr ir, Stream output, GgufWriteOptions options)
+    {
+        var plan = GgufWritePlan.Create(ir, options);
+        var encoder = new GgufEncoder(output);
+        encoder.U32(GgufConstants.Magic);
+        encoder.U32(GgufConstants.WriteVersion);
+        encoder.U64((ulong)plan.Tensors.Count);
+        encoder.U64((ulong)plan.Metadata.Count);
+        foreach (var (key, value) in plan.Metadata) encoder.KeyValue(key, value);
+        foreach (var t in plan.Tensors)
+        {
+            encoder.String(t.GgufName);
+            encoder.U32((uint)t.Dims.Length);
+            foreach (var d in t.Dims) encoder.U64((ulong)d);
+            encoder.U32(t.OutType.Id);
+            encoder.U64((ulong)t.Offset);
+        }
+        encoder.Pad(GgufConstants.DefaultAlignment);
+
+        long total = plan.Tensors.Sum(t => t.ByteSize);
+        long done = 0;
+        // One buffer sized to the largest tensor: peak memory is one tensor, whatever the model size.
+        var buffer = GC.AllocateUninitializedArray<byte>(checked((int)plan.Tensors.Max(t => t.ByteSize)));
+        foreach (var t in plan.Tensors)
+        {
+            var bytes = buffer.AsSpan(0, checked((int)t.ByteSize));
+            Encode(t, bytes);
+            encoder.Raw(bytes);
+            encoder.Pad(GgufConstants.DefaultAlignment);
+            done += t.ByteSize;
+            options.Progress?.Report(new ConversionProgress("gguf", done, total, t.GgufName));
+        }
+        output.Flush();
+    }
+
+    /// <summary>Converts (float types), permutes (Q and K) and copies one tensor's bytes into <paramref name="dst"/>.</summary>
+    private static void Encode(PlannedTensor t, Span<byte> dst)
+    {
+        var src = t.Source.Source.Read();
+        int rows = t.Source.Rows;
+        int cols = t.Source.Columns;
+        int srcRowBytes = src.Length / rows;
+        int dstRowBytes = dst.Length / rows;
+        bool convert = t.Source.Type != t.OutType.IrType;
+        var scratch = convert ? new float[cols] : null;
+        int hd = t.PermuteHeads > 0 ? rows / t.PermuteHeads : 0;
+        for (int r = 0; r < rows; r++)
+        {
+            int from = hd > 0 ? RopePermutation.HfRowOf(r, hd) : r;
+            var srcRow = src.Slice(from * srcRowBytes, srcRowBytes);
+            var dstRow = dst.Slice(r * dstRowBytes, dstRowBytes);
+            if (scratch is null)
+            {
+                srcRow.CopyTo(dstRow);
+            }
+            else
+            {
+                FloatConvert.ToSingle(srcRow, t.Source.Type, scratch);
+                FloatConvert.FromSingle(scratch, t.OutType.IrType!.Value, dstRow);
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats.Gguf;
+using MobileLlmConvert.Tests.Gguf;
+
+namespace MobileLlmConvert.Tests.Oracles;
+
+/// <summary>
+/// llama.cpp (node-llama-cpp) loads the GGUF we write for every family and returns a distribution.
+/// Comparing its numbers with our executor's logits is done where both are available (Cli tests).
+/// </summary>
+public class LlamaCppOracleTests
+{
+    private static readonly int[] Prompt = [1, 17, 40, 300, 5];
+
+    [Theory]
+    [MemberData(nameof(GgufTestModels.FamilyNames), MemberType = typeof(GgufTestModels))]
+    public void LlamaCppLoadsOurGgufOfEveryFamily(string family)
+    {
+        using var dir = GgufTestModels.TempDir();
+        using var ir = GgufTestModels.Create(family);
+        var path = dir.File($"{family}.gguf");
+        GgufWriter.Write(ir, path, new GgufWriteOptions { FloatType = ElementType.F16 });
+
+        var result = LlamaCppOracle.Probabilities(path, Prompt);
+        Assert.Equal(Prompt, result.Tokens);
+        Assert.Equal(Prompt.Length, result.Probabilities.Length);
+        foreach (var row in result.Probabilities)
+        {
+            Assert.Equal(ir.Config.VocabSize, row.Length);
+            Assert.All(row, p => Assert.InRange(p, 0.0, 1.0));
+            Assert.InRange(row.Sum(), 1 - 1e-5, 1 + 1e-5);
+        }
+        // Different prefixes give different distributions: the model really ran on each position.
+        Assert.NotEqual(result.Probabilities[0], result.Probabilities[^1]);
+    }
+
+    /// <summary>
+    /// llama.cpp on our F32 GGUF agrees with a plain double-precision forward pass over the source IR:
+    /// this is what proves the Q/K permutation, head_dim keys, tied head and shared blocks are read by
+    /// llama.cpp as we meant them. The oracle runs with an f32 KV cache and without flash attention:
+    /// with llama.cpp's defaults (f16 cache, CPU flash attention rounding Q to f16) these models with
+    /// their large weights differ by up to 3e-3.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(GgufTestModels.FamilyNames), MemberType = typeof(GgufTestModels))]
+    public void LlamaCppAgreesWithAPlainForwardPassOnF32(string family)
+    {
+        using var dir = GgufTestModels.TempDir();
+        using var ir = GgufTestModels.Create(family);
+        var path = dir.File($"{family}.gguf");
+        GgufWriter.Write(ir, path, new GgufWriteOptions { FloatType = ElementType.F32 });
+        var llama = LlamaCppOracle.Probabilities(path, Prompt); // f32 KV cache, no flash attention
+
+        var reference = NaiveLlamaForward.Logits(ir, Prompt);
+        double maxDiff = 0;
+        for (int p = 0; p < Prompt.Length; p++)
+        {
+            var expected = NaiveLlamaForward.Softmax(reference[p]);
+            for (int i = 0; i < expected.Length; i++) maxDiff = Math.Max(maxDiff, Math.Abs(expected[i] - llama.Probabilities[p][i]));
+        }
+        // Measured: at most 2.1e-6 over the five families (f32 rounding in llama.cpp). A wrong Q/K
+        // permutation or head layout moves probabilities by 1e-2 and more.
+        Assert.InRange(maxDiff, 0, 1e-5);
+    }
+
+    [Theory]
+    [InlineData(ElementType.Q8_0)]
+    [InlineData(ElementType.Q4_0)]
+    public void LlamaCppLoadsOurQuantizedGguf(ElementType type)
+    {
+        using var dir = GgufTestModels.TempDir();
+        using var source = GgufTestModels.Create("mobilellm-ls");
+        var path = dir.File("q.gguf");
+        GgufWriter.Write(GgufTestModels.Quantized(source, type), path, new GgufWriteOptions());
+        var result = LlamaCppOracle.Probabilities(path, Prompt, threads: 2);
+        Assert.All(result.Probabilities, row => Assert.InRange(row.Sum(), 1 - 1e-5, 1 + 1e-5));
+    }
+
+    [Fact]
+    public void LlamaCppTokenizesWithOurVocabulary()
+    {
+        using var dir = GgufTestModels.TempDir();
+        using var ir = GgufTestModels.Create("llama-tied");
+        var path = dir.File("t.gguf");
+        GgufWriter.Write(ir, path, new GgufWriteOptions());
+        // sentencepiece BPE on "▁hello▁world" merges the best-scored pair first (SyntheticVocab scores are
+        // minus the merge rank): he(-1) > ▁w(-10) > or(-17) > ll(-23) > ▁he(-37) > ▁wor(-41) > ld(-42) >
+        // ▁world(-43). "▁hello" is never reached: "lo" lost its "l" to "ll", and "llo" is not a piece.
+        var v = ir.Tokenizer!.Pieces.ToList();
+        int[] expected = [v.IndexOf("▁he"), v.IndexOf("ll"), v.IndexOf("o"), v.IndexOf("▁world")];
+        Assert.DoesNotContain(-1, expected);
+        Assert.Equal(expected, LlamaCppOracle.Tokenize(path, "hello world"));
+    }
+
+    [Fact]
+    public void ScriptFailuresSurfaceAsExceptionsWithLlamaCppsMessage()
+    {
+        using var dir = GgufTestModels.TempDir();
+        using var ir = GgufTestModels.Create("llama-tied");
+        var path = dir.File("t.gguf");
+        GgufWriter.Write(ir, path, new GgufWriteOptions());
+        var e = Assert.Throws<InvalidOperationException>(() => LlamaCppOracle.Probabilities(path, [1, 320]));
+        Assert.Contains("--tokens: 320 is outside the vocabulary of 320", e.Message);
+    }
+}
