@@ -50,6 +50,17 @@ internal static class TestModels
         return tokens.SelectMany(naive.Forward).ToArray();
     }
 
+    public static float[] Softmax(ReadOnlySpan<float> logits)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var v in logits) max = MathF.Max(max, v);
+        var p = new float[logits.Length];
+        double sum = 0;
+        for (int i = 0; i < p.Length; i++) sum += p[i] = MathF.Exp(logits[i] - max);
+        for (int i = 0; i < p.Length; i++) p[i] = (float)(p[i] / sum);
+        return p;
+    }
+
     public static float MaxAbs(ReadOnlySpan<float> a)
     {
         float m = 0;
