@@ -14,7 +14,10 @@ public sealed record BenchOptions
     public ulong Seed { get; init; } = 1;
 }
 
-/// <summary>Figures of one benchmark run. Peak working set is the process's (Process.PeakWorkingSet64).</summary>
+/// <summary>
+/// Figures of one benchmark run. Peak working set is the process's (Process.PeakWorkingSet64), so it
+/// includes the model as loaded by the caller. Processor times are the whole process's.
+/// </summary>
 public sealed record BenchResult(
     int Threads,
     int PromptTokens,
@@ -23,7 +26,16 @@ public sealed record BenchResult(
     double DecodeTokensPerSecond,
     TimeSpan PrefillTime,
     TimeSpan DecodeTime,
-    long PeakWorkingSetBytes);
+    long PeakWorkingSetBytes,
+    TimeSpan PrefillProcessorTime,
+    TimeSpan DecodeProcessorTime)
+{
+    /// <summary>
+    /// Processor time over wall time for the measured part: about the thread count on an idle machine,
+    /// lower when other processes take the cores (then the tokens/s figures understate the executor).
+    /// </summary>
+    public double CpuUtilization => (PrefillProcessorTime + DecodeProcessorTime) / (PrefillTime + DecodeTime);
+}
 
 /// <summary>
 /// The `bench` verb's measurement: P prompt tokens as one prefill (batched), then G greedy decode
@@ -31,6 +43,9 @@ public sealed record BenchResult(
 /// </summary>
 public static class Benchmark
 {
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);
+    private const int MaxWarmUpRounds = 50;
+
     public static BenchResult Run(ModelIr ir, BenchOptions options)
     {
         if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");
@@ -44,24 +59,33 @@ public static class Benchmark
         });
         var one = new int[1];
 
-        // Warm-up: JIT every kernel on the paths the measurement takes (batched and single-token).
-        one[0] = Sampler.Greedy(model.ForwardLast(prompt.AsSpan(0, Math.Min(4, prompt.Length))));
-        model.ForwardLast(one);
-        model.Reset();
+        // Warm-up: tiered JIT compiles hot loops unoptimized first and recompiles them in the background
+        // after enough calls, so the first second of a run is not representative. Warm up both paths the
+        // measurement takes (a batch and single tokens) for at least WarmUp, then measure.
+        var warm = Stopwatch.StartNew();
+        for (int round = 0; round < 2 || (warm.Elapsed < WarmUp && round < MaxWarmUpRounds); round++)
+        {
+            one[0] = Sampler.Greedy(model.ForwardLast(prompt.AsSpan(0, Math.Min(16, prompt.Length))));
+            for (int i = 0; i < 4 && model.Position < model.MaxContext; i++) one[0] = Sampler.Greedy(model.ForwardLast(one));
+            model.Reset();
+        }
 
+        using var process = Process.GetCurrentProcess();
+        var cpu0 = process.TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         one[0] = Sampler.Greedy(model.ForwardLast(prompt));
         var prefill = sw.Elapsed;
+        process.Refresh();
+        var cpu1 = process.TotalProcessorTime;
         sw.Restart();
         for (int i = 0; i < options.GenTokens; i++) one[0] = Sampler.Greedy(model.ForwardLast(one));
         var decode = sw.Elapsed;
-
-        using var process = Process.GetCurrentProcess();
         process.Refresh();
+        var cpu2 = process.TotalProcessorTime;
         return new BenchResult(options.Threads, options.PromptTokens, options.GenTokens,
             options.PromptTokens / prefill.TotalSeconds,
             options.GenTokens == 0 ? 0 : options.GenTokens / decode.TotalSeconds,
-            prefill, decode, process.PeakWorkingSet64);
+            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu2 - cpu1);
     }
 
     /// <summary>Deterministic prompt ids above the LLaMA specials and byte pieces where the vocabulary allows.</summary>
