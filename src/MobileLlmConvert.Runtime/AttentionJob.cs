@@ -11,6 +11,12 @@ internal sealed unsafe class AttentionJob : IParallelJob
 {
     private const int PartsPerThread = 4;
 
+    /// <summary>
+    /// Below this many multiply-adds (scores plus weighted values) the attention of a step runs on the
+    /// caller: waking the workers costs more than it saves (a decode step at short context).
+    /// </summary>
+    private const long ParallelThreshold = 1 << 18;
+
     private readonly WorkerPool _pool;
     private readonly float[][] _scores; // per worker, [maxContext]
     private readonly int _heads, _group, _headDim, _qWidth, _kvWidth;
@@ -43,7 +49,9 @@ internal sealed unsafe class AttentionJob : IParallelJob
         _pos0 = pos0;
         _batch = batch;
         int items = batch * _heads;
-        _pool.Run(this, Math.Min(items, _pool.Threads == 1 ? 1 : _pool.Threads * PartsPerThread));
+        long work = (long)items * (pos0 + batch) * _headDim * 2;
+        if (_pool.Threads == 1 || work < ParallelThreshold) Execute(0, 1, 0);
+        else _pool.Run(this, Math.Min(items, _pool.Threads * PartsPerThread));
     }
 
     public void Execute(int part, int parts, int worker)

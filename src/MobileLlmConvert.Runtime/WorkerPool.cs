@@ -17,7 +17,13 @@ internal sealed class WorkerPool : IDisposable
 {
     private readonly Thread[] _threads;
     private readonly ManualResetEventSlim[] _go;
-    private readonly ManualResetEventSlim _done = new(false);
+    /// <summary>
+    /// Spins before a wait blocks (the most ManualResetEventSlim allows): a decode step dispatches a few
+    /// hundred short jobs, and waking a blocked thread costs more than most of them.
+    /// </summary>
+    private const int SpinCount = 2047;
+
+    private readonly ManualResetEventSlim _done = new(false, SpinCount);
     private IParallelJob? _job;
     private int _parts;
     private int _nextPart;
@@ -36,7 +42,7 @@ internal sealed class WorkerPool : IDisposable
         for (int i = 0; i < _threads.Length; i++)
         {
             int worker = i + 1;
-            _go[i] = new ManualResetEventSlim(false);
+            _go[i] = new ManualResetEventSlim(false, SpinCount);
             _threads[i] = new Thread(() => WorkerLoop(worker)) { IsBackground = true, Name = $"mlconvert-worker-{worker}" };
             _threads[i].Start();
         }
