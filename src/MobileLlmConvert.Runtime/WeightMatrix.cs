@@ -1,5 +1,4 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
-using System.Runtime.InteropServices;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Quant;
@@ -92,26 +91,24 @@ internal sealed unsafe class WeightMatrix
         }
         if (Type == ElementType.F32)
         {
-            var w = MemoryMarshal.Cast<byte, float>(bytes);
-            for (int r = r0; r < r1; r++)
+            fixed (byte* w = bytes)
             {
-                var row = w.Slice(r * cols, cols);
-                for (int s = 0; s < batch; s++)
-                    y[(long)s * yStride + r] = TensorPrimitives.Dot(row, new ReadOnlySpan<float>(x + (long)s * xStride, cols));
+                for (int t0 = r0; t0 < r1; t0 += TileRows)
+                {
+                    int n = Math.Min(TileRows, r1 - t0);
+                    FloatKernels.Multiply((float*)w + (long)t0 * cols, n, cols, x, xStride, batch, y + t0, yStride);
+                }
             }
             return;
         }
         // F16 / BF16: convert a tile of rows once, then reuse it for every token in the batch.
-        for (int t0 = r0; t0 < r1; t0 += TileRows)
+        fixed (float* tile = scratch)
         {
-            int n = Math.Min(TileRows, r1 - t0);
-            var tile = scratch[..(n * cols)];
-            FloatConvert.ToSingle(bytes.Slice(t0 * RowBytes, n * RowBytes), Type, tile);
-            for (int s = 0; s < batch; s++)
+            for (int t0 = r0; t0 < r1; t0 += TileRows)
             {
-                var xs = new ReadOnlySpan<float>(x + (long)s * xStride, cols);
-                float* ys = y + (long)s * yStride + t0;
-                for (int t = 0; t < n; t++) ys[t] = TensorPrimitives.Dot(tile.Slice(t * cols, cols), xs);
+                int n = Math.Min(TileRows, r1 - t0);
+                FloatConvert.ToSingle(bytes.Slice(t0 * RowBytes, n * RowBytes), Type, scratch[..(n * cols)]);
+                FloatKernels.Multiply(tile, n, cols, x, xStride, batch, y + t0, yStride);
             }
         }
     }
