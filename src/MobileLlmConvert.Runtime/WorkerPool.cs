@@ -1,3 +1,5 @@
+using System.Runtime.ExceptionServices;
+
 namespace MobileLlmConvert.Runtime;
 
 /// <summary>A unit of parallel work: part <c>part</c> of <c>parts</c>, run by worker <c>worker</c> (0 = the caller).</summary>
@@ -68,8 +70,9 @@ internal sealed class WorkerPool : IDisposable
         // take a part of the next job while still holding this one.
         _done.Wait();
         _job = null;
-        // A job that throws on a worker thread would otherwise kill the process; hand it to the caller.
-        if (Interlocked.Exchange(ref _error, null) is { } error) throw new AggregateException(error);
+        // A job that throws on a worker thread would otherwise kill the process; hand it to the caller as
+        // it was thrown, as the inline path does.
+        if (Interlocked.Exchange(ref _error, null) is { } error) ExceptionDispatchInfo.Capture(error).Throw();
     }
 
     private void RunParts(int worker)
@@ -84,8 +87,10 @@ internal sealed class WorkerPool : IDisposable
             {
                 job.Execute(p, parts, worker);
             }
-            catch (Exception e) when (worker != 0)
+            catch (Exception e)
             {
+                // Caught on every thread, the caller's included, so Run always waits for the workers
+                // before it rethrows: the pool stays consistent for the next job.
                 Interlocked.CompareExchange(ref _error, e, null);
             }
         }
