@@ -16,7 +16,8 @@ public sealed record BenchOptions
 
 /// <summary>
 /// Figures of one benchmark run. Peak working set is the process's (Process.PeakWorkingSet64), so it
-/// includes the model as loaded by the caller. Processor times are the whole process's.
+/// includes the model as loaded by the caller; <c>ExecutorStateBytes</c> is the executor's own share
+/// (KV cache for P + G positions, activations, scratch). Processor times are the whole process's.
 /// </summary>
 public sealed record BenchResult(
     int Threads,
@@ -28,7 +29,8 @@ public sealed record BenchResult(
     TimeSpan DecodeTime,
     long PeakWorkingSetBytes,
     TimeSpan PrefillProcessorTime,
-    TimeSpan DecodeProcessorTime)
+    TimeSpan DecodeProcessorTime,
+    long ExecutorStateBytes)
 {
     /// <summary>
     /// Processor time over wall time for the measured part: about the thread count on an idle machine,
@@ -85,7 +87,7 @@ public static class Benchmark
         return new BenchResult(options.Threads, options.PromptTokens, options.GenTokens,
             options.PromptTokens / prefill.TotalSeconds,
             options.GenTokens == 0 ? 0 : options.GenTokens / decode.TotalSeconds,
-            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu2 - cpu1);
+            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu2 - cpu1, model.StateBytes);
     }
 
     /// <summary>Deterministic prompt ids above the LLaMA specials and byte pieces where the vocabulary allows.</summary>

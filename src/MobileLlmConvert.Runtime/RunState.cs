@@ -64,6 +64,19 @@ internal sealed unsafe class RunState
         }
     }
 
+    /// <summary>Bytes of every buffer above: what the executor adds to the model's own weights.</summary>
+    public long Bytes
+    {
+        get
+        {
+            long n = 4L * (X.Length + Xb.Length + Xb2.Length + Q.Length + Att.Length + Hb.Length + Hb2.Length + Logits.Length + KeyCache.Length + ValueCache.Length);
+            foreach (var a in Scratch) n += 4L * a.Length;
+            foreach (var a in Scores) n += 4L * a.Length;
+            foreach (var a in _xq) n += a.Length;
+            return n;
+        }
+    }
+
     private static float[] Pinned(long count)
     {
         if (count > Array.MaxLength)

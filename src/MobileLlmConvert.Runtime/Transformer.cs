@@ -29,6 +29,8 @@ public sealed unsafe class Transformer : IDisposable
     public int Position => _position;
     /// <summary>Stored matrices the executor holds (each once, however many steps use it).</summary>
     public int DistinctMatrices => _w.DistinctMatrices;
+    /// <summary>Bytes the executor allocated for itself (KV cache, activations, scratch); weights are not copied.</summary>
+    public long StateBytes => _s.Bytes;
 
     public Transformer(ModelIr ir, ExecutorOptions? options = null)
     {
