@@ -3,7 +3,11 @@ namespace MobileLlmConvert.Runtime;
 /// <summary>How quantized matrices are multiplied (float matrices ignore it).</summary>
 public enum QuantPath
 {
-    /// <summary>f32 activations times blocks dequantized on the fly (QuantOps.DotExact): the verification path.</summary>
+    /// <summary>
+    /// f32 activations times dequantized blocks: the verification path. One token uses QuantOps.DotExact;
+    /// a batch dequantizes a tile of rows once into scratch and reuses it for every token (same math,
+    /// f32 summation order aside), which also makes it the faster path for long prefills.
+    /// </summary>
     Exact,
     /// <summary>
     /// Activations quantized to int8 once per matrix multiply, then integer dot products against the

@@ -79,14 +79,11 @@ internal sealed unsafe class WeightMatrix
             }
             return;
         }
-        if (IsQuantized)
+        if (IsQuantized && batch == 1)
         {
-            for (int r = r0; r < r1; r++)
-            {
-                var row = bytes.Slice(r * RowBytes, RowBytes);
-                for (int s = 0; s < batch; s++)
-                    y[(long)s * yStride + r] = QuantOps.DotExact(Type, row, new ReadOnlySpan<float>(x + (long)s * xStride, cols));
-            }
+            // One token (decode): dequantize on the fly inside the dot product, nothing to amortize.
+            var xs = new ReadOnlySpan<float>(x, cols);
+            for (int r = r0; r < r1; r++) y[r] = QuantOps.DotExact(Type, bytes.Slice(r * RowBytes, RowBytes), xs);
             return;
         }
         if (Type == ElementType.F32)
@@ -101,13 +98,17 @@ internal sealed unsafe class WeightMatrix
             }
             return;
         }
-        // F16 / BF16: convert a tile of rows once, then reuse it for every token in the batch.
+        // F16 / BF16, and quantized rows on the exact path with a batch: convert (dequantize) a tile of
+        // rows once, then reuse it for every token in the batch. Same math as DotExact (f32 activations
+        // times dequantized weights), different summation order only.
         fixed (float* tile = scratch)
         {
             for (int t0 = r0; t0 < r1; t0 += TileRows)
             {
                 int n = Math.Min(TileRows, r1 - t0);
-                FloatConvert.ToSingle(bytes.Slice(t0 * RowBytes, n * RowBytes), Type, scratch[..(n * cols)]);
+                var rowsBytes = bytes.Slice(t0 * RowBytes, n * RowBytes);
+                if (IsQuantized) QuantOps.Dequantize(Type, rowsBytes, scratch[..(n * cols)]);
+                else FloatConvert.ToSingle(rowsBytes, Type, scratch[..(n * cols)]);
                 FloatKernels.Multiply(tile, n, cols, x, xStride, batch, y + t0, yStride);
             }
         }

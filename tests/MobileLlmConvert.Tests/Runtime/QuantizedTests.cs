@@ -65,6 +65,20 @@ public class QuantizedTests(ITestOutputHelper output)
         Assert.True(rel > 0, "the fast path should differ from the exact one: is it running?");
     }
 
+    [Theory]
+    [InlineData(ElementType.Q8_0)]
+    [InlineData(ElementType.Q4_1)]
+    public void Exact_path_prefill_matches_one_by_one_within_1e5(ElementType type)
+    {
+        using var ir = TestModels.Quantize(TestModels.Create("mobillama"), type);
+        var tokens = TestModels.Tokens(N, ir.Config.VocabSize);
+        using var model = new Transformer(ir, new ExecutorOptions { Threads = 2, MaxContext = N, QuantPath = QuantPath.Exact });
+        var batched = model.Forward(tokens); // tiles dequantized once per batch
+        model.Reset();
+        var single = tokens.SelectMany(t => model.Forward([t])).ToArray(); // QuantOps.DotExact per row
+        Assert.True(TestModels.MaxAbsDiff(batched, single) <= 1e-5f * TestModels.MaxAbs(batched));
+    }
+
     [Fact]
     public void Quantized_prefill_equals_one_by_one_on_the_fast_path()
     {
