@@ -1,0 +1,83 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+
+namespace MobileLlmConvert.Runtime;
+
+/// <summary>
+/// Causal softmax attention in f32 for a batch of new positions against one step's KV-cache slot.
+/// Grouped-query attention without repeating K/V: query head h reads kv head h / (heads / kv_heads).
+/// Work items are (position, head) pairs split across the pool; scores live in per-worker scratch.
+/// </summary>
+internal sealed unsafe class AttentionJob : IParallelJob
+{
+    private const int PartsPerThread = 4;
+
+    /// <summary>
+    /// Below this many multiply-adds (scores plus weighted values) the attention of a step runs on the
+    /// caller: waking the workers costs more than it saves (a decode step at short context).
+    /// </summary>
+    private const long ParallelThreshold = 1 << 18;
+
+    private readonly WorkerPool _pool;
+    private readonly float[][] _scores; // per worker, [maxContext]
+    private readonly int _heads, _group, _headDim, _qWidth, _kvWidth;
+    private readonly float _scale;
+    private float* _q, _kCache, _vCache, _out;
+    private int _pos0, _batch;
+
+    public AttentionJob(WorkerPool pool, float[][] scores, int heads, int kvHeads, int headDim)
+    {
+        _pool = pool;
+        _scores = scores;
+        _heads = heads;
+        _group = heads / kvHeads;
+        _headDim = headDim;
+        _qWidth = heads * headDim;
+        _kvWidth = kvHeads * headDim;
+        _scale = 1f / MathF.Sqrt(headDim);
+    }
+
+    /// <param name="q">[batch, heads*hd] queries, already rotated.</param>
+    /// <param name="kCache">this slot's keys [maxContext, kv_heads*hd], rows up to pos0+batch filled.</param>
+    /// <param name="vCache">this slot's values, same layout.</param>
+    /// <param name="output">[batch, heads*hd].</param>
+    public void Run(float* q, float* kCache, float* vCache, float* output, int pos0, int batch)
+    {
+        _q = q;
+        _kCache = kCache;
+        _vCache = vCache;
+        _out = output;
+        _pos0 = pos0;
+        _batch = batch;
+        int items = batch * _heads;
+        long work = (long)items * (pos0 + batch) * _headDim * 2;
+        if (_pool.Threads == 1 || work < ParallelThreshold) Execute(0, 1, 0);
+        else _pool.Run(this, Math.Min(items, _pool.Threads * PartsPerThread));
+    }
+
+    public void Execute(int part, int parts, int worker)
+    {
+        int items = _batch * _heads;
+        int i0 = (int)((long)items * part / parts);
+        int i1 = (int)((long)items * (part + 1) / parts);
+        int hd = _headDim;
+        for (int item = i0; item < i1; item++)
+        {
+            int i = item / _heads, h = item % _heads;
+            int kvOffset = h / _group * hd;
+            int len = _pos0 + i + 1; // causal: position p sees 0..p
+            var q = new ReadOnlySpan<float>(_q + (long)i * _qWidth + h * hd, hd);
+            var scores = _scores[worker].AsSpan(0, len);
+            for (int t = 0; t < len; t++)
+                scores[t] = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(_kCache + (long)t * _kvWidth + kvOffset, hd)) * _scale;
+            float max = TensorPrimitives.Max(scores);
+            TensorPrimitives.Subtract(scores, max, scores);
+            TensorPrimitives.Exp(scores, scores);
+            float inv = 1f / TensorPrimitives.Sum(scores);
+            var o = new Span<float>(_out + (long)i * _qWidth + h * hd, hd);
+            o.Clear();
+            for (int t = 0; t < len; t++)
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(_vCache + (long)t * _kvWidth + kvOffset, hd), scores[t], o, o);
+            TensorPrimitives.Multiply(o, inv, o);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Synthetic;
+
+namespace MobileLlmConvert.Runtime;
+
+public sealed record BenchOptions
+{
+    public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount);
+    public int PromptTokens { get; init; } = 128;
+    public int GenTokens { get; init; } = 32;
+    public QuantPath QuantPath { get; init; } = QuantPath.Fast;
+    /// <summary>Seed of the random prompt (ids drawn from the non-special range).</summary>
+    public ulong Seed { get; init; } = 1;
+}
+
+/// <summary>
+/// Figures of one benchmark run. Peak working set is the process's (Process.PeakWorkingSet64), so it
+/// includes the model as loaded by the caller; <c>ExecutorStateBytes</c> is the executor's own share
+/// (KV cache for P + G positions, activations, scratch). Processor times are the whole process's.
+/// </summary>
+public sealed record BenchResult(
+    int Threads,
+    int PromptTokens,
+    int GenTokens,
+    double PrefillTokensPerSecond,
+    double DecodeTokensPerSecond,
+    TimeSpan PrefillTime,
+    TimeSpan DecodeTime,
+    long PeakWorkingSetBytes,
+    TimeSpan PrefillProcessorTime,
+    TimeSpan DecodeProcessorTime,
+    long ExecutorStateBytes)
+{
+    /// <summary>
+    /// Processor time over wall time for the measured part: about the thread count on an idle machine,
+    /// lower when other processes take the cores (then the tokens/s figures understate the executor).
+    /// </summary>
+    public double CpuUtilization => (PrefillProcessorTime + DecodeProcessorTime) / (PrefillTime + DecodeTime);
+}
+
+/// <summary>
+/// The `bench` verb's measurement: P prompt tokens as one prefill (batched), then G greedy decode
+/// steps of one token each. A short warm-up run first takes JIT compilation out of the figures.
+/// </summary>
+public static class Benchmark
+{
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);
+    private const int MaxWarmUpRounds = 50;
+
+    public static BenchResult Run(ModelIr ir, BenchOptions options)
+    {
+        if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");
+        if (options.GenTokens < 0) throw new ArgumentOutOfRangeException(nameof(options), options.GenTokens, "gen tokens must not be negative");
+        var prompt = RandomPrompt(ir.Config.VocabSize, options.PromptTokens, options.Seed);
+        using var model = new Transformer(ir, new ExecutorOptions
+        {
+            Threads = options.Threads,
+            MaxContext = checked(options.PromptTokens + options.GenTokens + 1),
+            QuantPath = options.QuantPath,
+        });
+        var one = new int[1];
+
+        // Warm-up: tiered JIT compiles hot loops unoptimized first and recompiles them in the background
+        // after enough calls, so the first second of a run is not representative. Warm up both paths the
+        // measurement takes (a batch and single tokens) for at least WarmUp, then measure.
+        var warm = Stopwatch.StartNew();
+        for (int round = 0; round < 2 || (warm.Elapsed < WarmUp && round < MaxWarmUpRounds); round++)
+        {
+            one[0] = Sampler.Greedy(model.ForwardLast(prompt.AsSpan(0, Math.Min(16, prompt.Length))));
+            for (int i = 0; i < 4 && model.Position < model.MaxContext; i++) one[0] = Sampler.Greedy(model.ForwardLast(one));
+            model.Reset();
+        }
+
+        using var process = Process.GetCurrentProcess();
+        var cpu0 = process.TotalProcessorTime;
+        var sw = Stopwatch.StartNew();
+        one[0] = Sampler.Greedy(model.ForwardLast(prompt));
+        var prefill = sw.Elapsed;
+        process.Refresh();
+        var cpu1 = process.TotalProcessorTime;
+        sw.Restart();
+        for (int i = 0; i < options.GenTokens; i++) one[0] = Sampler.Greedy(model.ForwardLast(one));
+        var decode = sw.Elapsed;
+        process.Refresh();
+        var cpu2 = process.TotalProcessorTime;
+        return new BenchResult(options.Threads, options.PromptTokens, options.GenTokens,
+            options.PromptTokens / prefill.TotalSeconds,
+            options.GenTokens == 0 ? 0 : options.GenTokens / decode.TotalSeconds,
+            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu2 - cpu1, model.StateBytes);
+    }
+
+    /// <summary>Deterministic prompt ids above the LLaMA specials and byte pieces where the vocabulary allows.</summary>
+    private static int[] RandomPrompt(int vocab, int count, ulong seed)
+    {
+        int lo = vocab > 259 + 1 ? 259 : 0;
+        var rng = new SplitMix64(seed);
+        var ids = new int[count];
+        for (int i = 0; i < count; i++) ids[i] = lo + (int)(rng.NextUInt64() % (ulong)(vocab - lo));
+        return ids;
+    }
+}

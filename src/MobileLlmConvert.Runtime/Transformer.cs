@@ -1,0 +1,196 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MobileLlmConvert.Core.Ir;
+
+namespace MobileLlmConvert.Runtime;
+
+/// <summary>
+/// The reference executor: runs any <see cref="ModelIr"/> (Hugging Face, GGUF, mobile: it does not
+/// know the file). Llama math (REFERENCE.md): RMSNorm, rotate_half RoPE, grouped-query causal
+/// attention, SwiGLU, final norm and output head (the embedding when tied). Each executed step has
+/// its own KV-cache slot even when its weights are shared with another step.
+/// Feed tokens in batches; positions continue from the cache until <see cref="Reset"/>.
+/// The IR (and the files it maps) must outlive this object. Not thread-safe: one caller at a time.
+/// </summary>
+public sealed unsafe class Transformer : IDisposable
+{
+    private readonly ModelWeights _w;
+    private readonly RunState _s;
+    private readonly Rope _rope;
+    private readonly WorkerPool _pool;
+    private readonly MatMulJob _matmul;
+    private readonly AttentionJob _attention;
+    private int _position;
+
+    public ModelConfig Config { get; }
+    public ExecutorOptions Options { get; }
+    public int MaxContext { get; }
+    public int VocabSize => Config.VocabSize;
+    /// <summary>Tokens in the KV cache: the position the next token gets.</summary>
+    public int Position => _position;
+    /// <summary>Stored matrices the executor holds (each once, however many steps use it).</summary>
+    public int DistinctMatrices => _w.DistinctMatrices;
+    /// <summary>Bytes the executor allocated for itself (KV cache, activations, scratch); weights are not copied.</summary>
+    public long StateBytes => _s.Bytes;
+
+    public Transformer(ModelIr ir, ExecutorOptions? options = null)
+    {
+        options ??= new ExecutorOptions();
+        if (options.Threads < 1) throw new ArgumentOutOfRangeException(nameof(options), options.Threads, "Threads must be at least 1");
+        if (options.MaxBatch < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatch, "MaxBatch must be at least 1");
+        if (options.MaxContext is < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxContext, "MaxContext must be at least 1");
+        IrValidator.Validate(ir, ir.SourcePath ?? "(ir)");
+        Config = ir.Config;
+        Options = options;
+        MaxContext = options.MaxContext ?? Math.Min(Config.ContextLength > 0 ? Config.ContextLength : ExecutorOptions.DefaultContextCap, ExecutorOptions.DefaultContextCap);
+        _w = ModelWeights.Load(ir);
+        var matrices = _w.Steps.SelectMany(l => new[] { l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down }).Append(_w.Output).Distinct();
+        _s = new RunState(Config, matrices, options.MaxBatch, MaxContext, options.Threads);
+        _rope = new Rope(Config.HeadDim, Config.RopeTheta, MaxContext);
+        _pool = new WorkerPool(options.Threads);
+        _matmul = new MatMulJob(_pool, options.QuantPath, _s.Scratch, _s.XqBuffers);
+        _attention = new AttentionJob(_pool, _s.Scores, Config.NumHeads, Config.NumKvHeads, Config.HeadDim);
+    }
+
+    /// <summary>Empties the KV cache: the next token is position 0.</summary>
+    public void Reset() => _position = 0;
+
+    /// <summary>
+    /// Feeds <paramref name="tokens"/> and writes the logits of every new position into
+    /// <paramref name="logits"/> ([tokens.Length, vocab], row-major).
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens, Span<float> logits)
+    {
+        long need = (long)tokens.Length * VocabSize;
+        if (logits.Length < need) throw new ArgumentException($"logits needs {need} floats for {tokens.Length} tokens, got {logits.Length}", nameof(logits));
+        Check(tokens);
+        fixed (float* out0 = logits)
+        {
+            for (int c = 0; c < tokens.Length; c += Options.MaxBatch)
+            {
+                int n = Math.Min(Options.MaxBatch, tokens.Length - c);
+                ForwardChunk(tokens.Slice(c, n), out0 + (long)c * VocabSize, allLogits: true);
+            }
+        }
+    }
+
+    /// <summary>Every new position's logits as a new array [tokens.Length * vocab] (tests, the logits verb).</summary>
+    public float[] Forward(ReadOnlySpan<int> tokens)
+    {
+        var logits = new float[checked(tokens.Length * VocabSize)];
+        Forward(tokens, logits);
+        return logits;
+    }
+
+    /// <summary>
+    /// Feeds <paramref name="tokens"/> (at least one) and returns the logits of the last position only:
+    /// the output head runs for one row. The span is the run state's and is valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<float> ForwardLast(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("at least one token is needed", nameof(tokens));
+        Check(tokens);
+        for (int c = 0; c < tokens.Length; c += Options.MaxBatch)
+        {
+            int n = Math.Min(Options.MaxBatch, tokens.Length - c);
+            bool last = c + n == tokens.Length;
+            ForwardChunk(tokens.Slice(c, n), last ? RunState.Ptr(_s.Logits) : null, allLogits: false);
+        }
+        return _s.Logits;
+    }
+
+    private void Check(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.Length > MaxContext - _position)
+            throw new InvalidOperationException(
+                $"context overflow: {_position} cached positions + {tokens.Length} new tokens exceed the maximum context of {MaxContext}; call Reset() or raise ExecutorOptions.MaxContext");
+        foreach (int t in tokens)
+        {
+            if ((uint)t >= (uint)VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"token id outside the vocabulary [0, {VocabSize})");
+        }
+    }
+
+    /// <summary>One batch of at most MaxBatch tokens through every executed step; null logits = no head (a prefill chunk before the last).</summary>
+    private void ForwardChunk(ReadOnlySpan<int> tokens, float* logits, bool allLogits)
+    {
+        var c = Config;
+        int n = tokens.Length, hidden = c.HiddenSize, qw = c.QueryWidth, kvw = c.KvWidth, inter = c.IntermediateSize;
+        int pos0 = _position;
+        float* x = RunState.Ptr(_s.X), xb = RunState.Ptr(_s.Xb), xb2 = RunState.Ptr(_s.Xb2);
+        float* q = RunState.Ptr(_s.Q), att = RunState.Ptr(_s.Att), hb = RunState.Ptr(_s.Hb), hb2 = RunState.Ptr(_s.Hb2);
+
+        for (int i = 0; i < n; i++) _w.Embedding.ReadRow(tokens[i], _s.X.AsSpan(i * hidden, hidden));
+
+        for (int l = 0; l < _w.Steps.Length; l++)
+        {
+            var layer = _w.Steps[l];
+            // This step's own cache slot; K and V are written straight into it at the new positions.
+            long slot = (long)l * MaxContext * kvw;
+            float* kSlot = RunState.Ptr(_s.KeyCache) + slot, vSlot = RunState.Ptr(_s.ValueCache) + slot;
+
+            RmsNormRows(_s.X, _s.Xb, layer.AttnNorm, n, hidden);
+            _matmul.Begin(xb, hidden, n);
+            _matmul.Add(layer.Q, q, qw);
+            _matmul.Add(layer.K, kSlot + (long)pos0 * kvw, kvw);
+            _matmul.Add(layer.V, vSlot + (long)pos0 * kvw, kvw);
+            _matmul.Run();
+            for (int i = 0; i < n; i++)
+            {
+                _rope.Apply(_s.Q.AsSpan(i * qw, qw), pos0 + i);
+                _rope.Apply(new Span<float>(kSlot + (long)(pos0 + i) * kvw, kvw), pos0 + i);
+            }
+            _attention.Run(q, kSlot, vSlot, att, pos0, n);
+            _matmul.Begin(att, qw, n);
+            _matmul.Add(layer.O, xb2, hidden);
+            _matmul.Run();
+            TensorPrimitives.Add(_s.X.AsSpan(0, n * hidden), _s.Xb2.AsSpan(0, n * hidden), _s.X.AsSpan(0, n * hidden));
+
+            RmsNormRows(_s.X, _s.Xb, layer.FfnNorm, n, hidden);
+            _matmul.Begin(xb, hidden, n);
+            _matmul.Add(layer.Gate, hb, inter);
+            _matmul.Add(layer.Up, hb2, inter);
+            _matmul.Run();
+            // SwiGLU: silu(gate) * up = gate * sigmoid(gate) * up.
+            var g = _s.Hb.AsSpan(0, n * inter);
+            var u = _s.Hb2.AsSpan(0, n * inter);
+            TensorPrimitives.Multiply(u, g, u);
+            TensorPrimitives.Sigmoid(g, g);
+            TensorPrimitives.Multiply(g, u, g);
+            _matmul.Begin(hb, inter, n);
+            _matmul.Add(layer.Down, xb2, hidden);
+            _matmul.Run();
+            TensorPrimitives.Add(_s.X.AsSpan(0, n * hidden), _s.Xb2.AsSpan(0, n * hidden), _s.X.AsSpan(0, n * hidden));
+        }
+        _position += n;
+
+        if (logits == null) return;
+        if (allLogits)
+        {
+            RmsNormRows(_s.X, _s.Xb, _w.FinalNorm, n, hidden);
+            _matmul.Begin(xb, hidden, n);
+        }
+        else
+        {
+            // Generation only needs the last position: norm and head for one row.
+            RmsNorm(_s.X.AsSpan((n - 1) * hidden, hidden), _s.Xb.AsSpan(0, hidden), _w.FinalNorm);
+            _matmul.Begin(xb, hidden, 1);
+        }
+        _matmul.Add(_w.Output, logits, VocabSize);
+        _matmul.Run();
+    }
+
+    private void RmsNormRows(float[] src, float[] dst, float[] weight, int rows, int width)
+    {
+        for (int i = 0; i < rows; i++) RmsNorm(src.AsSpan(i * width, width), dst.AsSpan(i * width, width), weight);
+    }
+
+    /// <summary>dst = src / sqrt(mean(src²) + eps) · weight, in f32 as transformers' LlamaRMSNorm.</summary>
+    private void RmsNorm(ReadOnlySpan<float> src, Span<float> dst, float[] weight)
+    {
+        float ms = TensorPrimitives.SumOfSquares(src) / src.Length;
+        float scale = 1f / MathF.Sqrt(ms + Config.RmsNormEps);
+        TensorPrimitives.Multiply(src, scale, dst);
+        TensorPrimitives.Multiply(dst, weight, dst);
+    }
+
+    public void Dispose() => _pool.Dispose();
+}

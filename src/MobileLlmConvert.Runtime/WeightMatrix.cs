@@ -1,0 +1,116 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Numerics;
+using MobileLlmConvert.Core.Quant;
+
+namespace MobileLlmConvert.Runtime;
+
+/// <summary>
+/// One stored matrix [rows, cols] (Hugging Face [out, in]) that the executor computes from in place:
+/// F32 rows are used as they are, F16/BF16 rows are converted a tile at a time into per-worker
+/// scratch, quantized rows go through QuantOps block by block. The whole matrix is never expanded to
+/// f32. Steps that share a tensor key share one instance.
+/// </summary>
+internal sealed unsafe class WeightMatrix
+{
+    /// <summary>Rows converted together for float types: the tile is reused by every token of a batch.</summary>
+    public const int TileRows = 4;
+
+    private readonly TensorSource _source;
+
+    public string Name { get; }
+    public ElementType Type { get; }
+    public int Rows { get; }
+    public int Cols { get; }
+    public int RowBytes { get; }
+    public bool IsQuantized { get; }
+
+    public WeightMatrix(Tensor tensor)
+    {
+        if (tensor.Shape.Length != 2) throw new ArgumentException($"tensor {tensor.Name}: expected a matrix, shape {Shapes.Format(tensor.Shape)}");
+        Name = tensor.Name;
+        Type = tensor.Type;
+        Rows = tensor.Rows;
+        Cols = tensor.Columns;
+        var info = Type.Info();
+        IsQuantized = info.IsQuantized;
+        RowBytes = checked(Cols / info.BlockValues * info.BlockBytes);
+        // Mapped and in-memory sources are zero-copy views. A computed source (a lazy pass result) would
+        // be recomputed on every read, so it is materialized once here.
+        _source = tensor.Source.TryGetSpan(out _) ? tensor.Source : new MemorySource(tensor.Source.ToArray());
+    }
+
+    private ReadOnlySpan<byte> Bytes
+    {
+        get
+        {
+            _source.TryGetSpan(out var span);
+            return span;
+        }
+    }
+
+    public ReadOnlySpan<byte> RowSpan(int row) => Bytes.Slice(checked(row * RowBytes), RowBytes);
+
+    /// <summary>Dequantizes or converts one row to f32 (embedding lookup, naive reference).</summary>
+    public void ReadRow(int row, Span<float> dst)
+    {
+        var bytes = RowSpan(row);
+        if (IsQuantized) QuantOps.Dequantize(Type, bytes, dst[..Cols]);
+        else FloatConvert.ToSingle(bytes, Type, dst[..Cols]);
+    }
+
+    /// <summary>
+    /// y[s, r] = dot(W[r], x[s]) for rows [r0, r1) and tokens s &lt; batch. <paramref name="xq"/> holds
+    /// the batch's quantized activations (fast path only, stride <paramref name="xqStride"/>);
+    /// <paramref name="scratch"/> is this worker's, at least <see cref="TileRows"/> x <see cref="Cols"/> floats.
+    /// </summary>
+    public void MultiplyRows(int r0, int r1, float* x, int xStride, int batch, byte* xq, int xqStride,
+        float* y, int yStride, Span<float> scratch, QuantPath path)
+    {
+        var bytes = Bytes;
+        int cols = Cols;
+        if (IsQuantized && path == QuantPath.Fast)
+        {
+            for (int r = r0; r < r1; r++)
+            {
+                var row = bytes.Slice(r * RowBytes, RowBytes);
+                for (int s = 0; s < batch; s++)
+                    y[(long)s * yStride + r] = QuantOps.DotFast(Type, row, new ReadOnlySpan<byte>(xq + (long)s * xqStride, xqStride));
+            }
+            return;
+        }
+        if (IsQuantized && batch == 1)
+        {
+            // One token (decode): dequantize on the fly inside the dot product, nothing to amortize.
+            var xs = new ReadOnlySpan<float>(x, cols);
+            for (int r = r0; r < r1; r++) y[r] = QuantOps.DotExact(Type, bytes.Slice(r * RowBytes, RowBytes), xs);
+            return;
+        }
+        if (Type == ElementType.F32)
+        {
+            fixed (byte* w = bytes)
+            {
+                for (int t0 = r0; t0 < r1; t0 += TileRows)
+                {
+                    int n = Math.Min(TileRows, r1 - t0);
+                    FloatKernels.Multiply((float*)w + (long)t0 * cols, n, cols, x, xStride, batch, y + t0, yStride);
+                }
+            }
+            return;
+        }
+        // F16 / BF16, and quantized rows on the exact path with a batch: convert (dequantize) a tile of
+        // rows once, then reuse it for every token in the batch. Same math as DotExact (f32 activations
+        // times dequantized weights), different summation order only.
+        fixed (float* tile = scratch)
+        {
+            for (int t0 = r0; t0 < r1; t0 += TileRows)
+            {
+                int n = Math.Min(TileRows, r1 - t0);
+                var rowsBytes = bytes.Slice(t0 * RowBytes, n * RowBytes);
+                if (IsQuantized) QuantOps.Dequantize(Type, rowsBytes, scratch[..(n * cols)]);
+                else FloatConvert.ToSingle(rowsBytes, Type, scratch[..(n * cols)]);
+                FloatKernels.Multiply(tile, n, cols, x, xStride, batch, y + t0, yStride);
+            }
+        }
+    }
+}
