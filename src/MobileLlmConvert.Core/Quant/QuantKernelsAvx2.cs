@@ -1,0 +1,263 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using MobileLlmConvert.Core.Ir;
+
+namespace MobileLlmConvert.Core.Quant;
+
+/// <summary>
+/// AVX2 + FMA kernels behind <see cref="QuantOps"/> (callers have checked spans and
+/// <see cref="QuantOps.IsAccelerated"/>). Every group size is a multiple of 32, so the inner loops
+/// work in 32-value chunks: one 256-bit register of int8 quants, four of f32. 4-bit chunks: the low
+/// nibbles of 32 consecutive bytes are 32 consecutive values and their high nibbles are the 32 values
+/// g/2 further on (byte j = value j | value j + g/2 &lt;&lt; 4).
+/// </summary>
+internal static unsafe class QuantKernelsAvx2
+{
+    private static readonly Vector256<byte> LowNibble = Vector256.Create((byte)0x0F);
+
+    public static void Dequantize(ElementTypeInfo info, byte* src, float* y, int blocks)
+    {
+        int g = info.BlockValues;
+        for (int b = 0; b < blocks; b++, src += info.BlockBytes, y += g)
+        {
+            var d = Vector256.Create(QuantOps.Half(src));
+            switch (info.Kind)
+            {
+                case QuantKind.Int8Symmetric:
+                    for (int j = 0; j < g; j += 8)
+                        Avx.Store(y + j, Avx.Multiply(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)src + 2 + j)), d));
+                    break;
+                case QuantKind.Int4Symmetric:
+                {
+                    // ((q & 15) - 8) * d exactly as the reference: int subtraction, then one rounding in the multiply.
+                    var eight = Vector256.Create(8);
+                    for (int j = 0; j < g / 2; j += 8)
+                    {
+                        var (lo, hi) = Nibbles8(src + 2 + j);
+                        Avx.Store(y + j, Avx.Multiply(Avx.ConvertToVector256Single(Avx2.Subtract(lo, eight)), d));
+                        Avx.Store(y + g / 2 + j, Avx.Multiply(Avx.ConvertToVector256Single(Avx2.Subtract(hi, eight)), d));
+                    }
+                    break;
+                }
+                default:
+                {
+                    // q * d + m as two roundings (no FMA), matching the reference bit for bit.
+                    var m = Vector256.Create(QuantOps.Half(src + 2));
+                    for (int j = 0; j < g / 2; j += 8)
+                    {
+                        var (lo, hi) = Nibbles8(src + 4 + j);
+                        Avx.Store(y + j, Avx.Add(Avx.Multiply(Avx.ConvertToVector256Single(lo), d), m));
+                        Avx.Store(y + g / 2 + j, Avx.Add(Avx.Multiply(Avx.ConvertToVector256Single(hi), d), m));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>8 bytes of nibbles as two int32 vectors: the 8 low nibbles and the 8 high nibbles.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<int> Lo, Vector256<int> Hi) Nibbles8(byte* p)
+    {
+        var v = Avx2.ConvertToVector256Int32(p);
+        var mask = Vector256.Create(0x0F);
+        return (Avx2.And(v, mask), Avx2.ShiftRightLogical(v, 4));
+    }
+
+    public static float DotExact(ElementTypeInfo info, byte* w, float* x, int blocks)
+    {
+        int g = info.BlockValues;
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        for (int b = 0; b < blocks; b++, w += info.BlockBytes, x += g)
+        {
+            var d = Vector256.Create(QuantOps.Half(w));
+            switch (info.Kind)
+            {
+                case QuantKind.Int8Symmetric:
+                {
+                    // Σ q·x per block in f32, then one multiply-add by d: same value as Σ (q·d)·x up to rounding.
+                    var t0 = Vector256<float>.Zero;
+                    var t1 = Vector256<float>.Zero;
+                    for (int j = 0; j < g; j += 16)
+                    {
+                        t0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)w + 2 + j)), Avx.LoadVector256(x + j), t0);
+                        t1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32((sbyte*)w + 2 + j + 8)), Avx.LoadVector256(x + j + 8), t1);
+                    }
+                    acc0 = Fma.MultiplyAdd(Avx.Add(t0, t1), d, acc0);
+                    break;
+                }
+                case QuantKind.Int4Symmetric:
+                {
+                    var t0 = Vector256<float>.Zero;
+                    var t1 = Vector256<float>.Zero;
+                    var eight = Vector256.Create(8);
+                    for (int j = 0; j < g / 2; j += 8)
+                    {
+                        var (lo, hi) = Nibbles8(w + 2 + j);
+                        t0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Subtract(lo, eight)), Avx.LoadVector256(x + j), t0);
+                        t1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.Subtract(hi, eight)), Avx.LoadVector256(x + g / 2 + j), t1);
+                    }
+                    acc0 = Fma.MultiplyAdd(Avx.Add(t0, t1), d, acc0);
+                    break;
+                }
+                default:
+                {
+                    // Σ (q·d + m)·x = d·Σ q·x + m·Σ x.
+                    var tq = Vector256<float>.Zero;
+                    var tx = Vector256<float>.Zero;
+                    for (int j = 0; j < g / 2; j += 8)
+                    {
+                        var (lo, hi) = Nibbles8(w + 4 + j);
+                        var xl = Avx.LoadVector256(x + j);
+                        var xh = Avx.LoadVector256(x + g / 2 + j);
+                        tq = Fma.MultiplyAdd(Avx.ConvertToVector256Single(lo), xl, tq);
+                        tq = Fma.MultiplyAdd(Avx.ConvertToVector256Single(hi), xh, tq);
+                        tx = Avx.Add(tx, Avx.Add(xl, xh));
+                    }
+                    acc0 = Fma.MultiplyAdd(tq, d, acc0);
+                    acc1 = Fma.MultiplyAdd(tx, Vector256.Create(QuantOps.Half(w + 2)), acc1);
+                    break;
+                }
+            }
+        }
+        return Vector256.Sum(Avx.Add(acc0, acc1));
+    }
+
+    public static void QuantizeActivations(ActivationLayout layout, float* x, byte* xq)
+    {
+        int g = layout.GroupSize;
+        var absMask = Vector256.Create(0x7FFFFFFF).AsSingle();
+        var signMask = Vector256.Create(unchecked((int)0x80000000)).AsSingle();
+        var one = Vector256.Create(1f);
+        var half = Vector256.Create(0.5f);
+        // vpackssdw / vpacksswb work within 128-bit lanes; this puts the four 8-value groups back in order.
+        var unshuffle = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+        float* scales = (float*)(xq + layout.ScalesOffset);
+        int* sums = (int*)(xq + layout.SumsOffset);
+        for (int b = 0; b < layout.Blocks; b++, x += g)
+        {
+            var vmax = Vector256<float>.Zero;
+            for (int j = 0; j < g; j += 8) vmax = Avx.Max(vmax, Avx.And(Avx.LoadVector256(x + j), absMask));
+            float amax = HorizontalMax(vmax);
+            float d = amax / 127f;
+            var id = Vector256.Create(d != 0 ? 1f / d : 0f);
+            var isum = Vector256<int>.Zero;
+            sbyte* q = (sbyte*)xq + b * g;
+            for (int j = 0; j < g; j += 32)
+            {
+                var i0 = RoundAway(Avx.Multiply(Avx.LoadVector256(x + j), id), signMask, one, half, absMask);
+                var i1 = RoundAway(Avx.Multiply(Avx.LoadVector256(x + j + 8), id), signMask, one, half, absMask);
+                var i2 = RoundAway(Avx.Multiply(Avx.LoadVector256(x + j + 16), id), signMask, one, half, absMask);
+                var i3 = RoundAway(Avx.Multiply(Avx.LoadVector256(x + j + 24), id), signMask, one, half, absMask);
+                isum = Avx2.Add(Avx2.Add(isum, Avx2.Add(i0, i1)), Avx2.Add(i2, i3));
+                var packed = Avx2.PackSignedSaturate(Avx2.PackSignedSaturate(i0, i1), Avx2.PackSignedSaturate(i2, i3));
+                Avx.Store(q + j, Avx2.PermuteVar8x32(packed.AsInt32(), unshuffle).AsSByte());
+            }
+            scales[b] = d;
+            sums[b] = Vector256.Sum(isum);
+        }
+    }
+
+    private static float HorizontalMax(Vector256<float> v)
+    {
+        var m = Sse.Max(v.GetLower(), v.GetUpper());
+        m = Sse.Max(m, Sse.MoveHighToLow(m, m));
+        m = Sse.Max(m, Sse.Shuffle(m, m, 0b01));
+        return m.ToScalar();
+    }
+
+    /// <summary>
+    /// Round half away from zero, exactly as MathF.Round(v, AwayFromZero): t = trunc(v); f = v − t
+    /// (exact for |v| &lt; 2^23); t ± 1 when |f| ≥ 0.5.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> RoundAway(Vector256<float> v, Vector256<float> signMask, Vector256<float> one, Vector256<float> half, Vector256<float> absMask)
+    {
+        var t = Avx.RoundToZero(v);
+        var f = Avx.And(Avx.Subtract(v, t), absMask);
+        var step = Avx.And(Avx.Or(Avx.And(v, signMask), one), Avx.CompareGreaterThanOrEqual(f, half));
+        return Avx.ConvertToVector256Int32WithTruncation(Avx.Add(t, step));
+    }
+
+    public static float DotFast(ElementTypeInfo info, byte* w, byte* xq, int blocks)
+    {
+        int g = info.BlockValues;
+        var layout = new ActivationLayout(g, blocks);
+        sbyte* a = (sbyte*)xq;
+        float* scales = (float*)(xq + layout.ScalesOffset);
+        int* sums = (int*)(xq + layout.SumsOffset);
+        var acc = Vector256<float>.Zero;
+        switch (info.Kind)
+        {
+            case QuantKind.Int8Symmetric:
+                for (int b = 0; b < blocks; b++, w += info.BlockBytes, a += g)
+                {
+                    var isum = Vector256<int>.Zero;
+                    for (int c = 0; c < g; c += 32)
+                        isum = DotS8S8(isum, Avx.LoadVector256((sbyte*)w + 2 + c), Avx.LoadVector256(a + c));
+                    acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(QuantOps.Half(w) * scales[b]), acc);
+                }
+                return Vector256.Sum(acc);
+            case QuantKind.Int4Symmetric:
+                for (int b = 0; b < blocks; b++, w += info.BlockBytes, a += g)
+                {
+                    // Σ (q − 8)·a = Σ q·a − 8·Σ a: the offset leaves the inner loop, the block sum stays an exact integer.
+                    var isum = Avx2.Subtract(Nibbles4Dot(w + 2, a, g), Vector256.CreateScalar(sums[b] << 3));
+                    acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(QuantOps.Half(w) * scales[b]), acc);
+                }
+                return Vector256.Sum(acc);
+            default:
+            {
+                float mterm = 0;
+                for (int b = 0; b < blocks; b++, w += info.BlockBytes, a += g)
+                {
+                    var isum = Nibbles4Dot(w + 4, a, g);
+                    float dx = scales[b];
+                    acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(QuantOps.Half(w) * dx), acc);
+                    mterm += QuantOps.Half(w + 2) * (dx * sums[b]);
+                }
+                return Vector256.Sum(acc) + mterm;
+            }
+        }
+    }
+
+    /// <summary>Σ q·a over one 4-bit block (q the unsigned nibbles), as 8 int32 partial sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Nibbles4Dot(byte* qs, sbyte* a, int g)
+    {
+        var isum = Vector256<int>.Zero;
+        if (g == 32)
+        {
+            var v = Sse2.LoadVector128(qs);
+            var lo = Sse2.And(v, Vector128.Create((byte)0x0F));
+            var hi = Sse2.And(Sse2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), Vector128.Create((byte)0x0F));
+            return DotU8S8(isum, Vector256.Create(lo, hi), Avx.LoadVector256(a));
+        }
+        for (int c = 0; c < g / 2; c += 32)
+        {
+            var v = Avx.LoadVector256(qs + c);
+            isum = DotU8S8(isum, Avx2.And(v, LowNibble), Avx.LoadVector256(a + c));
+            isum = DotU8S8(isum, Avx2.And(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), LowNibble), Avx.LoadVector256(a + g / 2 + c));
+        }
+        return isum;
+    }
+
+    /// <summary>
+    /// acc + Σ u·s in groups of four into int32 lanes. vpdpbusd does not saturate; vpmaddubsw saturates
+    /// pairs at ±32767, which u ≤ 128 (|int8| or a nibble) times |s| ≤ 127 (activations never hold −128)
+    /// cannot reach (2·128·127 = 32512).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DotU8S8(Vector256<int> acc, Vector256<byte> u, Vector256<sbyte> s)
+    {
+        if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(acc, u, s);
+        return Avx2.Add(acc, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1)));
+    }
+
+    /// <summary>Signed × signed via the sign trick: |w| as unsigned times a with w's sign.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> DotS8S8(Vector256<int> acc, Vector256<sbyte> w, Vector256<sbyte> a) =>
+        DotU8S8(acc, Avx2.Abs(w), Avx2.Sign(a, w));
+}
