@@ -14,8 +14,6 @@ namespace MobileLlmConvert.Core.Quant;
 /// </summary>
 internal static unsafe class QuantKernelsAvx2
 {
-    private static readonly Vector256<byte> LowNibble = Vector256.Create((byte)0x0F);
-
     public static void Dequantize(ElementTypeInfo info, byte* src, float* y, int blocks)
     {
         int g = info.BlockValues;
@@ -181,46 +179,86 @@ internal static unsafe class QuantKernelsAvx2
         return Avx.ConvertToVector256Int32WithTruncation(Avx.Add(t, step));
     }
 
-    public static float DotFast(ElementTypeInfo info, byte* w, byte* xq, int blocks)
+    public static float DotFast(ElementTypeInfo info, byte* w, byte* xq, int blocks) => info.Kind switch
     {
-        int g = info.BlockValues;
+        QuantKind.Int8Symmetric => DotFastCore<Int8Block>(info, w, xq, blocks),
+        QuantKind.Int4Symmetric => DotFastCore<Int4Block>(info, w, xq, blocks),
+        _ => DotFastCore<Int4AsymBlock>(info, w, xq, blocks),
+    };
+
+    /// <summary>
+    /// Σ over blocks of dw·dx·(integer block sum) [+ m·dx·Σa]. Two blocks per iteration into two
+    /// accumulators: with one, every block would wait for the previous block's FMA (4-cycle latency),
+    /// which costs more than the block's integer work at g = 32.
+    /// </summary>
+    private static float DotFastCore<TBlock>(ElementTypeInfo info, byte* w, byte* xq, int blocks) where TBlock : struct, IBlockDot
+    {
+        int g = info.BlockValues, bb = info.BlockBytes;
         var layout = new ActivationLayout(g, blocks);
         sbyte* a = (sbyte*)xq;
         float* scales = (float*)(xq + layout.ScalesOffset);
         int* sums = (int*)(xq + layout.SumsOffset);
-        var acc = Vector256<float>.Zero;
-        switch (info.Kind)
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        float m0 = 0, m1 = 0;
+        int b = 0;
+        for (; b + 1 < blocks; b += 2, w += 2 * bb, a += 2 * g)
         {
-            case QuantKind.Int8Symmetric:
-                for (int b = 0; b < blocks; b++, w += info.BlockBytes, a += g)
-                {
-                    var isum = Vector256<int>.Zero;
-                    for (int c = 0; c < g; c += 32)
-                        isum = DotS8S8(isum, Avx.LoadVector256((sbyte*)w + 2 + c), Avx.LoadVector256(a + c));
-                    acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(QuantOps.Half(w) * scales[b]), acc);
-                }
-                return Vector256.Sum(acc);
-            case QuantKind.Int4Symmetric:
-                for (int b = 0; b < blocks; b++, w += info.BlockBytes, a += g)
-                {
-                    // Σ (q − 8)·a = Σ q·a − 8·Σ a: the offset leaves the inner loop, the block sum stays an exact integer.
-                    var isum = Avx2.Subtract(Nibbles4Dot(w + 2, a, g), Vector256.CreateScalar(sums[b] << 3));
-                    acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(QuantOps.Half(w) * scales[b]), acc);
-                }
-                return Vector256.Sum(acc);
-            default:
+            var i0 = TBlock.Dot(w, a, g, sums[b]);
+            var i1 = TBlock.Dot(w + bb, a + g, g, sums[b + 1]);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(QuantOps.Half(w) * scales[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), Vector256.Create(QuantOps.Half(w + bb) * scales[b + 1]), acc1);
+            if (TBlock.HasMin)
             {
-                float mterm = 0;
-                for (int b = 0; b < blocks; b++, w += info.BlockBytes, a += g)
-                {
-                    var isum = Nibbles4Dot(w + 4, a, g);
-                    float dx = scales[b];
-                    acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Vector256.Create(QuantOps.Half(w) * dx), acc);
-                    mterm += QuantOps.Half(w + 2) * (dx * sums[b]);
-                }
-                return Vector256.Sum(acc) + mterm;
+                m0 += QuantOps.Half(w + 2) * (scales[b] * sums[b]);
+                m1 += QuantOps.Half(w + bb + 2) * (scales[b + 1] * sums[b + 1]);
             }
         }
+        if (b < blocks)
+        {
+            var i0 = TBlock.Dot(w, a, g, sums[b]);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(QuantOps.Half(w) * scales[b]), acc0);
+            if (TBlock.HasMin) m0 += QuantOps.Half(w + 2) * (scales[b] * sums[b]);
+        }
+        return Vector256.Sum(Avx.Add(acc0, acc1)) + (m0 + m1);
+    }
+
+    /// <summary>One block's exact integer sum as 8 int32 partial sums; specialised per kind by the JIT.</summary>
+    private interface IBlockDot
+    {
+        static abstract bool HasMin { get; }
+        static abstract Vector256<int> Dot(byte* w, sbyte* a, int g, int sumA);
+    }
+
+    private struct Int8Block : IBlockDot
+    {
+        public static bool HasMin => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Dot(byte* w, sbyte* a, int g, int sumA)
+        {
+            var isum = Vector256<int>.Zero;
+            for (int c = 0; c < g; c += 32) isum = DotS8S8(isum, Avx.LoadVector256((sbyte*)w + 2 + c), Avx.LoadVector256(a + c));
+            return isum;
+        }
+    }
+
+    private struct Int4Block : IBlockDot
+    {
+        public static bool HasMin => false;
+
+        // Σ (q − 8)·a = Σ q·a − 8·Σ a: the offset leaves the inner loop, the block sum stays an exact integer.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Dot(byte* w, sbyte* a, int g, int sumA) =>
+            Avx2.Subtract(Nibbles4Dot(w + 2, a, g), Vector256.CreateScalar(sumA << 3));
+    }
+
+    private struct Int4AsymBlock : IBlockDot
+    {
+        public static bool HasMin => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> Dot(byte* w, sbyte* a, int g, int sumA) => Nibbles4Dot(w + 4, a, g);
     }
 
     /// <summary>Σ q·a over one 4-bit block (q the unsigned nibbles), as 8 int32 partial sums.</summary>
@@ -235,11 +273,12 @@ internal static unsafe class QuantKernelsAvx2
             var hi = Sse2.And(Sse2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), Vector128.Create((byte)0x0F));
             return DotU8S8(isum, Vector256.Create(lo, hi), Avx.LoadVector256(a));
         }
+        var lowNibble = Vector256.Create((byte)0x0F);
         for (int c = 0; c < g / 2; c += 32)
         {
             var v = Avx.LoadVector256(qs + c);
-            isum = DotU8S8(isum, Avx2.And(v, LowNibble), Avx.LoadVector256(a + c));
-            isum = DotU8S8(isum, Avx2.And(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), LowNibble), Avx.LoadVector256(a + g / 2 + c));
+            isum = DotU8S8(isum, Avx2.And(v, lowNibble), Avx.LoadVector256(a + c));
+            isum = DotU8S8(isum, Avx2.And(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), lowNibble), Avx.LoadVector256(a + g / 2 + c));
         }
         return isum;
     }
