@@ -8,7 +8,9 @@ namespace MobileLlmConvert.Core.Ir;
 public sealed record ModelIr : IDisposable
 {
     private readonly IReadOnlyList<Tensor> _tensors = [];
-    private readonly Dictionary<string, Tensor> _byName = new(StringComparer.Ordinal);
+    // Replaced, never edited, by the Tensors init: `ir with { Tensors = ... }` copies this field, and
+    // clearing a shared dictionary would corrupt the IR the copy was made from.
+    private Dictionary<string, Tensor> _byName = new(StringComparer.Ordinal);
 
     public required ModelConfig Config { get; init; }
 
@@ -18,11 +20,12 @@ public sealed record ModelIr : IDisposable
         get => _tensors;
         init
         {
-            _byName.Clear();
+            var byName = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             foreach (var t in value)
             {
-                if (!_byName.TryAdd(t.Name, t)) throw new ArgumentException($"duplicate tensor {t.Name} in IR");
+                if (!byName.TryAdd(t.Name, t)) throw new ArgumentException($"duplicate tensor {t.Name} in IR");
             }
+            _byName = byName;
             _tensors = value;
         }
     }
