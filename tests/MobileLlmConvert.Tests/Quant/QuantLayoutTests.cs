@@ -104,6 +104,22 @@ public class QuantLayoutTests
         AssertBoth(ElementType.Q4_1, x, [0x00, 0x3C, 0x00, 0xBC, .. Q4RampNibbles]);
     }
 
+    [Theory]
+    [InlineData(0f, -0f, 0x0000)]
+    [InlineData(-0f, 0f, 0x8000)]
+    public void Q4_1_min_is_the_first_smallest_value_as_ggml_compares(float first, float second, int mBits)
+    {
+        // ggml keeps the first of equal minima (v < min); MathF.Min would prefer -0 and write m = 0x8000 for both.
+        var x = new float[32];
+        x[0] = first;
+        x[1] = second;
+        for (int j = 2; j < 32; j++) x[j] = j % 16;
+        var bytes = new byte[20];
+        QuantOps.Quantize(ElementType.Q4_1, x, bytes);
+        Assert.Equal(mBits, bytes[2] | bytes[3] << 8);
+        Assert.Equal(0x3C00, bytes[0] | bytes[1] << 8); // d = 15/15
+    }
+
     [Fact]
     public void Q4_G64_splits_nibbles_at_32()
     {
