@@ -12,7 +12,7 @@ namespace MobileLlmConvert.Core.Quant;
 /// nibbles of 32 consecutive bytes are 32 consecutive values and their high nibbles are the 32 values
 /// g/2 further on (byte j = value j | value j + g/2 &lt;&lt; 4).
 /// </summary>
-internal static unsafe class QuantKernelsAvx2
+internal static unsafe partial class QuantKernelsAvx2
 {
     public static void Dequantize(ElementTypeInfo info, byte* src, float* y, int blocks)
     {
@@ -227,12 +227,31 @@ internal static unsafe class QuantKernelsAvx2
     private interface IBlockDot
     {
         static abstract bool HasMin { get; }
+        /// <summary>The constant taken off every quant (8 for int4 symmetric), applied as offset·Σa.</summary>
+        static abstract int Offset { get; }
         static abstract Vector256<int> Dot(byte* w, sbyte* a, int g, int sumA);
+        /// <summary>Raw Σ q·a of one block against four tokens' activations <paramref name="stride"/> bytes apart (no offset term).</summary>
+        static abstract void Dot4(byte* w, sbyte* a, nint stride, int g, ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3);
     }
 
     private struct Int8Block : IBlockDot
     {
         public static bool HasMin => false;
+        public static int Offset => 0;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Dot4(byte* w, sbyte* a, nint stride, int g, ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3)
+        {
+            for (int c = 0; c < g; c += 32)
+            {
+                var wv = Avx.LoadVector256((sbyte*)w + 2 + c);
+                var u = Avx2.Abs(wv);
+                i0 = DotU8S8(i0, u, Avx2.Sign(Avx.LoadVector256(a + c), wv));
+                i1 = DotU8S8(i1, u, Avx2.Sign(Avx.LoadVector256(a + stride + c), wv));
+                i2 = DotU8S8(i2, u, Avx2.Sign(Avx.LoadVector256(a + 2 * stride + c), wv));
+                i3 = DotU8S8(i3, u, Avx2.Sign(Avx.LoadVector256(a + 3 * stride + c), wv));
+            }
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<int> Dot(byte* w, sbyte* a, int g, int sumA)
@@ -246,6 +265,11 @@ internal static unsafe class QuantKernelsAvx2
     private struct Int4Block : IBlockDot
     {
         public static bool HasMin => false;
+        public static int Offset => 8;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Dot4(byte* w, sbyte* a, nint stride, int g, ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3) =>
+            Nibbles4Dot4(w + 2, a, stride, g, ref i0, ref i1, ref i2, ref i3);
 
         // Σ (q − 8)·a = Σ q·a − 8·Σ a: the offset leaves the inner loop, the block sum stays an exact integer.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -256,6 +280,11 @@ internal static unsafe class QuantKernelsAvx2
     private struct Int4AsymBlock : IBlockDot
     {
         public static bool HasMin => true;
+        public static int Offset => 0;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Dot4(byte* w, sbyte* a, nint stride, int g, ref Vector256<int> i0, ref Vector256<int> i1, ref Vector256<int> i2, ref Vector256<int> i3) =>
+            Nibbles4Dot4(w + 4, a, stride, g, ref i0, ref i1, ref i2, ref i3);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<int> Dot(byte* w, sbyte* a, int g, int sumA) => Nibbles4Dot(w + 4, a, g);

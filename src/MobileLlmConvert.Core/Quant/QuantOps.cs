@@ -135,6 +135,46 @@ public static class QuantOps
         }
     }
 
+    /// <summary>
+    /// Fast path for a batch of tokens (prefill): y[s·yStride + r] = DotFast(row r, token s) for
+    /// r &lt; <paramref name="rowCount"/> and s &lt; <paramref name="batch"/>. Row r starts at r·rowBytes in
+    /// <paramref name="rows"/>; token s's quantized activations (<see cref="ActivationBytes"/> for
+    /// <paramref name="cols"/>) start at s·xqStride in <paramref name="xq"/> (a multiple of 4). Each weight
+    /// row is read and unpacked once per four tokens. Integer block sums equal <see cref="DotFast"/>'s;
+    /// the f32 results agree with it up to summation order.
+    /// </summary>
+    public static unsafe void DotFastTile(ElementType type, int cols, ReadOnlySpan<byte> rows, int rowBytes, int rowCount,
+        ReadOnlySpan<byte> xq, int xqStride, int batch, Span<float> y, int yStride)
+    {
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, cols);
+        int act = ActivationBytes(type, cols);
+        if (rowCount < 0 || batch < 0) throw new ArgumentException($"row count {rowCount} and batch {batch} must not be negative");
+        if (rowCount == 0 || batch == 0) return;
+        CheckRows(info, rows.Length, rowBytes, blocks, rowCount);
+        if (xqStride < act || xqStride % 4 != 0)
+            throw new ArgumentException($"activation stride {xqStride} must be a multiple of 4 and at least {act} bytes");
+        if ((long)(batch - 1) * xqStride + act > xq.Length)
+            throw new ArgumentException($"{batch} tokens of stride {xqStride} need {(long)(batch - 1) * xqStride + act} activation bytes, span has {xq.Length}");
+        if (yStride < rowCount || (long)(batch - 1) * yStride + rowCount > y.Length)
+            throw new ArgumentException($"output of {batch} x {rowCount} with stride {yStride} does not fit {y.Length} floats");
+        if (!IsAccelerated)
+        {
+            for (int s = 0; s < batch; s++)
+            {
+                var xs = xq.Slice(s * xqStride, act);
+                for (int r = 0; r < rowCount; r++) y[s * yStride + r] = QuantOpsNaive.DotFast(type, rows.Slice(r * rowBytes, blocks * info.BlockBytes), xs);
+            }
+            return;
+        }
+        fixed (byte* w = rows)
+        fixed (byte* a = xq)
+        fixed (float* yp = y)
+        {
+            QuantKernelsAvx2.DotFastTile(info, w, rowBytes, rowCount, a, xqStride, batch, blocks, yp, yStride);
+        }
+    }
+
     /// <summary>Exact path over consecutive rows: y[r] = DotExact(rows[r·rowBytes ..], x) for r &lt; y.Length.</summary>
     public static unsafe void DotExactRows(ElementType type, ReadOnlySpan<byte> rows, int rowBytes, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -203,6 +203,69 @@ public class QuantKernelTests
 
     [Theory]
     [MemberData(nameof(QuantTypes))]
+    public void Tile_of_rows_and_tokens_matches_DotFast(ElementType type)
+    {
+        var info = type.Info();
+        int g = info.BlockValues, n = 3 * g, rows = 3, rowBytes = 3 * info.BlockBytes;
+        int act = QuantOps.ActivationBytes(type, n), xqStride = act + 12, yStride = rows + 2;
+        var w = new byte[rows * rowBytes];
+        for (int r = 0; r < rows; r++) QuantOps.Quantize(type, Gaussian(n, 1100 + (ulong)r, 0.05f), w.AsSpan(r * rowBytes, rowBytes));
+        foreach (int batch in new[] { 1, 3, 4, 5, 8, 9 })
+        {
+            var xq = new byte[batch * xqStride];
+            for (int s = 0; s < batch; s++) QuantOps.QuantizeActivations(type, Gaussian(n, 1200 + (ulong)s), xq.AsSpan(s * xqStride, act));
+            var y = new float[batch * yStride];
+            QuantOps.DotFastTile(type, n, w, rowBytes, rows, xq, xqStride, batch, y, yStride);
+            for (int s = 0; s < batch; s++)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    float one = QuantOps.DotFast(type, w.AsSpan(r * rowBytes, rowBytes), xq.AsSpan(s * xqStride, act));
+                    Assert.True(Math.Abs(y[s * yStride + r] - one) <= 1e-5f * (1 + Math.Abs(one)), $"{type} batch {batch} token {s} row {r}: {y[s * yStride + r]} vs {one}");
+                }
+                Assert.Equal(0f, y[s * yStride + rows]); // the stride padding is left alone
+            }
+        }
+        var e = Assert.Throws<ArgumentException>(() => QuantOps.DotFastTile(type, n, w, rowBytes, rows, new byte[act], act + 2, 1, new float[3], 3));
+        Assert.Equal($"activation stride {act + 2} must be a multiple of 4 and at least {act} bytes", e.Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(QuantTypes))]
+    public void Tile_integer_sums_are_exact(ElementType type)
+    {
+        // Unit scales as in the DotFast test: every token's result is an exact integer the tile must hit.
+        var info = type.Info();
+        int g = info.BlockValues, n = 5 * g, batch = 6;
+        var rng = new SplitMix64(1300);
+        var row = new byte[5 * info.BlockBytes];
+        for (int i = 0; i < row.Length; i++) row[i] = (byte)rng.NextUInt64();
+        for (int b = 0; b < 5; b++)
+        {
+            BinaryPrimitives.WriteHalfLittleEndian(row.AsSpan(b * info.BlockBytes), (Half)1f);
+            if (info.Kind == QuantKind.Int4Asymmetric) BinaryPrimitives.WriteHalfLittleEndian(row.AsSpan(b * info.BlockBytes + 2), (Half)2f);
+        }
+        var deq = new float[n];
+        QuantOpsNaive.Dequantize(type, row, deq);
+        int act = QuantOps.ActivationBytes(type, n);
+        var xq = new byte[batch * act];
+        var expected = new float[batch];
+        for (int s = 0; s < batch; s++)
+        {
+            var x = new float[n];
+            for (int i = 0; i < n; i++) x[i] = i % g == 0 ? -127 : (int)(rng.NextUInt64() % 255) - 127;
+            QuantOps.QuantizeActivations(type, x, xq.AsSpan(s * act, act));
+            long sum = 0;
+            for (int i = 0; i < n; i++) sum += (long)deq[i] * (long)x[i];
+            expected[s] = sum;
+        }
+        var y = new float[batch];
+        QuantOps.DotFastTile(type, n, row, row.Length, 1, xq, act, batch, y, 1);
+        Assert.Equal(expected, y);
+    }
+
+    [Theory]
+    [MemberData(nameof(QuantTypes))]
     public void Fast_path_stays_within_the_activation_rounding_bound_of_the_exact_path(ElementType type)
     {
         // Each activation moves by at most dx/2 when quantized (dx = block amax/127), so
