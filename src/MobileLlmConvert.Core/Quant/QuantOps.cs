@@ -1,220 +1,218 @@
-using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using MobileLlmConvert.Core.Ir;
 
 namespace MobileLlmConvert.Core.Quant;
 
 /// <summary>
-/// Quantize, dequantize and dot products for every quantized row of the element-type table.
-/// Rounding follows ggml's reference quantizers (REFERENCE.md, quant blocks) so a Q8_0/Q4_0/Q4_1
-/// block is byte-for-byte what llama.cpp's own quantizer writes; the 64- and 128-value groups use
-/// the same formulas with the nibble split at g/2.
-/// The executor's fast path quantizes activations once per matrix multiply into
-/// <see cref="ActivationBytes"/> bytes per row (per block: f32 scale, f32 sum, g int8 values), then
-/// uses integer dot products against packed weight blocks.
+/// Quantize, dequantize and dot products for every quantized row of the element-type table; the
+/// kernels the executor calls. Results agree with <see cref="QuantOpsNaive"/> (the scalar reference):
+/// <see cref="Quantize"/>, <see cref="Dequantize"/> and <see cref="QuantizeActivations"/> bit for bit,
+/// <see cref="DotExact"/> and <see cref="DotFast"/> up to f32 summation order (the per-block integer
+/// sums of the fast path are identical). Every call checks its spans once and allocates nothing.
+/// <para>
+/// Exact path: f32 activations times weights dequantized on the fly in registers.
+/// Fast path: the activation row is quantized once per matrix multiply (<see cref="QuantizeActivations"/>,
+/// <see cref="ActivationBytes"/> bytes, layout <see cref="ActivationLayout"/>), then each row is an
+/// integer dot product per block (AVX-VNNI vpdpbusd where present, else AVX2 vpmaddubsw + vpmaddwd)
+/// scaled by the two block scales, as llama.cpp's q8_0 x q8_0 and ONNX Runtime's accuracy level 4 do.
+/// Without AVX2 both paths fall back to the scalar reference.
+/// </para>
 /// </summary>
 public static class QuantOps
 {
-    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst)
+    static QuantOps() => QuantBlocks.AssertSizes();
+
+    /// <summary>True when the SIMD kernels run (AVX2 + FMA); false means the scalar reference runs.</summary>
+    public static bool IsAccelerated => Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Which integer dot instruction the fast path uses on this machine, for bench output.</summary>
+    public static string FastPathInstructions => !IsAccelerated ? "scalar" : AvxVnni.IsSupported ? "avx-vnni" : "avx2";
+
+    /// <summary>
+    /// Quantizes whole blocks with ggml's reference rounding (conversion time, not a hot path: it is the
+    /// scalar reference itself, so there is one definition of the bytes we write).
+    /// </summary>
+    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst) => QuantOpsNaive.Quantize(type, src, dst);
+
+    /// <summary>Dequantizes <c>dst.Length</c> values (whole blocks) from <paramref name="src"/>.</summary>
+    public static unsafe void Dequantize(ElementType type, ReadOnlySpan<byte> src, Span<float> dst)
     {
-        var info = Require(type);
-        int g = info.BlockValues;
-        if (src.Length % g != 0) throw new ArgumentException($"{src.Length} values are not whole {info.Name} blocks of {g}");
-        for (int b = 0; b < src.Length / g; b++)
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, dst.Length);
+        QuantChecks.Bytes(info, src.Length, blocks, nameof(src));
+        if (!IsAccelerated)
         {
-            var x = src.Slice(b * g, g);
-            var block = dst.Slice(b * info.BlockBytes, info.BlockBytes);
-            switch (info.Kind)
-            {
-                case QuantKind.Int8Symmetric: QuantizeInt8(x, block); break;
-                case QuantKind.Int4Symmetric: QuantizeInt4(x, block); break;
-                default: QuantizeInt4Asym(x, block); break;
-            }
+            QuantOpsNaive.Dequantize(type, src, dst);
+            return;
+        }
+        fixed (byte* s = src)
+        fixed (float* y = dst)
+        {
+            QuantKernelsAvx2.Dequantize(info, s, y, blocks);
         }
     }
 
-    public static void Dequantize(ElementType type, ReadOnlySpan<byte> src, Span<float> dst)
+    /// <summary>Exact path: Σ x[i]·w[i] over <c>x.Length</c> values, the row's blocks dequantized in registers.</summary>
+    public static unsafe float DotExact(ElementType type, ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
     {
-        var info = Require(type);
-        int g = info.BlockValues;
-        for (int b = 0; b < dst.Length / g; b++)
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, x.Length);
+        QuantChecks.Bytes(info, row.Length, blocks, nameof(row));
+        if (!IsAccelerated) return QuantOpsNaive.DotExact(type, row, x);
+        fixed (byte* w = row)
+        fixed (float* xp = x)
         {
-            var block = src.Slice(b * info.BlockBytes, info.BlockBytes);
-            var y = dst.Slice(b * g, g);
-            float d = ReadHalf(block, 0);
-            switch (info.Kind)
-            {
-                case QuantKind.Int8Symmetric:
-                    for (int j = 0; j < g; j++) y[j] = (sbyte)block[2 + j] * d;
-                    break;
-                case QuantKind.Int4Symmetric:
-                    for (int j = 0; j < g / 2; j++)
-                    {
-                        y[j] = ((block[2 + j] & 0x0F) - 8) * d;
-                        y[j + g / 2] = ((block[2 + j] >> 4) - 8) * d;
-                    }
-                    break;
-                default:
-                    float m = ReadHalf(block, 2);
-                    for (int j = 0; j < g / 2; j++)
-                    {
-                        y[j] = (block[4 + j] & 0x0F) * d + m;
-                        y[j + g / 2] = (block[4 + j] >> 4) * d + m;
-                    }
-                    break;
-            }
+            return QuantKernelsAvx2.DotExact(info, w, xp, blocks);
         }
     }
 
-    /// <summary>Exact path: f32 activations times weights dequantized block by block on the fly.</summary>
-    public static float DotExact(ElementType type, ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
-    {
-        var info = Require(type);
-        int g = info.BlockValues;
-        Span<float> tmp = stackalloc float[g];
-        float sum = 0;
-        for (int b = 0; b < x.Length / g; b++)
-        {
-            Dequantize(type, row.Slice(b * info.BlockBytes, info.BlockBytes), tmp);
-            var xs = x.Slice(b * g, g);
-            for (int j = 0; j < g; j++) sum += tmp[j] * xs[j];
-        }
-        return sum;
-    }
-
-    /// <summary>Bytes of one activation row of <paramref name="cols"/> values quantized for <see cref="DotFast"/>.</summary>
+    /// <summary>Bytes of one activation row of <paramref name="cols"/> values quantized for <see cref="DotFast"/>: (g + 8) per block.</summary>
     public static int ActivationBytes(ElementType type, int cols)
     {
-        int g = Require(type).BlockValues;
-        return checked(cols / g * (8 + g));
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, cols);
+        return checked(blocks * (info.BlockValues + 8));
     }
 
-    /// <summary>Quantizes one activation row to int8 blocks of the weight's group size (scale amax/127, as Q8_0).</summary>
-    public static void QuantizeActivations(ElementType type, ReadOnlySpan<float> x, Span<byte> xq)
+    /// <summary>
+    /// Quantizes one activation row to int8 blocks of the weight's group size (d = amax/127, round half
+    /// away from zero, plus each block's integer sum); layout <see cref="ActivationLayout"/>.
+    /// </summary>
+    public static unsafe void QuantizeActivations(ElementType type, ReadOnlySpan<float> x, Span<byte> xq)
     {
-        int g = Require(type).BlockValues;
-        for (int b = 0; b < x.Length / g; b++)
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, x.Length);
+        var layout = new ActivationLayout(info.BlockValues, blocks);
+        QuantChecks.Activations(layout, xq.Length);
+        if (!IsAccelerated)
         {
-            var xs = x.Slice(b * g, g);
-            var block = xq.Slice(b * (8 + g), 8 + g);
-            float amax = 0;
-            foreach (var v in xs) amax = MathF.Max(amax, MathF.Abs(v));
-            float d = amax / 127f;
-            float id = d != 0 ? 1f / d : 0f;
-            int isum = 0;
-            for (int j = 0; j < g; j++)
+            QuantOpsNaive.QuantizeActivations(type, x, xq);
+            return;
+        }
+        fixed (float* xp = x)
+        fixed (byte* q = xq)
+        {
+            QuantKernelsAvx2.QuantizeActivations(layout, xp, q);
+        }
+    }
+
+    /// <summary>Fast path: one row of packed weight blocks times activations from <see cref="QuantizeActivations"/>.</summary>
+    public static unsafe float DotFast(ElementType type, ReadOnlySpan<byte> row, ReadOnlySpan<byte> xq)
+    {
+        var info = QuantChecks.Require(type);
+        var layout = ActivationLayout.FromBytes(info, xq.Length);
+        QuantChecks.Bytes(info, row.Length, layout.Blocks, nameof(row));
+        if (!IsAccelerated) return QuantOpsNaive.DotFast(type, row, xq);
+        fixed (byte* w = row)
+        fixed (byte* a = xq)
+        {
+            return QuantKernelsAvx2.DotFast(info, w, a, layout.Blocks);
+        }
+    }
+
+    /// <summary>
+    /// Fast path over consecutive rows: y[r] = DotFast(rows[r·rowBytes ..], xq) for r &lt; y.Length.
+    /// One argument check and one dispatch for the whole range, so a worker calls it once per tile.
+    /// <paramref name="rowBytes"/> is the stride between rows (at least one row of blocks).
+    /// </summary>
+    public static unsafe void DotFastRows(ElementType type, ReadOnlySpan<byte> rows, int rowBytes, ReadOnlySpan<byte> xq, Span<float> y)
+    {
+        var info = QuantChecks.Require(type);
+        var layout = ActivationLayout.FromBytes(info, xq.Length);
+        CheckRows(info, rows.Length, rowBytes, layout.Blocks, y.Length);
+        if (!IsAccelerated)
+        {
+            for (int r = 0; r < y.Length; r++) y[r] = QuantOpsNaive.DotFast(type, rows.Slice(r * rowBytes, rowBytes), xq);
+            return;
+        }
+        fixed (byte* w = rows)
+        fixed (byte* a = xq)
+        fixed (float* yp = y)
+        {
+            for (int r = 0; r < y.Length; r++) yp[r] = QuantKernelsAvx2.DotFast(info, w + (long)r * rowBytes, a, layout.Blocks);
+        }
+    }
+
+    /// <summary>
+    /// Fast path for a batch of tokens (prefill): y[s·yStride + r] = DotFast(row r, token s) for
+    /// r &lt; <paramref name="rowCount"/> and s &lt; <paramref name="batch"/>. Row r starts at r·rowBytes in
+    /// <paramref name="rows"/>; token s's quantized activations (<see cref="ActivationBytes"/> for
+    /// <paramref name="cols"/>) start at s·xqStride in <paramref name="xq"/> (a multiple of 4). Each weight
+    /// row is read and unpacked once per four tokens. Integer block sums equal <see cref="DotFast"/>'s;
+    /// the f32 results agree with it up to summation order.
+    /// </summary>
+    public static unsafe void DotFastTile(ElementType type, int cols, ReadOnlySpan<byte> rows, int rowBytes, int rowCount,
+        ReadOnlySpan<byte> xq, int xqStride, int batch, Span<float> y, int yStride)
+    {
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, cols);
+        int act = ActivationBytes(type, cols);
+        if (rowCount < 0 || batch < 0) throw new ArgumentException($"row count {rowCount} and batch {batch} must not be negative");
+        if (rowCount == 0 || batch == 0) return;
+        CheckRows(info, rows.Length, rowBytes, blocks, rowCount);
+        if (xqStride < act || xqStride % 4 != 0)
+            throw new ArgumentException($"activation stride {xqStride} must be a multiple of 4 and at least {act} bytes");
+        if ((long)(batch - 1) * xqStride + act > xq.Length)
+            throw new ArgumentException($"{batch} tokens of stride {xqStride} need {(long)(batch - 1) * xqStride + act} activation bytes, span has {xq.Length}");
+        if (yStride < rowCount || (long)(batch - 1) * yStride + rowCount > y.Length)
+            throw new ArgumentException($"output of {batch} x {rowCount} with stride {yStride} does not fit {y.Length} floats");
+        if (!IsAccelerated)
+        {
+            for (int s = 0; s < batch; s++)
             {
-                int q = (int)MathF.Round(xs[j] * id, MidpointRounding.AwayFromZero);
-                block[8 + j] = (byte)(sbyte)q;
-                isum += q;
+                var xs = xq.Slice(s * xqStride, act);
+                for (int r = 0; r < rowCount; r++) y[s * yStride + r] = QuantOpsNaive.DotFast(type, rows.Slice(r * rowBytes, blocks * info.BlockBytes), xs);
             }
-            BinaryPrimitives.WriteSingleLittleEndian(block, d);
-            BinaryPrimitives.WriteSingleLittleEndian(block[4..], d * isum);
+            return;
         }
-    }
-
-    /// <summary>Fast path: integer dot products of packed weights with quantized activations.</summary>
-    public static float DotFast(ElementType type, ReadOnlySpan<byte> row, ReadOnlySpan<byte> xq)
-    {
-        var info = Require(type);
-        int g = info.BlockValues;
-        int blocks = xq.Length / (8 + g);
-        float sum = 0;
-        for (int b = 0; b < blocks; b++)
+        fixed (byte* w = rows)
+        fixed (byte* a = xq)
+        fixed (float* yp = y)
         {
-            var w = row.Slice(b * info.BlockBytes, info.BlockBytes);
-            var a = xq.Slice(b * (8 + g), 8 + g);
-            float dx = BinaryPrimitives.ReadSingleLittleEndian(a);
-            float dw = ReadHalf(w, 0);
-            int acc = 0;
-            switch (info.Kind)
-            {
-                case QuantKind.Int8Symmetric:
-                    for (int j = 0; j < g; j++) acc += (sbyte)w[2 + j] * (sbyte)a[8 + j];
-                    sum += dw * dx * acc;
-                    break;
-                case QuantKind.Int4Symmetric:
-                    for (int j = 0; j < g / 2; j++)
-                    {
-                        acc += ((w[2 + j] & 0x0F) - 8) * (sbyte)a[8 + j];
-                        acc += ((w[2 + j] >> 4) - 8) * (sbyte)a[8 + g / 2 + j];
-                    }
-                    sum += dw * dx * acc;
-                    break;
-                default:
-                    for (int j = 0; j < g / 2; j++)
-                    {
-                        acc += (w[4 + j] & 0x0F) * (sbyte)a[8 + j];
-                        acc += (w[4 + j] >> 4) * (sbyte)a[8 + g / 2 + j];
-                    }
-                    float sx = BinaryPrimitives.ReadSingleLittleEndian(a[4..]);
-                    sum += dw * dx * acc + ReadHalf(w, 2) * sx;
-                    break;
-            }
+            QuantKernelsAvx2.DotFastTile(info, w, rowBytes, rowCount, a, xqStride, batch, blocks, yp, yStride);
         }
-        return sum;
     }
 
-    private static ElementTypeInfo Require(ElementType type)
+    /// <summary>Exact path over consecutive rows: y[r] = DotExact(rows[r·rowBytes ..], x) for r &lt; y.Length.</summary>
+    public static unsafe void DotExactRows(ElementType type, ReadOnlySpan<byte> rows, int rowBytes, ReadOnlySpan<float> x, Span<float> y)
     {
-        var info = type.Info();
-        if (!info.IsQuantized) throw new ArgumentException($"{info.Name} is not a quantized type");
-        return info;
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, x.Length);
+        CheckRows(info, rows.Length, rowBytes, blocks, y.Length);
+        if (!IsAccelerated)
+        {
+            for (int r = 0; r < y.Length; r++) y[r] = QuantOpsNaive.DotExact(type, rows.Slice(r * rowBytes, rowBytes), x);
+            return;
+        }
+        fixed (byte* w = rows)
+        fixed (float* xp = x)
+        fixed (float* yp = y)
+        {
+            for (int r = 0; r < y.Length; r++) yp[r] = QuantKernelsAvx2.DotExact(info, w + (long)r * rowBytes, xp, blocks);
+        }
     }
 
-    private static float ReadHalf(ReadOnlySpan<byte> b, int offset) => (float)BinaryPrimitives.ReadHalfLittleEndian(b[offset..]);
-
-    private static void WriteHalf(Span<byte> b, int offset, float v) => BinaryPrimitives.WriteHalfLittleEndian(b[offset..], (Half)v);
-
-    // ggml quantize_row_q8_0_ref: d = amax/127, q = round(x/d) half away from zero.
-    private static void QuantizeInt8(ReadOnlySpan<float> x, Span<byte> block)
+    private static void CheckRows(ElementTypeInfo info, int bytes, int rowBytes, int blocks, int rows)
     {
-        float amax = 0;
-        foreach (var v in x) amax = MathF.Max(amax, MathF.Abs(v));
-        float d = amax / 127f;
-        float id = d != 0 ? 1f / d : 0f;
-        WriteHalf(block, 0, d);
-        for (int j = 0; j < x.Length; j++) block[2 + j] = (byte)(sbyte)MathF.Round(x[j] * id, MidpointRounding.AwayFromZero);
+        long need = (long)blocks * info.BlockBytes;
+        if (rowBytes < need) throw new ArgumentException($"row stride {rowBytes} is less than one row of {blocks} {info.Name} blocks ({need} bytes)");
+        if (rows > 0 && (long)(rows - 1) * rowBytes + need > bytes)
+            throw new ArgumentException($"{rows} rows of stride {rowBytes} need {(long)(rows - 1) * rowBytes + need} bytes, span has {bytes}");
     }
 
-    // ggml quantize_row_q4_0_ref: d = (signed value of largest magnitude) / -8, q = min(15, trunc(x/d + 8.5)).
-    private static void QuantizeInt4(ReadOnlySpan<float> x, Span<byte> block)
+    /// <summary>f16 bits -> f32 for every pattern: one load per block scale in the hot loops (ggml keeps the same table).</summary>
+    internal static readonly float[] HalfTable = BuildHalfTable();
+
+    private static float[] BuildHalfTable()
     {
-        float amax = 0, max = 0;
-        foreach (var v in x)
-        {
-            if (MathF.Abs(v) > amax) { amax = MathF.Abs(v); max = v; }
-        }
-        float d = max / -8f;
-        float id = d != 0 ? 1f / d : 0f;
-        WriteHalf(block, 0, d);
-        int half = x.Length / 2;
-        for (int j = 0; j < half; j++)
-        {
-            int lo = Math.Min(15, (int)(sbyte)(x[j] * id + 8.5f));
-            int hi = Math.Min(15, (int)(sbyte)(x[j + half] * id + 8.5f));
-            block[2 + j] = (byte)(lo | (hi << 4));
-        }
+        var table = new float[65536];
+        for (int i = 0; i < table.Length; i++) table[i] = (float)BitConverter.UInt16BitsToHalf((ushort)i);
+        return table;
     }
 
-    // ggml quantize_row_q4_1_ref: d = (max - min)/15, m = min, q = min(15, trunc((x - min)/d + 0.5)).
-    private static void QuantizeInt4Asym(ReadOnlySpan<float> x, Span<byte> block)
-    {
-        float min = float.MaxValue, max = float.MinValue;
-        foreach (var v in x)
-        {
-            min = MathF.Min(min, v);
-            max = MathF.Max(max, v);
-        }
-        float d = (max - min) / 15f;
-        float id = d != 0 ? 1f / d : 0f;
-        WriteHalf(block, 0, d);
-        WriteHalf(block, 2, min);
-        int half = x.Length / 2;
-        for (int j = 0; j < half; j++)
-        {
-            int lo = Math.Min(15, (int)(sbyte)((x[j] - min) * id + 0.5f));
-            int hi = Math.Min(15, (int)(sbyte)((x[j + half] - min) * id + 0.5f));
-            block[4 + j] = (byte)(lo | (hi << 4));
-        }
-    }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static unsafe float Half(byte* p) =>
+        Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(HalfTable), *(ushort*)p);
 }

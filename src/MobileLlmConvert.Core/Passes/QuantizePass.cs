@@ -1,0 +1,181 @@
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Numerics;
+using MobileLlmConvert.Core.Quant;
+
+namespace MobileLlmConvert.Core.Passes;
+
+/// <summary>Why a tensor gets the type it gets.</summary>
+public enum QuantRole
+{
+    /// <summary>A 1-D tensor (an RMSNorm weight): kept in a float type.</summary>
+    Vector,
+    /// <summary>The token embedding or the output head: 8-bit by default.</summary>
+    EmbeddingOrHead,
+    Matrix,
+}
+
+/// <summary>
+/// The decision for one stored tensor: its current type, the type asked for (scheme or override),
+/// the type it gets (<see cref="Target"/>, which differs from <see cref="Requested"/> only on a
+/// fallback), and the reason in words when the plan did not do the obvious.
+/// </summary>
+public sealed record QuantDecision(string Name, QuantRole Role, ElementType From, ElementType Requested, ElementType Target, string? Fallback, string? Note)
+{
+    public bool Changes => From != Target;
+}
+
+/// <summary>
+/// Gives every stored tensor the element type a <see cref="QuantPolicy"/> asks for. Pure and lazy: new
+/// tensors are <see cref="ComputedSource"/>s that convert when a writer or the executor reads them,
+/// one row at a time, so a conversion streams and peak memory stays a few tensors. The pass itself
+/// never reads tensor bytes. Each stored tensor is converted once: a shared block or a tied head is
+/// one entry in the tensor table, so it is one decision and one source.
+/// <para>
+/// Fallback (a width that is not a multiple of the group is never skipped silently): the largest
+/// group of the same kind that divides the width, else q8 group 32 if it divides, else F16; the
+/// report's warnings name each tensor, its width and what it got. With <see cref="QuantPolicy.Strict"/>
+/// the pass throws <see cref="QuantPolicyException"/> naming the tensor and the width instead.
+/// </para>
+/// Tensors already in a quantized type are kept as they are unless the target is a float type
+/// (dequantizing is exact; re-quantizing to another block type would compound the error).
+/// </summary>
+public sealed class QuantizePass(QuantPolicy policy) : IPass
+{
+    public QuantPolicy Policy { get; } = policy;
+
+    public string Name => "Quantize";
+
+    /// <summary>The decision for every stored tensor, in table order; reads no tensor bytes.</summary>
+    public IReadOnlyList<QuantDecision> Plan(ModelIr ir)
+    {
+        var vectorKeys = new HashSet<string>(StringComparer.Ordinal) { ir.FinalNorm };
+        foreach (var step in ir.Steps)
+        {
+            vectorKeys.Add(step.AttnNorm);
+            vectorKeys.Add(step.FfnNorm);
+        }
+        var decisions = new List<QuantDecision>(ir.Tensors.Count);
+        foreach (var t in ir.Tensors)
+        {
+            var role = t.Shape.Length <= 1 || vectorKeys.Contains(t.Name) ? QuantRole.Vector
+                : t.Name == ir.Embedding || t.Name == ir.Output ? QuantRole.EmbeddingOrHead
+                : QuantRole.Matrix;
+            decisions.Add(Decide(t, role));
+        }
+        return decisions;
+    }
+
+    private QuantDecision Decide(Tensor t, QuantRole role)
+    {
+        var over = Policy.OverrideFor(t.Name);
+        ElementType requested = over is not null ? over.Target.Resolve(Policy.GroupSize) : role switch
+        {
+            QuantRole.Vector => ElementType.F32,
+            // 8-bit at the policy's group for every quantized scheme; float schemes keep the head in that float type.
+            QuantRole.EmbeddingOrHead when Policy.IsQuantized => QuantPolicy.TypeOf(QuantScheme.Q8, Policy.GroupSize),
+            _ => QuantPolicy.TypeOf(Policy.Scheme, Policy.GroupSize),
+        };
+        string? note = null;
+        if (role == QuantRole.Vector && requested.Info().IsQuantized)
+        {
+            note = $"{t.Name}: override {over!.Pattern}={over.Target} ignored, a 1-D tensor (norm) stays f32";
+            requested = ElementType.F32;
+        }
+        var (target, fallback) = Fit(t, requested);
+        if (t.Type.Info().IsQuantized && target.Info().IsQuantized && target != t.Type)
+        {
+            note = $"{t.Name}: already {t.Type.Info().Name}, kept (re-quantizing to {target.Info().Name} would compound the error)";
+            return new QuantDecision(t.Name, role, t.Type, requested, t.Type, null, note);
+        }
+        return new QuantDecision(t.Name, role, t.Type, requested, target, fallback, note);
+    }
+
+    /// <summary>The requested type if the input width is whole blocks of it, else the fallback and why.</summary>
+    private (ElementType Type, string? Why) Fit(Tensor t, ElementType requested)
+    {
+        var info = requested.Info();
+        long width = t.Shape.Length == 0 ? 1 : t.Shape[^1];
+        if (width % info.BlockValues == 0) return (requested, null);
+        string why = $"input width {width} is not a multiple of {info.Name} group size {info.BlockValues}";
+        if (Policy.Strict)
+            throw new QuantPolicyException($"tensor {t.Name}: {why} (strict: no fallback; choose another --group-size or add an override for it)");
+        ElementType? fallback = null;
+        for (int i = QuantPolicy.GroupSizes.Length - 1; i >= 0 && fallback is null; i--)
+        {
+            int g = QuantPolicy.GroupSizes[i];
+            if (g < info.BlockValues && width % g == 0) fallback = ElementTypes.Find(info.Kind, g);
+        }
+        if (fallback is null && width % 32 == 0) fallback = ElementType.Q8_0;
+        fallback ??= ElementType.F16;
+        return (fallback.Value, why);
+    }
+
+    public PassResult Run(ModelIr ir)
+    {
+        var plan = Plan(ir);
+        var tensors = new List<Tensor>(ir.Tensors.Count);
+        for (int i = 0; i < plan.Count; i++)
+        {
+            var t = ir.Tensors[i];
+            tensors.Add(plan[i].Changes ? Convert(t, plan[i].Target) : t);
+        }
+        bool changed = plan.Any(d => d.Changes);
+        var result = changed ? ir with { Tensors = tensors } : ir;
+        return new PassResult(result, Report(ir, result, plan, changed));
+    }
+
+    private PassReport Report(ModelIr before, ModelIr after, IReadOnlyList<QuantDecision> plan, bool changed)
+    {
+        var notes = new List<string> { $"policy: {Policy}" };
+        var counts = plan.GroupBy(d => d.Target).OrderBy(g => g.Key)
+            .Select(g => $"{g.Key.Info().Name} x{g.Count()}");
+        notes.Add($"stored tensors by type: {string.Join(", ", counts)} ({plan.Count(d => d.Changes)} converted, {plan.Count(d => !d.Changes)} unchanged)");
+        foreach (var d in plan.Where(d => d.Role == QuantRole.EmbeddingOrHead))
+            notes.Add($"{d.Name} (embedding/head): {d.Target.Info().Name}");
+        notes.Add($"stored bytes: {before.StoredBytes} -> {after.StoredBytes}");
+        var warnings = new List<string>();
+        // One line per (requested, target, width): every tensor named, none skipped silently.
+        foreach (var g in plan.Where(d => d.Fallback is not null).GroupBy(d => (d.Requested, d.Target, d.Fallback)))
+            warnings.Add($"fell back to {g.Key.Target.Info().Name} instead of {g.Key.Requested.Info().Name} ({g.Key.Fallback}): {string.Join(", ", g.Select(d => d.Name))}");
+        foreach (var d in plan.Where(d => d.Note is not null)) warnings.Add(d.Note!);
+        return new PassReport(Name, changed, notes, warnings,
+            before.StoredParameters, after.StoredParameters, before.StoredBytes, after.StoredBytes);
+    }
+
+    /// <summary>A lazily converted copy of <paramref name="t"/>; its bytes are computed row by row when read.</summary>
+    private static Tensor Convert(Tensor t, ElementType target)
+    {
+        long length = target.ByteSize(t.Shape) ?? throw new InvalidOperationException($"tensor {t.Name}: {target.Info().Name} does not fit {Shapes.Format(t.Shape)}");
+        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, dst)));
+    }
+
+    private static void Fill(Tensor t, ElementType target, Span<byte> dst)
+    {
+        int cols = t.Shape.Length == 0 ? 1 : t.Columns;
+        long rows = cols == 0 ? 0 : t.ElementCount / cols;
+        int srcRow = checked((int)t.Type.ByteSize([cols])!.Value);
+        int dstRow = checked((int)target.ByteSize([cols])!.Value);
+        bool toQuant = target.Info().IsQuantized;
+        var src = t.Source.Read();
+        var row = new float[cols];
+        for (long r = 0; r < rows; r++)
+        {
+            var s = src.Slice(checked((int)(r * srcRow)), srcRow);
+            if (t.Type.Info().IsQuantized) QuantOps.Dequantize(t.Type, s, row);
+            else FloatConvert.ToSingle(s, t.Type, row);
+            var d = dst.Slice(checked((int)(r * dstRow)), dstRow);
+            if (!toQuant)
+            {
+                FloatConvert.FromSingle(row, target, d);
+                continue;
+            }
+            // A NaN or infinity would make its block's scale non-finite and every value in it garbage.
+            for (int j = 0; j < cols; j++)
+            {
+                if (!float.IsFinite(row[j]))
+                    throw new InvalidDataException($"tensor {t.Name}: row {r} column {j} holds {row[j]}; refusing to quantize a non-finite value to {target.Info().Name}");
+            }
+            QuantOps.Quantize(target, row, d);
+        }
+    }
+}
