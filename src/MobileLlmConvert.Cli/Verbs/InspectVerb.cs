@@ -55,7 +55,7 @@ public sealed class InspectVerb : IVerb
         o.WriteLine($"family: {c.Family} ({c.Architecture})");
         o.WriteLine($"dims: hidden {c.HiddenSize}, intermediate {c.IntermediateSize}, heads {c.NumHeads}, kv heads {c.NumKvHeads}, head dim {c.HeadDim}, vocab {c.VocabSize}");
         o.WriteLine($"layers: {ir.Steps.Count} executed, {DistinctBlocks(ir)} distinct blocks ({c.StoredLayers} in the checkpoint)");
-        o.WriteLine($"rope theta {c.RopeTheta}, rms eps {c.RmsNormEps}, context {c.ContextLength}");
+        o.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"rope theta {c.RopeTheta}, rms eps {c.RmsNormEps.ToString("R", System.Globalization.CultureInfo.InvariantCulture).ToLowerInvariant()}, context {c.ContextLength}"));
         o.WriteLine($"parameters: {Format.Count(ir.StoredParameters)} stored, {Format.Count(ir.ExecutedParameters)} executed");
         o.WriteLine("dtypes: " + string.Join(", ", DTypes(ir).Select(kv => $"{kv.Key} x{kv.Value}")));
         if (ir.Tokenizer is { } tok)
