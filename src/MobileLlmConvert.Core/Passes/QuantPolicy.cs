@@ -31,7 +31,13 @@ public sealed record QuantTarget(QuantScheme? Scheme, int? GroupSize, ElementTyp
         return QuantPolicy.TypeOf(Scheme!.Value, GroupSize ?? policyGroupSize);
     }
 
-    public override string ToString() => Type is { } t ? t.Info().Name : GroupSize is { } g ? $"{Scheme}/g{g}" : $"{Scheme}";
+    /// <summary>As the user would write it: q4, q8_0 (a GGUF spelling is group 32), q4_g64, f16.</summary>
+    public override string ToString()
+    {
+        if (Type is { } t) return t.Info().Name;
+        string name = Scheme!.Value.ToString().ToLowerInvariant();
+        return GroupSize is { } g ? QuantPolicy.TypeOf(Scheme.Value, g).Info().Name : name;
+    }
 }
 
 /// <summary>A glob on tensor keys (<c>*</c> any run of characters, <c>?</c> one) and what matching tensors become.</summary>

@@ -16,10 +16,11 @@ internal static unsafe partial class QuantKernelsAvx2
 {
     public static void Dequantize(ElementTypeInfo info, byte* src, float* y, int blocks)
     {
+        float* ht = QuantOps.HalfTable;
         int g = info.BlockValues;
         for (int b = 0; b < blocks; b++, src += info.BlockBytes, y += g)
         {
-            var d = Vector256.Create(QuantOps.Half(src));
+            var d = Vector256.Create(QuantOps.Half(ht, src));
             switch (info.Kind)
             {
                 case QuantKind.Int8Symmetric:
@@ -41,7 +42,7 @@ internal static unsafe partial class QuantKernelsAvx2
                 default:
                 {
                     // q * d + m as two roundings (no FMA), matching the reference bit for bit.
-                    var m = Vector256.Create(QuantOps.Half(src + 2));
+                    var m = Vector256.Create(QuantOps.Half(ht, src + 2));
                     for (int j = 0; j < g / 2; j += 8)
                     {
                         var (lo, hi) = Nibbles8(src + 4 + j);
@@ -65,12 +66,13 @@ internal static unsafe partial class QuantKernelsAvx2
 
     public static float DotExact(ElementTypeInfo info, byte* w, float* x, int blocks)
     {
+        float* ht = QuantOps.HalfTable;
         int g = info.BlockValues;
         var acc0 = Vector256<float>.Zero;
         var acc1 = Vector256<float>.Zero;
         for (int b = 0; b < blocks; b++, w += info.BlockBytes, x += g)
         {
-            var d = Vector256.Create(QuantOps.Half(w));
+            var d = Vector256.Create(QuantOps.Half(ht, w));
             switch (info.Kind)
             {
                 case QuantKind.Int8Symmetric:
@@ -115,7 +117,7 @@ internal static unsafe partial class QuantKernelsAvx2
                         tx = Avx.Add(tx, Avx.Add(xl, xh));
                     }
                     acc0 = Fma.MultiplyAdd(tq, d, acc0);
-                    acc1 = Fma.MultiplyAdd(tx, Vector256.Create(QuantOps.Half(w + 2)), acc1);
+                    acc1 = Fma.MultiplyAdd(tx, Vector256.Create(QuantOps.Half(ht, w + 2)), acc1);
                     break;
                 }
             }
@@ -193,6 +195,7 @@ internal static unsafe partial class QuantKernelsAvx2
     /// </summary>
     private static float DotFastCore<TBlock>(ElementTypeInfo info, byte* w, byte* xq, int blocks) where TBlock : struct, IBlockDot
     {
+        float* ht = QuantOps.HalfTable;
         int g = info.BlockValues, bb = info.BlockBytes;
         var layout = new ActivationLayout(g, blocks);
         sbyte* a = (sbyte*)xq;
@@ -206,19 +209,19 @@ internal static unsafe partial class QuantKernelsAvx2
         {
             var i0 = TBlock.Dot(w, a, g, sums[b]);
             var i1 = TBlock.Dot(w + bb, a + g, g, sums[b + 1]);
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(QuantOps.Half(w) * scales[b]), acc0);
-            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), Vector256.Create(QuantOps.Half(w + bb) * scales[b + 1]), acc1);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(QuantOps.Half(ht, w) * scales[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), Vector256.Create(QuantOps.Half(ht, w + bb) * scales[b + 1]), acc1);
             if (TBlock.HasMin)
             {
-                m0 += QuantOps.Half(w + 2) * (scales[b] * sums[b]);
-                m1 += QuantOps.Half(w + bb + 2) * (scales[b + 1] * sums[b + 1]);
+                m0 += QuantOps.Half(ht, w + 2) * (scales[b] * sums[b]);
+                m1 += QuantOps.Half(ht, w + bb + 2) * (scales[b + 1] * sums[b + 1]);
             }
         }
         if (b < blocks)
         {
             var i0 = TBlock.Dot(w, a, g, sums[b]);
-            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(QuantOps.Half(w) * scales[b]), acc0);
-            if (TBlock.HasMin) m0 += QuantOps.Half(w + 2) * (scales[b] * sums[b]);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(QuantOps.Half(ht, w) * scales[b]), acc0);
+            if (TBlock.HasMin) m0 += QuantOps.Half(ht, w + 2) * (scales[b] * sums[b]);
         }
         return Vector256.Sum(Avx.Add(acc0, acc1)) + (m0 + m1);
     }

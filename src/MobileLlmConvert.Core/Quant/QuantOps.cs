@@ -202,17 +202,25 @@ public static class QuantOps
             throw new ArgumentException($"{rows} rows of stride {rowBytes} need {(long)(rows - 1) * rowBytes + need} bytes, span has {bytes}");
     }
 
-    /// <summary>f16 bits -> f32 for every pattern: one load per block scale in the hot loops (ggml keeps the same table).</summary>
-    internal static readonly float[] HalfTable = BuildHalfTable();
+    /// <summary>
+    /// f16 bits -> f32 for every pattern, one load per block scale in the hot loops (ggml keeps the same
+    /// table). Pinned for the life of the process, so kernels hold a raw pointer to it in a register
+    /// instead of reloading the array reference from a static field in every block.
+    /// </summary>
+    internal static readonly unsafe float* HalfTable = BuildHalfTable();
 
-    private static float[] BuildHalfTable()
+    private static unsafe float* BuildHalfTable()
     {
-        var table = new float[65536];
+        var table = GC.AllocateUninitializedArray<float>(65536, pinned: true);
         for (int i = 0; i < table.Length; i++) table[i] = (float)BitConverter.UInt16BitsToHalf((ushort)i);
-        return table;
+        s_halfTableRoot = table;
+        return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(table));
     }
 
+    /// <summary>Keeps the pinned table reachable (a pinned array is only kept alive by references to it).</summary>
+    private static float[]? s_halfTableRoot;
+
+    /// <summary>The f16 at <paramref name="p"/> as f32, through <paramref name="table"/> (<see cref="HalfTable"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static unsafe float Half(byte* p) =>
-        Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(HalfTable), *(ushort*)p);
+    internal static unsafe float Half(float* table, byte* p) => table[*(ushort*)p];
 }

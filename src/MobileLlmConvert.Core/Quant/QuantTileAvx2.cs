@@ -38,6 +38,7 @@ internal static unsafe partial class QuantKernelsAvx2
     private static void Tile4<TBlock>(ElementTypeInfo info, byte* w, byte* xq, nint xqStride, int blocks, float* y, nint yStride)
         where TBlock : struct, IBlockDot
     {
+        float* ht = QuantOps.HalfTable;
         int g = info.BlockValues, bb = info.BlockBytes;
         var layout = new ActivationLayout(g, blocks);
         sbyte* a = (sbyte*)xq;
@@ -63,14 +64,14 @@ internal static unsafe partial class QuantKernelsAvx2
                 i2 = Avx2.Subtract(i2, Vector256.CreateScalar(sums[b + 2 * fs] * TBlock.Offset));
                 i3 = Avx2.Subtract(i3, Vector256.CreateScalar(sums[b + 3 * fs] * TBlock.Offset));
             }
-            float dw = QuantOps.Half(w);
+            float dw = QuantOps.Half(ht, w);
             acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(dw * scales[b]), acc0);
             acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), Vector256.Create(dw * scales[b + fs]), acc1);
             acc2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i2), Vector256.Create(dw * scales[b + 2 * fs]), acc2);
             acc3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i3), Vector256.Create(dw * scales[b + 3 * fs]), acc3);
             if (TBlock.HasMin)
             {
-                float m = QuantOps.Half(w + 2);
+                float m = QuantOps.Half(ht, w + 2);
                 m0 += m * (scales[b] * sums[b]);
                 m1 += m * (scales[b + fs] * sums[b + fs]);
                 m2 += m * (scales[b + 2 * fs] * sums[b + 2 * fs]);

@@ -117,7 +117,8 @@ public class QuantizePassTests
         Assert.Equal(ElementType.Q4_0, ir["model.embed_tokens.weight"].Type);
         Assert.Equal(ElementType.Q8_0, ir["lm_head.weight"].Type);
         Assert.Equal(ElementType.F32, ir["model.norm.weight"].Type);
-        Assert.Contains("model.norm.weight: override *norm*=Q8 ignored, a 1-D tensor (norm) stays f32", report.Warnings);
+        Assert.Equal("policy: q4 group 32, model.layers.*.mlp.down_proj.weight=q8, model.embed_tokens.weight=q4, *norm*=q8", report.Notes[0]);
+        Assert.Contains("model.norm.weight: override *norm*=q8 ignored, a 1-D tensor (norm) stays f32", report.Warnings);
     }
 
     [Fact]
