@@ -26,9 +26,10 @@ public static class ModelOpener
     {
         if (Directory.Exists(path))
         {
-            if (File.Exists(Path.Combine(path, MobileBundle.ManifestFileName))) return ModelKind.Mobile;
-            if (File.Exists(Path.Combine(path, "config.json"))) return ModelKind.HuggingFace;
-            throw new UsageException($"{path}: directory holds neither config.json (a Hugging Face checkpoint) nor {MobileBundle.ManifestFileName} (a mobile bundle)");
+            if (File.Exists(Path.Combine(path, MobileBundle.ManifestFileName)) || File.Exists(Path.Combine(path, MobileBundle.ModelFileName)))
+                return ModelKind.Mobile;
+            // Anything else is taken for a checkpoint: the importer names what is missing (config.json first).
+            return ModelKind.HuggingFace;
         }
         if (!File.Exists(path)) throw new UsageException($"{path}: no such file or directory");
         Span<byte> head = stackalloc byte[8];
