@@ -119,6 +119,15 @@ public class LlamaCppOracleTests
         var path = dir.File("t.gguf");
         GgufWriter.Write(ir, path, new GgufWriteOptions());
         var e = Assert.Throws<InvalidOperationException>(() => LlamaCppOracle.Probabilities(path, [1, 320]));
-        Assert.Contains("--tokens: 320 is outside the vocabulary of 320", e.Message);
+        Assert.StartsWith("node llama-probs.mjs exited with 2: ", e.Message);
+        Assert.EndsWith("--tokens: 320 is outside the vocabulary of 320", e.Message);
+    }
+
+    [Fact]
+    public void AMissingInstallSaysWhatToRun()
+    {
+        using var dir = GgufTestModels.TempDir();
+        var e = Assert.Throws<InvalidOperationException>(() => LlamaCppOracle.RunScript(dir.Path, "llama-probs.mjs", [], null));
+        Assert.Equal($"llama.cpp oracle is not installed ({Path.Combine(dir.Path, "node_modules")} is missing): run `npm ci --prefix tests/oracles` from the repository root", e.Message);
     }
 }
