@@ -34,3 +34,13 @@ export function vocabularySize(model) {
 export function quietLogger(level, message) {
     process.stderr.write(message.endsWith("\n") ? message : message + "\n");
 }
+
+/** One line on stderr and exit code 2 for bad arguments or a model llama.cpp refuses; no stack trace. */
+export function failCleanly() {
+    const fail = error => {
+        process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(2);
+    };
+    process.on("uncaughtException", fail);
+    process.on("unhandledRejection", fail);
+}

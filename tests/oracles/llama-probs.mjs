@@ -7,8 +7,9 @@
 // Q to f16). With both defaults on, small random models with large weights move by up to ~3e-3; with
 // them off llama.cpp agrees with a double-precision reference to ~2e-6.
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import { parseArgs, vocabularySize, quietLogger } from "./common.mjs";
+import { parseArgs, vocabularySize, quietLogger, failCleanly } from "./common.mjs";
 
+failCleanly();
 const args = parseArgs(process.argv.slice(2), { tokens: true, threads: true, "kv-cache": true });
 const tokens = (args.tokens ?? "").split(",").filter(s => s.length > 0).map(s => {
     const n = Number(s);

@@ -3,8 +3,9 @@
 //   {"text":"hello world","tokens":[...]}
 // No BOS is added; special-token text is treated as plain text.
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
-import { parseArgs, quietLogger } from "./common.mjs";
+import { parseArgs, quietLogger, failCleanly } from "./common.mjs";
 
+failCleanly();
 const args = parseArgs(process.argv.slice(2), { text: true });
 if (args.text === undefined) throw new Error("--text is required");
 const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, logger: quietLogger });

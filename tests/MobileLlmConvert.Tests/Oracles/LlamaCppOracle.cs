@@ -62,9 +62,11 @@ public static class LlamaCppOracle
 
     private sealed record TokenizeJson(string Text, int[] Tokens);
 
-    private static string RunScript(string script, IReadOnlyList<string> args, TimeSpan? timeout)
+    private static string RunScript(string script, IReadOnlyList<string> args, TimeSpan? timeout) =>
+        RunScript(OraclesDirectory, script, args, timeout);
+
+    internal static string RunScript(string dir, string script, IReadOnlyList<string> args, TimeSpan? timeout)
     {
-        var dir = OraclesDirectory;
         if (!Directory.Exists(Path.Combine(dir, "node_modules", "node-llama-cpp")))
             throw new InvalidOperationException($"llama.cpp oracle is not installed ({Path.Combine(dir, "node_modules")} is missing): run `npm ci --prefix tests/oracles` from the repository root");
         var psi = new ProcessStartInfo("node")
