@@ -129,9 +129,6 @@ internal static unsafe partial class QuantKernelsAvx2
     {
         int g = layout.GroupSize;
         var absMask = Vector256.Create(0x7FFFFFFF).AsSingle();
-        var signMask = Vector256.Create(unchecked((int)0x80000000)).AsSingle();
-        var one = Vector256.Create(1f);
-        var half = Vector256.Create(0.5f);
         // vpackssdw / vpacksswb work within 128-bit lanes; this puts the four 8-value groups back in order.
         var unshuffle = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
         float* scales = (float*)(xq + layout.ScalesOffset);
@@ -141,21 +138,21 @@ internal static unsafe partial class QuantKernelsAvx2
             var vmax = Vector256<float>.Zero;
             for (int j = 0; j < g; j += 8) vmax = Avx.Max(vmax, Avx.And(Avx.LoadVector256(x + j), absMask));
             float amax = HorizontalMax(vmax);
-            float d = amax / 127f;
-            var id = Vector256.Create(d != 0 ? 1f / d : 0f);
+            var id = Vector256.Create(QuantOpsNaive.ActivationInverseScale(amax));
             var isum = Vector256<int>.Zero;
             sbyte* q = (sbyte*)xq + b * g;
             for (int j = 0; j < g; j += 32)
             {
-                var i0 = RoundAway(Avx.Multiply(Avx.LoadVector256(x + j), id), signMask, one, half, absMask);
-                var i1 = RoundAway(Avx.Multiply(Avx.LoadVector256(x + j + 8), id), signMask, one, half, absMask);
-                var i2 = RoundAway(Avx.Multiply(Avx.LoadVector256(x + j + 16), id), signMask, one, half, absMask);
-                var i3 = RoundAway(Avx.Multiply(Avx.LoadVector256(x + j + 24), id), signMask, one, half, absMask);
+                // vroundps with round-to-nearest-even, as ggml's quantize_row_q8_0 (x86) does.
+                var i0 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(Avx.Multiply(Avx.LoadVector256(x + j), id)));
+                var i1 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(Avx.Multiply(Avx.LoadVector256(x + j + 8), id)));
+                var i2 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(Avx.Multiply(Avx.LoadVector256(x + j + 16), id)));
+                var i3 = Avx.ConvertToVector256Int32(Avx.RoundToNearestInteger(Avx.Multiply(Avx.LoadVector256(x + j + 24), id)));
                 isum = Avx2.Add(Avx2.Add(isum, Avx2.Add(i0, i1)), Avx2.Add(i2, i3));
                 var packed = Avx2.PackSignedSaturate(Avx2.PackSignedSaturate(i0, i1), Avx2.PackSignedSaturate(i2, i3));
                 Avx.Store(q + j, Avx2.PermuteVar8x32(packed.AsInt32(), unshuffle).AsSByte());
             }
-            scales[b] = d;
+            scales[b] = QuantOpsNaive.ActivationScale(amax);
             sums[b] = Vector256.Sum(isum);
         }
     }
@@ -166,19 +163,6 @@ internal static unsafe partial class QuantKernelsAvx2
         m = Sse.Max(m, Sse.MoveHighToLow(m, m));
         m = Sse.Max(m, Sse.Shuffle(m, m, 0b01));
         return m.ToScalar();
-    }
-
-    /// <summary>
-    /// Round half away from zero, exactly as MathF.Round(v, AwayFromZero): t = trunc(v); f = v − t
-    /// (exact for |v| &lt; 2^23); t ± 1 when |f| ≥ 0.5.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> RoundAway(Vector256<float> v, Vector256<float> signMask, Vector256<float> one, Vector256<float> half, Vector256<float> absMask)
-    {
-        var t = Avx.RoundToZero(v);
-        var f = Avx.And(Avx.Subtract(v, t), absMask);
-        var step = Avx.And(Avx.Or(Avx.And(v, signMask), one), Avx.CompareGreaterThanOrEqual(f, half));
-        return Avx.ConvertToVector256Int32WithTruncation(Avx.Add(t, step));
     }
 
     public static float DotFast(ElementTypeInfo info, byte* w, byte* xq, int blocks) => info.Kind switch

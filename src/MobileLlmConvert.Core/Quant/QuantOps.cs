@@ -77,8 +77,9 @@ public static class QuantOps
     }
 
     /// <summary>
-    /// Quantizes one activation row to int8 blocks of the weight's group size (d = amax/127, round half
-    /// away from zero, plus each block's integer sum); layout <see cref="ActivationLayout"/>.
+    /// Quantizes one activation row to int8 blocks of the weight's group size as ggml does (multiplier
+    /// 127/amax, round half to even, scale amax/127 stored as an f16 value, plus each block's integer
+    /// sum); layout <see cref="ActivationLayout"/>.
     /// </summary>
     public static unsafe void QuantizeActivations(ElementType type, ReadOnlySpan<float> x, Span<byte> xq)
     {

@@ -87,9 +87,10 @@ public static class QuantOpsNaive
     }
 
     /// <summary>
-    /// Quantizes one activation row to int8 blocks of the weight's group size: per block d = amax/127,
-    /// q = round(x/d) half away from zero (the Q8_0 formula, d kept in f32), and the integer sum of
-    /// the block's q. Layout: see <see cref="ActivationLayout"/>.
+    /// Quantizes one activation row to int8 blocks of the weight's group size: per block
+    /// q = round-half-even(x · 127/amax), scale amax/127 rounded to f16 (ggml's quantize_row_q8_0 on
+    /// x86, see <see cref="ActivationInverseScale"/>), and the integer sum of the block's q.
+    /// Layout: see <see cref="ActivationLayout"/>.
     /// </summary>
     public static void QuantizeActivations(ElementType type, ReadOnlySpan<float> x, Span<byte> xq)
     {
@@ -103,19 +104,29 @@ public static class QuantOpsNaive
             var xs = x.Slice(b * g, g);
             float amax = 0;
             foreach (var v in xs) amax = MathF.Max(amax, MathF.Abs(v));
-            float d = amax / 127f;
-            float id = d != 0 ? 1f / d : 0f;
+            float id = ActivationInverseScale(amax);
             int isum = 0;
             for (int j = 0; j < g; j++)
             {
-                int q = (int)MathF.Round(xs[j] * id, MidpointRounding.AwayFromZero);
+                int q = (int)MathF.Round(xs[j] * id, MidpointRounding.ToEven);
                 xq[b * g + j] = (byte)(sbyte)q;
                 isum += q;
             }
-            BinaryPrimitives.WriteSingleLittleEndian(xq[layout.ScaleOffset(b)..], d);
+            BinaryPrimitives.WriteSingleLittleEndian(xq[layout.ScaleOffset(b)..], ActivationScale(amax));
             BinaryPrimitives.WriteInt32LittleEndian(xq[layout.SumOffset(b)..], isum);
         }
     }
+
+    /// <summary>
+    /// Activations are quantized exactly as ggml's CPU backend quantizes them for Q8_0/Q4_0 matmuls
+    /// (quantize_row_q8_0): the multiplier is 127/amax computed in f32, values round half to even,
+    /// and the stored scale is amax/127 rounded to f16 (block_q8_0 keeps d as ggml_half). Matching it
+    /// is what lets llama.cpp check our fast path to within float rounding.
+    /// </summary>
+    public static float ActivationInverseScale(float amax) => amax != 0 ? 127f / amax : 0f;
+
+    /// <inheritdoc cref="ActivationInverseScale"/>
+    public static float ActivationScale(float amax) => (float)(Half)(amax / 127f);
 
     /// <summary>
     /// Fast path reference: per block an exact integer dot product of weight quants and activation

@@ -105,7 +105,8 @@ public class QuantKernelTests
         foreach (int n in Widths(type))
         {
             var x = Gaussian(n, 300 + (ulong)n, 3f);
-            // Exact ties: a block whose amax is 127 has d = 1, so k + 0.5 must round away from zero.
+            // Exact ties: a block whose amax is 127 has multiplier 1, so k + 0.5 rounds half to even as ggml's
+            // quantize_row_q8_0 does (vroundps, round-to-nearest-even).
             for (int j = 0; j < Math.Min(n, 32); j++) x[j] = j == 0 ? -127f : (j % 2 == 0 ? 1 : -1) * (j + 0.5f);
             int bytes = QuantOps.ActivationBytes(type, n);
             var fast = new byte[bytes];
@@ -113,7 +114,7 @@ public class QuantKernelTests
             QuantOps.QuantizeActivations(type, x, fast);
             QuantOpsNaive.QuantizeActivations(type, x, naive);
             Assert.Equal(naive, fast);
-            Assert.Equal(3, (sbyte)fast[2]); // x[2] = 2.5 -> 3
+            Assert.Equal(2, (sbyte)fast[2]); // x[2] = 2.5 -> 2
             Assert.Equal(-4, (sbyte)fast[3]); // x[3] = -3.5 -> -4
         }
     }
