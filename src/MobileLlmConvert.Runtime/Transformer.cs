@@ -118,7 +118,7 @@ public sealed unsafe class Transformer : IDisposable
         var c = Config;
         int n = tokens.Length, hidden = c.HiddenSize, qw = c.QueryWidth, kvw = c.KvWidth, inter = c.IntermediateSize;
         int pos0 = _position;
-        float* x = RunState.Ptr(_s.X), xb = RunState.Ptr(_s.Xb), xb2 = RunState.Ptr(_s.Xb2);
+        float* xb = RunState.Ptr(_s.Xb), xb2 = RunState.Ptr(_s.Xb2);
         float* q = RunState.Ptr(_s.Q), att = RunState.Ptr(_s.Att), hb = RunState.Ptr(_s.Hb), hb2 = RunState.Ptr(_s.Hb2);
 
         for (int i = 0; i < n; i++) _w.Embedding.ReadRow(tokens[i], _s.X.AsSpan(i * hidden, hidden));
