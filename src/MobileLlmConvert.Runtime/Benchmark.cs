@@ -9,7 +9,7 @@ public sealed record BenchOptions
     public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount);
     public int PromptTokens { get; init; } = 128;
     public int GenTokens { get; init; } = 32;
-    public QuantPath QuantPath { get; init; } = QuantPath.Fast;
+    public QuantPath QuantPath { get; init; } = QuantPath.Exact;
     /// <summary>Seed of the random prompt (ids drawn from the non-special range).</summary>
     public ulong Seed { get; init; } = 1;
 }

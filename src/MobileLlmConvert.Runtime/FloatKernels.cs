@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.Intrinsics;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
@@ -7,7 +8,9 @@ namespace MobileLlmConvert.Runtime;
 /// Dot products of f32 weight rows with a batch of activation rows. One row by one token is a
 /// TensorPrimitives.Dot, which loads two vectors per multiply-add; with a batch (prefill) a 4x4 block
 /// of rows and tokens shares its loads (8 loads for 16 multiply-adds), which is what makes batched
-/// prefill faster than feeding tokens one at a time. The naive reference path is the plain Dot loop.
+/// prefill faster than feeding tokens one at a time. Where 512-bit vectors are not accelerated
+/// (AVX2, ARM64 NEON on phones) a 4 rows x 2 tokens block of <see cref="Vector{T}"/> does the same
+/// within 16 registers. The naive reference path is the plain Dot loop.
 /// </summary>
 internal static unsafe class FloatKernels
 {
@@ -19,16 +22,49 @@ internal static unsafe class FloatKernels
     public static void Multiply(float* w, int rows, int cols, float* x, int xStride, int batch, float* y, int yStride)
     {
         int s = 0;
-        if (Vector512.IsHardwareAccelerated && cols % Vector512<float>.Count == 0 && rows == Block)
+        if (rows == Block && Vector512.IsHardwareAccelerated && cols % Vector512<float>.Count == 0)
         {
             for (; s + Block <= batch; s += Block) Block4x4(w, cols, x + (long)s * xStride, xStride, y + (long)s * yStride, yStride);
         }
+        else if (rows == Block && Vector.IsHardwareAccelerated && cols % Vector<float>.Count == 0)
+        {
+            for (; s + 2 <= batch; s += 2) Block4x2(w, cols, x + (long)s * xStride, xStride, y + (long)s * yStride, yStride);
+        }
+        Remainder(w, rows, cols, x, xStride, s, batch, y, yStride);
+    }
+
+    /// <summary>Tokens [s, batch) one dot product at a time.</summary>
+    private static void Remainder(float* w, int rows, int cols, float* x, int xStride, int s, int batch, float* y, int yStride)
+    {
         for (; s < batch; s++)
         {
             var xs = new ReadOnlySpan<float>(x + (long)s * xStride, cols);
             float* ys = y + (long)s * yStride;
             for (int t = 0; t < rows; t++) ys[t] = TensorPrimitives.Dot(new ReadOnlySpan<float>(w + (long)t * cols, cols), xs);
         }
+    }
+
+    /// <summary>4 rows x 2 tokens with the platform's vector width (exposed for tests on wider machines).</summary>
+    internal static void Block4x2(float* w, int cols, float* x, int xStride, float* y, int yStride)
+    {
+        var a00 = Vector<float>.Zero; var a01 = a00; var a02 = a00; var a03 = a00;
+        var a10 = a00; var a11 = a00; var a12 = a00; var a13 = a00;
+        float* w0 = w, w1 = w + cols, w2 = w + 2 * cols, w3 = w + 3 * cols;
+        float* x1 = x + xStride;
+        for (int k = 0; k < cols; k += Vector<float>.Count)
+        {
+            var v0 = Vector.Load(w0 + k); var v1 = Vector.Load(w1 + k);
+            var v2 = Vector.Load(w2 + k); var v3 = Vector.Load(w3 + k);
+            var u = Vector.Load(x + k);
+            a00 = Vector.FusedMultiplyAdd(v0, u, a00); a01 = Vector.FusedMultiplyAdd(v1, u, a01);
+            a02 = Vector.FusedMultiplyAdd(v2, u, a02); a03 = Vector.FusedMultiplyAdd(v3, u, a03);
+            u = Vector.Load(x1 + k);
+            a10 = Vector.FusedMultiplyAdd(v0, u, a10); a11 = Vector.FusedMultiplyAdd(v1, u, a11);
+            a12 = Vector.FusedMultiplyAdd(v2, u, a12); a13 = Vector.FusedMultiplyAdd(v3, u, a13);
+        }
+        float* y1 = y + yStride;
+        y[0] = Vector.Sum(a00); y[1] = Vector.Sum(a01); y[2] = Vector.Sum(a02); y[3] = Vector.Sum(a03);
+        y1[0] = Vector.Sum(a10); y1[1] = Vector.Sum(a11); y1[2] = Vector.Sum(a12); y1[3] = Vector.Sum(a13);
     }
 
     private static void Block4x4(float* w, int cols, float* x, int xStride, float* y, int yStride)

@@ -20,11 +20,18 @@ public sealed class StreamingDecoder
     private readonly Decoder _utf8 = new UTF8Encoding(false, false).GetDecoder();
     private readonly byte[] _bytes = new byte[256];
     private readonly char[] _chars = new char[512];
-    private bool _atStart = true;
+    private bool _atStart;
 
-    public StreamingDecoder(TokenizerIr ir)
+    /// <param name="ir">The vocabulary.</param>
+    /// <param name="startOfText">
+    /// True when these ids begin the text, so the dummy-prefix space of the first piece is dropped;
+    /// false when they continue text already shown (generation after a printed prompt keeps its space).
+    /// </param>
+    public StreamingDecoder(TokenizerIr ir, bool startOfText = true)
     {
+        ArgumentNullException.ThrowIfNull(ir);
         _ir = ir;
+        _atStart = startOfText;
     }
 
     /// <summary>The text this token completes; empty while a multi-byte character is still incomplete.</summary>

@@ -33,6 +33,9 @@ public sealed class TextTokenizer
     /// <summary>Text of <paramref name="ids"/>; control tokens (BOS, EOS) are left out.</summary>
     public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids, considerSpecialTokens: false);
 
-    /// <summary>A decoder that turns ids into text as they are generated.</summary>
-    public StreamingDecoder CreateStreamingDecoder() => new(Ir);
+    /// <summary>
+    /// A decoder that turns ids into text as they are generated. Pass <paramref name="startOfText"/> false
+    /// when the ids continue a prompt already printed, so the first generated word keeps its space.
+    /// </summary>
+    public StreamingDecoder CreateStreamingDecoder(bool startOfText = true) => new(Ir, startOfText);
 }

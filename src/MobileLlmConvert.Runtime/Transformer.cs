@@ -19,6 +19,7 @@ public sealed unsafe class Transformer : IDisposable
     private readonly WorkerPool _pool;
     private readonly MatMulJob _matmul;
     private readonly AttentionJob _attention;
+    private readonly int _maxBatch;
     private int _position;
 
     public ModelConfig Config { get; }
@@ -42,9 +43,11 @@ public sealed unsafe class Transformer : IDisposable
         Config = ir.Config;
         Options = options;
         MaxContext = options.MaxContext ?? Math.Min(Config.ContextLength > 0 ? Config.ContextLength : ExecutorOptions.DefaultContextCap, ExecutorOptions.DefaultContextCap);
+        // A batch never holds more tokens than the cache: no buffer is sized for tokens that cannot fit.
+        _maxBatch = Math.Min(options.MaxBatch, MaxContext);
         _w = ModelWeights.Load(ir);
         var matrices = _w.Steps.SelectMany(l => new[] { l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down }).Append(_w.Output).Distinct();
-        _s = new RunState(Config, matrices, options.MaxBatch, MaxContext, options.Threads);
+        _s = new RunState(Config, matrices, _maxBatch, MaxContext, options.Threads);
         _rope = new Rope(Config.HeadDim, Config.RopeTheta, MaxContext);
         _pool = new WorkerPool(options.Threads);
         _matmul = new MatMulJob(_pool, options.QuantPath, _s.Scratch, _s.XqBuffers);
@@ -65,9 +68,9 @@ public sealed unsafe class Transformer : IDisposable
         Check(tokens);
         fixed (float* out0 = logits)
         {
-            for (int c = 0; c < tokens.Length; c += Options.MaxBatch)
+            for (int c = 0; c < tokens.Length; c += _maxBatch)
             {
-                int n = Math.Min(Options.MaxBatch, tokens.Length - c);
+                int n = Math.Min(_maxBatch, tokens.Length - c);
                 ForwardChunk(tokens.Slice(c, n), out0 + (long)c * VocabSize, allLogits: true);
             }
         }
@@ -89,9 +92,9 @@ public sealed unsafe class Transformer : IDisposable
     {
         if (tokens.IsEmpty) throw new ArgumentException("at least one token is needed", nameof(tokens));
         Check(tokens);
-        for (int c = 0; c < tokens.Length; c += Options.MaxBatch)
+        for (int c = 0; c < tokens.Length; c += _maxBatch)
         {
-            int n = Math.Min(Options.MaxBatch, tokens.Length - c);
+            int n = Math.Min(_maxBatch, tokens.Length - c);
             bool last = c + n == tokens.Length;
             ForwardChunk(tokens.Slice(c, n), last ? RunState.Ptr(_s.Logits) : null, allLogits: false);
         }
@@ -115,7 +118,7 @@ public sealed unsafe class Transformer : IDisposable
         var c = Config;
         int n = tokens.Length, hidden = c.HiddenSize, qw = c.QueryWidth, kvw = c.KvWidth, inter = c.IntermediateSize;
         int pos0 = _position;
-        float* x = RunState.Ptr(_s.X), xb = RunState.Ptr(_s.Xb), xb2 = RunState.Ptr(_s.Xb2);
+        float* xb = RunState.Ptr(_s.Xb), xb2 = RunState.Ptr(_s.Xb2);
         float* q = RunState.Ptr(_s.Q), att = RunState.Ptr(_s.Att), hb = RunState.Ptr(_s.Hb), hb2 = RunState.Ptr(_s.Hb2);
 
         for (int i = 0; i < n; i++) _w.Embedding.ReadRow(tokens[i], _s.X.AsSpan(i * hidden, hidden));

@@ -23,6 +23,14 @@ public class StreamingDecoderTests
     }
 
     [Fact]
+    public void A_continuation_keeps_the_space_of_its_first_word()
+    {
+        var d = new StreamingDecoder(Vocab, startOfText: false);
+        Assert.Equal(" world", d.Push(Id("▁world")));
+        Assert.Equal(" the", d.Push(Id("▁the")));
+    }
+
+    [Fact]
     public void Byte_pieces_of_a_multi_byte_character_are_held_until_it_is_complete()
     {
         var d = new StreamingDecoder(Vocab);

@@ -101,6 +101,38 @@ public class TransformerTests
     }
 
     [Fact]
+    public void With_zero_output_projections_logits_are_the_head_applied_to_the_normed_embedding()
+    {
+        // o_proj and down_proj all zero: every block adds nothing to the residual stream, so the logits of
+        // token t are head · (rmsnorm(embedding[t]) ⊙ final_norm), computable by hand.
+        using var baseIr = TestModels.Create("llama-gqa");
+        var zeroKeys = baseIr.Steps.SelectMany(s => new[] { s.O, s.Down }).ToHashSet();
+        var tensors = baseIr.Tensors.Select(t => zeroKeys.Contains(t.Name)
+            ? new Tensor(t.Name, t.Shape, t.Type, new MemorySource(new byte[t.ByteLength])) : t).ToList();
+        using var ir = baseIr with { Tensors = tensors };
+        using var model = new Transformer(ir, new ExecutorOptions { Threads = 2, MaxContext = 4 });
+        var logits = model.Forward([17, 300]);
+
+        var c = ir.Config;
+        var emb = MobileLlmConvert.Core.Numerics.FloatConvert.ToSingleArray(ir[ir.Embedding]);
+        var head = MobileLlmConvert.Core.Numerics.FloatConvert.ToSingleArray(ir[ir.Output]);
+        var norm = MobileLlmConvert.Core.Numerics.FloatConvert.ToSingleArray(ir[ir.FinalNorm]);
+        int[] tokens = [17, 300];
+        for (int i = 0; i < 2; i++)
+        {
+            var x = emb.AsSpan(tokens[i] * c.HiddenSize, c.HiddenSize).ToArray();
+            double ms = x.Sum(v => (double)v * v) / x.Length;
+            var h = x.Select((v, j) => v / Math.Sqrt(ms + c.RmsNormEps) * norm[j]).ToArray();
+            for (int v = 0; v < c.VocabSize; v++)
+            {
+                double expected = 0;
+                for (int j = 0; j < c.HiddenSize; j++) expected += head[v * c.HiddenSize + j] * h[j];
+                Assert.True(Math.Abs(expected - logits[i * c.VocabSize + v]) <= 1e-4, $"token {i} logit {v}: {logits[i * c.VocabSize + v]} vs {expected}");
+            }
+        }
+    }
+
+    [Fact]
     public void Tied_head_uses_the_embedding_matrix()
     {
         using var ir = TestModels.Create("llama-tied");
