@@ -42,16 +42,36 @@ public sealed class BundleTests(ITestOutputHelper output)
         Assert.True(diff <= 1e-2, $"{fixture}: {diff:E3}");
     }
 
+    /// <summary>
+    /// Smallest reference top-1 margin (in logits) at which q8 must keep the decision. Random tiny
+    /// models have near-ties (0.005 logit apart in llama-tiny) that an int8 weight error of ~0.08
+    /// logit can legitimately flip; a decision 0.1 apart must survive.
+    /// </summary>
+    private const float Top1Margin = 0.1f;
+    /// <summary>KL bound for q8 bundles on the fixtures (measured at most 1.8e-2).</summary>
+    private const string Q8MaxKl = "0.05";
+
     [Theory]
     [MemberData(nameof(Families))]
-    public void Q8BundleAgreesOnTop1AndQ4KlIsReported(string fixture)
+    public void Q8BundleKeepsTop1AndQ4KlIsReported(string fixture)
     {
         using var dir = new TempDir();
-        var q8 = Verify(Bundle(dir, Models.Path(fixture), "--quant", "q8"), Models.Path(fixture));
-        Assert.Equal(1.0, q8.GetProperty("top1_agreement").GetDouble());
+        string q8Bundle = Bundle(dir, Models.Path(fixture), "--quant", "q8");
+        var q8 = Verify(q8Bundle, Models.Path(fixture), "--max-kl", Q8MaxKl);
+        Assert.True(q8.GetProperty("pass").GetBoolean(), $"{fixture}: q8 max KL {q8.GetProperty("max_kl").GetDouble():E3}");
+        var (hf, vocab) = Models.Logits(Models.Path(fixture), Models.Tokens);
+        var (mobile, _) = Models.Logits(q8Bundle, Models.Tokens);
+        for (int p = 0; p < Models.Tokens.Length; p++)
+        {
+            var row = hf.AsSpan(p * vocab, vocab);
+            int top = LogitComparison.ArgMax(row);
+            float runnerUp = float.NegativeInfinity;
+            for (int i = 0; i < vocab; i++) if (i != top) runnerUp = Math.Max(runnerUp, row[i]);
+            if (row[top] - runnerUp >= Top1Margin) Assert.Equal(top, LogitComparison.ArgMax(mobile.AsSpan(p * vocab, vocab)));
+        }
         var q4 = Verify(Bundle(dir, Models.Path(fixture)), Models.Path(fixture), "--max-kl", "1000");
-        output.WriteLine($"{fixture}: q8 max KL {q8.GetProperty("max_kl").GetDouble():E3}; q4 (default) top-1 {q4.GetProperty("top1_agreement").GetDouble():P0}, " +
-                         $"mean KL {q4.GetProperty("mean_kl").GetDouble():E3}, max KL {q4.GetProperty("max_kl").GetDouble():E3}");
+        output.WriteLine($"{fixture}: q8 top-1 {q8.GetProperty("top1_agreement").GetDouble():P0}, max KL {q8.GetProperty("max_kl").GetDouble():E3}; " +
+                         $"q4 (default) top-1 {q4.GetProperty("top1_agreement").GetDouble():P0}, mean KL {q4.GetProperty("mean_kl").GetDouble():E3}, max KL {q4.GetProperty("max_kl").GetDouble():E3}");
         Assert.True(q4.GetProperty("max_kl").GetDouble() >= q8.GetProperty("max_kl").GetDouble(), "int4 should cost more than int8");
     }
 
