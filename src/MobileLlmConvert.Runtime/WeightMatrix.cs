@@ -71,19 +71,26 @@ internal sealed unsafe class WeightMatrix
         int cols = Cols;
         if (IsQuantized && path == QuantPath.Fast)
         {
-            for (int r = r0; r < r1; r++)
+            var rows = bytes.Slice(r0 * RowBytes, (r1 - r0) * RowBytes);
+            if (batch == 1)
             {
-                var row = bytes.Slice(r * RowBytes, RowBytes);
-                for (int s = 0; s < batch; s++)
-                    y[(long)s * yStride + r] = QuantOps.DotFast(Type, row, new ReadOnlySpan<byte>(xq + (long)s * xqStride, xqStride));
+                var xq1 = new ReadOnlySpan<byte>(xq, QuantOps.ActivationBytes(Type, cols));
+                QuantOps.DotFastRows(Type, rows, RowBytes, xq1, new Span<float>(y + r0, r1 - r0));
+            }
+            else
+            {
+                // Prefill: each weight row is read once per group of tokens, not once per token.
+                var xqAll = new ReadOnlySpan<byte>(xq, checked((batch - 1) * xqStride + QuantOps.ActivationBytes(Type, cols)));
+                var yAll = new Span<float>(y + r0, checked((batch - 1) * yStride + (r1 - r0)));
+                QuantOps.DotFastTile(Type, cols, rows, RowBytes, r1 - r0, xqAll, xqStride, batch, yAll, yStride);
             }
             return;
         }
         if (IsQuantized && batch == 1)
         {
             // One token (decode): dequantize on the fly inside the dot product, nothing to amortize.
-            var xs = new ReadOnlySpan<float>(x, cols);
-            for (int r = r0; r < r1; r++) y[r] = QuantOps.DotExact(Type, bytes.Slice(r * RowBytes, RowBytes), xs);
+            QuantOps.DotExactRows(Type, bytes.Slice(r0 * RowBytes, (r1 - r0) * RowBytes), RowBytes,
+                new ReadOnlySpan<float>(x, cols), new Span<float>(y + r0, r1 - r0));
             return;
         }
         if (Type == ElementType.F32)

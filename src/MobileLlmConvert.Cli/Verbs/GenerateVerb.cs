@@ -7,7 +7,7 @@ namespace MobileLlmConvert.Cli.Verbs;
 
 /// <summary>
 /// `mlconvert generate MODEL --prompt "..."`: greedy by default; text streams to stdout as it is
-/// decoded, a one-line summary (tokens, speed) goes to stderr.
+/// decoded after the echoed prompt, a one-line summary (tokens, speed) goes to stderr.
 /// </summary>
 public sealed class GenerateVerb : IVerb
 {
@@ -39,7 +39,11 @@ public sealed class GenerateVerb : IVerb
                 throw new UsageException($"--prompt: {ids.Count} tokens leave no room in the model's {ir.Config.ContextLength}-token context");
             using var t = new Transformer(ir, exec.Options(parse, maxContext: context));
             var sampler = new Sampler(ir.Config.VocabSize, new SamplerOptions { Temperature = temp, TopP = p, Seed = parse.GetValue(seed) });
-            var decoder = tokenizer.CreateStreamingDecoder();
+            // The prompt is echoed as given and the continuation streams after it, so the decoder
+            // must not treat the first generated piece as the start of the text (it would drop its space).
+            string promptText = parse.GetValue(prompt)!;
+            ctx.Out.Write(promptText);
+            var decoder = tokenizer.CreateStreamingDecoder(startOfText: false);
             var clock = Stopwatch.StartNew();
             int produced = 0;
             foreach (var id in new Generator(t, sampler).Generate(ids, context - ids.Count, tokenizer.EosId))

@@ -88,7 +88,9 @@ public class QuantizedTests(ITestOutputHelper output)
         var batched = model.Forward(tokens);
         model.Reset();
         var single = tokens.SelectMany(t => model.Forward([t])).ToArray();
-        // Activations are quantized per token row, so batching does not change a single value.
-        Assert.Equal(batched, single);
+        // Activations are quantized per token row, so batching changes no integer sum; the batched
+        // tile kernel only scales and adds the per-block sums in another order (float rounding).
+        double scale = batched.Max(MathF.Abs);
+        for (int i = 0; i < batched.Length; i++) Assert.True(Math.Abs(batched[i] - single[i]) <= 1e-5 * scale, $"logit {i}: {batched[i]} vs {single[i]}");
     }
 }
