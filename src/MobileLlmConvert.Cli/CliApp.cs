@@ -33,7 +33,8 @@ public static class CliApp
         if (parse.Errors.Count > 0)
         {
             // System.CommandLine would print every error plus the help text; CI logs want one line.
-            stderr.WriteLine($"mlconvert: {parse.Errors[0].Message} (try 'mlconvert {FirstVerb(args)}--help')");
+            string message = string.Join(' ', parse.Errors[0].Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            stderr.WriteLine($"mlconvert: {message} (try 'mlconvert {FirstVerb(args)}--help')");
             return ExitBadInput;
         }
         try
@@ -55,6 +56,10 @@ public static class CliApp
                 return ExitBadInput;
             case UsageException or QuantPolicyException:
                 stderr.WriteLine($"mlconvert: {ex.Message}");
+                return ExitBadInput;
+            case InvalidDataException data:
+                // Weights that cannot be converted (a NaN the quantizer refuses): bad input, not a bug.
+                stderr.WriteLine($"mlconvert: error: {data.Message.ReplaceLineEndings(" ")}");
                 return ExitBadInput;
             case FileNotFoundException fnf:
                 stderr.WriteLine($"mlconvert: error: {fnf.FileName ?? "(file)"}: not found");

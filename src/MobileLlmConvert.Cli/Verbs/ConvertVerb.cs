@@ -32,6 +32,8 @@ public sealed class ConvertVerb : IVerb
             var floatType = FloatType(target, parse.GetValue(dtype));
             var policy = quant.Policy(parse);
             if (target == "mobile" && policy is null) policy = Core.Passes.QuantPolicy.Parse(Hf2MobileVerb.DefaultQuant);
+            if (target == "gguf" && policy is { IsQuantized: true, GroupSize: not 32 })
+                throw new UsageException($"--to gguf: GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); --quant {quant.Scheme(parse)} asks for group {policy.GroupSize}");
             using var ir = ModelOpener.Open(src);
             var conversion = Conversion.Run(ir, sharing.Options(parse), policy);
             conversion.PrintWarnings(ctx);
