@@ -43,8 +43,11 @@ public static class MobileFormat
     public const int MaxNameBytes = 1_024;
     public const int MaxArchitectureChars = 256;
 
-    /// <summary>Llama 3's 128k and Gemma's 256k vocabularies fit 8 times over.</summary>
-    public const int MaxVocab = 2_097_152;
+    /// <summary>
+    /// The sentencepiece parser's own cap (the ModelProto section is the vocabulary's one copy):
+    /// Llama 3's 128k and Gemma's 256k vocabularies fit 4 times over.
+    /// </summary>
+    public const int MaxVocab = SentencePiece.SentencePieceModelFile.MaxPieces;
 
     public const int MaxMetadataEntries = 4_096;
     public const int MaxMetadataKeyBytes = 256;

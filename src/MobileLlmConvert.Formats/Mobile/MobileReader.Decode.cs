@@ -4,6 +4,7 @@ using Google.Protobuf.Collections;
 using MobileLlmConvert.Core.Errors;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.Mobile.Proto;
+using MobileLlmConvert.Formats.SentencePiece;
 
 namespace MobileLlmConvert.Formats.Mobile;
 
@@ -90,45 +91,47 @@ internal sealed partial class MobileReader
         return result;
     }
 
-    private (SectionRef Vocabulary, SectionRef? Model, SectionRef? Config)? DecodeTokenizerSections(Proto.Tokenizer? t)
+    private (SectionRef Model, SectionRef? Config)? DecodeTokenizerSections(Proto.Tokenizer? t)
     {
         if (t is null) return null;
         Cap("tokenizer.vocab_size", t.VocabSize, MobileFormat.MaxVocab, nameof(MobileFormat.MaxVocab));
-        if (t.Vocabulary is null) throw Error(MobileError.BadTokenizer, "tokenizer.vocabulary", "(absent)", "the vocabulary section is required");
-        var vocab = DecodeSection(t.Vocabulary, "tokenizer.vocabulary", mayCompress: true);
-        var model = t.SentencepieceModel is null ? null : DecodeSection(t.SentencepieceModel, "tokenizer.sentencepiece_model", mayCompress: true);
+        if (t.SentencepieceModel is null)
+            throw Error(MobileError.BadTokenizer, ModelSectionName, "(absent)", "the sentencepiece model section is required");
+        var model = DecodeSection(t.SentencepieceModel, ModelSectionName, mayCompress: true);
+        // Checked before the section is decompressed: the parser would refuse it anyway, after the allocation.
+        Cap(ModelSectionName + ".raw_length", model.RawLength, SentencePieceModelFile.MaxModelBytes, $"{nameof(SentencePieceModelFile)}.{nameof(SentencePieceModelFile.MaxModelBytes)}");
         var config = t.TokenizerConfig is null ? null : DecodeSection(t.TokenizerConfig, "tokenizer.tokenizer_config", mayCompress: true);
-        return (vocab, model, config);
+        return (model, config);
     }
 
-    private TokenizerIr DecodeTokenizer(Proto.Tokenizer t, (SectionRef Vocabulary, SectionRef? Model, SectionRef? Config)? sections)
+    private const string ModelSectionName = "tokenizer.sentencepiece_model";
+
+    /// <summary>
+    /// SPEC.md rule 15: pieces, scores and types come from the ModelProto, parsed by the hostile-input
+    /// sentencepiece reader; ids and flags are the header's own.
+    /// </summary>
+    private TokenizerIr DecodeTokenizer(Proto.Tokenizer t, (SectionRef Model, SectionRef? Config)? sections)
     {
-        var (vocabSection, modelSection, configSection) = sections!.Value;
-        Vocabulary vocab;
+        var (modelSection, configSection) = sections!.Value;
+        byte[] model = Load(modelSection).ToArray();
+        TokenizerIr parsed;
         try
         {
-            vocab = Vocabulary.Parser.ParseFrom(Load(vocabSection).Read());
+            // tokenizer_config.json is not passed: add_bos/add_eos are header fields, and the
+            // config stays opaque text carried for the runtime.
+            parsed = SentencePieceModelFile.Read(model, file, tokenizerConfigJson: null);
         }
-        catch (InvalidProtocolBufferException e)
+        catch (SentencePieceException e)
         {
-            throw Error(MobileError.BadTokenizer, "tokenizer.vocabulary", $"{vocabSection.RawLength} bytes", $"not a valid Vocabulary protobuf message ({e.Message})", e);
+            throw Error(MobileError.BadTokenizer, $"{ModelSectionName}.{e.Field}", e.Value, e.Reason, e);
         }
         int n = checked((int)t.VocabSize);
-        if (vocab.Pieces.Count != n || vocab.Scores.Count != n || vocab.PieceTypes.Count != n)
-            throw Error(MobileError.BadTokenizer, "tokenizer.vocabulary", $"{vocab.Pieces.Count} pieces, {vocab.Scores.Count} scores, {vocab.PieceTypes.Count} types", $"vocab_size is {n}");
-        var types = new PieceType[n];
-        for (int i = 0; i < n; i++)
-        {
-            int type = vocab.PieceTypes[i];
-            if (type is < (int)PieceType.Normal or > (int)PieceType.Byte)
-                throw Error(MobileError.BadTokenizer, $"tokenizer.vocabulary.types[{i}]", type.ToString(), "a sentencepiece piece type is 1..6");
-            types[i] = (PieceType)type;
-        }
+        if (parsed.Count != n)
+            throw Error(MobileError.BadTokenizer, "tokenizer.vocab_size", n.ToString(), $"the sentencepiece model holds {parsed.Count} pieces");
         CheckId("tokenizer.unk_id", t.UnkId, n);
         CheckId("tokenizer.bos_id", t.BosId, n);
         CheckId("tokenizer.eos_id", t.EosId, n);
         if (t.HasPadId) CheckId("tokenizer.pad_id", t.PadId, n);
-        byte[]? model = modelSection is null ? null : Load(modelSection).ToArray();
         string? json = null;
         if (configSection is not null)
         {
@@ -141,8 +144,16 @@ internal sealed partial class MobileReader
                 throw Error(MobileError.BadTokenizer, "tokenizer.tokenizer_config", $"{configSection.RawLength} bytes", "not valid UTF-8", e);
             }
         }
-        return new TokenizerIr(vocab.Pieces.ToArray(), vocab.Scores.ToArray(), types, t.UnkId, t.BosId, t.EosId,
-            t.HasPadId ? t.PadId : null, t.AddBos, t.AddEos, model, json);
+        return parsed with
+        {
+            UnkId = t.UnkId,
+            BosId = t.BosId,
+            EosId = t.EosId,
+            PadId = t.HasPadId ? t.PadId : null,
+            AddBos = t.AddBos,
+            AddEos = t.AddEos,
+            TokenizerConfigJson = json,
+        };
     }
 
     private void CheckId(string field, int id, int count)

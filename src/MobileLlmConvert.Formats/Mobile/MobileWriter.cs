@@ -4,6 +4,7 @@ using K4os.Compression.LZ4;
 using MobileLlmConvert.Core.IO;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.Mobile.Proto;
+using MobileLlmConvert.Formats.SentencePiece;
 
 namespace MobileLlmConvert.Formats.Mobile;
 
@@ -38,6 +39,7 @@ public static class MobileWriter
         if (!output.CanWrite || !output.CanSeek)
             throw new ArgumentException("the mobile writer needs a writable, seekable stream: the fixed header is written last", nameof(output));
         CheckWritable(ir, options);
+        byte[]? tokenizerModel = ir.Tokenizer is { } t0 ? TokenizerModel(t0, ir.SourcePath ?? "(ir)") : null;
 
         var writer = new SectionWriter(output, output.Position);
         writer.Write(new byte[MobileFormat.FixedHeaderBytes]); // placeholder, rewritten at the end
@@ -88,7 +90,7 @@ public static class MobileWriter
 
         if (ir.Tokenizer is { } tok)
         {
-            header.Tokenizer = WriteTokenizer(writer, tok, compress ? TokenizerLevel : null, Count);
+            header.Tokenizer = WriteTokenizer(writer, tok, tokenizerModel!, compress ? TokenizerLevel : null, Count);
         }
         if (options.Metadata is { } metadata)
         {
@@ -111,7 +113,7 @@ public static class MobileWriter
     }
 
     private static int CountTokenizerSections(Proto.Tokenizer t) =>
-        1 + (t.SentencepieceModel is null ? 0 : 1) + (t.TokenizerConfig is null ? 0 : 1);
+        1 + (t.TokenizerConfig is null ? 0 : 1);
 
     /// <summary>A writer never produces a file its reader rejects: the IR is checked against the same rules first.</summary>
     private static void CheckWritable(ModelIr ir, MobileWriteOptions options)
@@ -185,12 +187,38 @@ public static class MobileWriter
         return plan;
     }
 
-    private static Proto.Tokenizer WriteTokenizer(SectionWriter writer, TokenizerIr tok, LZ4Level? level, Action<Section> count)
+    /// <summary>
+    /// The ModelProto bytes to store, checked up front with the reader's own parser (so nothing is
+    /// written for a tokenizer the reader would reject): it parses, and holds exactly the IR's
+    /// pieces, scores and types.
+    /// </summary>
+    private static byte[] TokenizerModel(TokenizerIr tok, string path)
     {
-        var vocab = new Vocabulary();
-        vocab.Pieces.AddRange(tok.Pieces);
-        vocab.Scores.AddRange(tok.Scores);
-        foreach (var type in tok.Types) vocab.PieceTypes.Add((int)type);
+        var bytes = tok.SentencePieceModel ?? SentencePieceModelFile.Build(tok);
+        TokenizerIr parsed;
+        try
+        {
+            parsed = SentencePieceModelFile.Read(bytes, path, tokenizerConfigJson: null);
+        }
+        catch (SentencePieceException e)
+        {
+            throw new ArgumentException($"the tokenizer's sentencepiece model would not read back: {e.Message}", e);
+        }
+        if (parsed.Count != tok.Count)
+            throw new ArgumentException($"the tokenizer has {tok.Count} pieces but its sentencepiece model holds {parsed.Count}");
+        // The file keeps only the model's copy: a vocabulary the model disagrees with would be lost.
+        if (!parsed.Pieces.SequenceEqual(tok.Pieces) || !parsed.Scores.SequenceEqual(tok.Scores) || !parsed.Types.SequenceEqual(tok.Types))
+            throw new ArgumentException("the tokenizer's pieces, scores or types differ from those of its sentencepiece model, which is the copy the file stores");
+        return bytes;
+    }
+
+    /// <summary>
+    /// SPEC.md "Tokenizer": one copy of the vocabulary, as the sentencepiece ModelProto. The
+    /// source's bytes are kept verbatim; a tokenizer without them (GGUF, synthetic) gets the
+    /// deterministic LLaMA-style model <see cref="SentencePieceModelFile.Build"/> makes.
+    /// </summary>
+    private static Proto.Tokenizer WriteTokenizer(SectionWriter writer, TokenizerIr tok, byte[] model, LZ4Level? level, Action<Section> count)
+    {
         var p = new Proto.Tokenizer
         {
             VocabSize = (uint)tok.Count,
@@ -199,15 +227,10 @@ public static class MobileWriter
             EosId = tok.EosId,
             AddBos = tok.AddBos,
             AddEos = tok.AddEos,
-            Vocabulary = writer.WriteSection(vocab.ToByteArray(), level),
+            SentencepieceModel = writer.WriteSection(model, level),
         };
-        count(p.Vocabulary);
+        count(p.SentencepieceModel);
         if (tok.PadId is { } pad) p.PadId = pad;
-        if (tok.SentencePieceModel is { } spm)
-        {
-            p.SentencepieceModel = writer.WriteSection(spm, level);
-            count(p.SentencepieceModel);
-        }
         if (tok.TokenizerConfigJson is { } json)
         {
             p.TokenizerConfig = writer.WriteSection(Encoding.UTF8.GetBytes(json), level);

@@ -19,6 +19,32 @@ internal static class HostileFiles
     public static readonly Lazy<byte[]> Valid = new(() =>
         WriteBytes(Quantize(SyntheticModel.Create(LlamaGqa with { StoredLayers = 1, VocabSize = 2048, DType = ElementType.F16 }), ElementType.Q4_0)));
 
+    /// <summary>The tokenizer of <see cref="Valid"/> (the synthetic vocabulary of 2048).</summary>
+    public static TokenizerIr ValidTokenizer => SyntheticVocab.Create(2048);
+
+    /// <summary>
+    /// <see cref="Valid"/> with its sentencepiece model section (the last section) replaced by
+    /// <paramref name="model"/>, stored raw and correctly signed, then the header edited; the layout stays canonical.
+    /// </summary>
+    public static byte[] WithTokenizerModel(byte[] model, Action<MobileHeader>? edit = null)
+    {
+        var header = Header(Valid.Value);
+        var s = header.Tokenizer.SentencepieceModel;
+        if (header.Tokenizer.TokenizerConfig is not null) throw new InvalidOperationException("the fixture's model section must be the last section");
+        s.StoredLength = s.RawLength = (ulong)model.Length;
+        s.Compression = Compression.None;
+        s.Sha256 = ByteString.CopyFrom(SHA256.HashData(model));
+        edit?.Invoke(header);
+        long headerOffset = (long)(s.Offset + (ulong)model.Length + 63) / 64 * 64;
+        var headerBytes = header.ToByteArray();
+        var result = new byte[headerOffset + headerBytes.Length];
+        Valid.Value.AsSpan(0, (int)s.Offset).CopyTo(result);
+        model.CopyTo(result.AsSpan((int)s.Offset));
+        headerBytes.CopyTo(result.AsSpan((int)headerOffset));
+        FixedHeader.Encode(result, (uint)headerBytes.Length, headerOffset, result.Length, SHA256.HashData(headerBytes));
+        return result;
+    }
+
     public static byte[] Copy() => (byte[])Valid.Value.Clone();
 
     public static long HeaderOffset(byte[] file) => BinaryPrimitives.ReadInt64LittleEndian(file.AsSpan(16));

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.Mobile;
+using MobileLlmConvert.Formats.SentencePiece;
 using MobileLlmConvert.Formats.Mobile.Proto;
 using static MobileLlmConvert.Tests.Mobile.HostileFiles;
 using static MobileLlmConvert.Tests.Mobile.MobileTestModels;
@@ -35,7 +37,7 @@ public class MobileHostileTests
     {
         var model = ReadBytes(Valid.Value);
         Assert.Equal(12, model.Ir.Tensors.Count);
-        Assert.True(model.Sections.Single(s => s.Name == "tokenizer.vocabulary").Lz4);
+        Assert.True(model.Sections.Single(s => s.Name == "tokenizer.sentencepiece_model").Lz4);
     }
 
     [Fact]
@@ -206,9 +208,9 @@ public class MobileHostileTests
     public void Section_running_into_the_header()
     {
         var h = Header(Valid.Value);
-        var last = h.Tokenizer.Vocabulary;
-        Fails(WithHeader(x => { x.Tokenizer.Vocabulary.StoredLength += 256; }), MobileError.OverlappingSections,
-            $"test.mlcm: tokenizer.vocabulary.stored_length = {last.StoredLength + 256}: runs into the protobuf header at {HeaderOffset(Valid.Value)}");
+        var last = h.Tokenizer.SentencepieceModel;
+        Fails(WithHeader(x => { x.Tokenizer.SentencepieceModel.StoredLength += 256; }), MobileError.OverlappingSections,
+            $"test.mlcm: tokenizer.sentencepiece_model.stored_length = {last.StoredLength + 256}: runs into the protobuf header at {HeaderOffset(Valid.Value)}");
     }
 
     [Fact]
@@ -226,7 +228,7 @@ public class MobileHostileTests
         long offset = HeaderOffset(Valid.Value);
         var header = Valid.Value[(int)offset..];
         Fails(WithHeaderBytes(header, headerOffset: offset + 64), MobileError.Hole,
-            $"test.mlcm: header_offset = {offset + 64}: leaves a gap after tokenizer.vocabulary: the header must start at {offset}");
+            $"test.mlcm: header_offset = {offset + 64}: leaves a gap after tokenizer.sentencepiece_model: the header must start at {offset}");
     }
 
     [Fact]
@@ -262,35 +264,35 @@ public class MobileHostileTests
     [Fact]
     public void Lz4_section_claiming_more_bytes_than_it_decodes_to()
     {
-        var v = Header(Valid.Value).Tokenizer.Vocabulary;
-        Fails(WithHeader(h => h.Tokenizer.Vocabulary.RawLength += 10), MobileError.Lz4SizeMismatch,
-            $"test.mlcm: tokenizer.vocabulary.raw_length = {v.RawLength + 10}: the LZ4 block decodes to {v.RawLength} bytes");
+        var v = Header(Valid.Value).Tokenizer.SentencepieceModel;
+        Fails(WithHeader(h => h.Tokenizer.SentencepieceModel.RawLength += 10), MobileError.Lz4SizeMismatch,
+            $"test.mlcm: tokenizer.sentencepiece_model.raw_length = {v.RawLength + 10}: the LZ4 block decodes to {v.RawLength} bytes");
     }
 
     [Fact]
     public void Lz4_section_claiming_fewer_bytes_than_it_decodes_to()
     {
-        var v = Header(Valid.Value).Tokenizer.Vocabulary;
-        Fails(WithHeader(h => h.Tokenizer.Vocabulary.RawLength -= 10), MobileError.Lz4SizeMismatch,
-            $"test.mlcm: tokenizer.vocabulary.raw_length = {v.RawLength - 10}: the LZ4 block does not decode into raw_length bytes (corrupt, or it decodes to more)");
+        var v = Header(Valid.Value).Tokenizer.SentencepieceModel;
+        Fails(WithHeader(h => h.Tokenizer.SentencepieceModel.RawLength -= 10), MobileError.Lz4SizeMismatch,
+            $"test.mlcm: tokenizer.sentencepiece_model.raw_length = {v.RawLength - 10}: the LZ4 block does not decode into raw_length bytes (corrupt, or it decodes to more)");
     }
 
     [Fact]
     public void Lz4_section_claiming_more_than_lz4_can_expand_is_refused_before_allocating()
     {
-        var v = Header(Valid.Value).Tokenizer.Vocabulary;
-        Fails(WithHeader(h => h.Tokenizer.Vocabulary.RawLength = v.StoredLength * 255 + 1), MobileError.Lz4SizeMismatch,
-            $"test.mlcm: tokenizer.vocabulary.raw_length = {v.StoredLength * 255 + 1}: {v.StoredLength} LZ4 bytes decode to at most {v.StoredLength * 255} bytes");
+        var v = Header(Valid.Value).Tokenizer.SentencepieceModel;
+        Fails(WithHeader(h => h.Tokenizer.SentencepieceModel.RawLength = v.StoredLength * 255 + 1), MobileError.Lz4SizeMismatch,
+            $"test.mlcm: tokenizer.sentencepiece_model.raw_length = {v.StoredLength * 255 + 1}: {v.StoredLength} LZ4 bytes decode to at most {v.StoredLength * 255} bytes");
     }
 
     [Fact]
     public void Corrupt_lz4_bytes_with_a_matching_checksum()
     {
-        var v = Header(Valid.Value).Tokenizer.Vocabulary;
+        var v = Header(Valid.Value).Tokenizer.SentencepieceModel;
         var b = Copy();
         b.AsSpan((int)v.Offset, (int)v.StoredLength).Fill(0xFF);
-        Fails(Resign(b, h => h.Tokenizer.Vocabulary), MobileError.Lz4SizeMismatch,
-            $"test.mlcm: tokenizer.vocabulary.raw_length = {v.RawLength}: the LZ4 block does not decode into raw_length bytes (corrupt, or it decodes to more)");
+        Fails(Resign(b, h => h.Tokenizer.SentencepieceModel), MobileError.Lz4SizeMismatch,
+            $"test.mlcm: tokenizer.sentencepiece_model.raw_length = {v.RawLength}: the LZ4 block does not decode into raw_length bytes (corrupt, or it decodes to more)");
     }
 
     [Fact]
@@ -344,14 +346,68 @@ public class MobileHostileTests
             "test.mlcm: tokenizer.unk_id = 5000: outside the vocabulary of 2048");
 
     [Fact]
-    public void Tokenizer_vocab_size_disagreeing_with_the_vocabulary() =>
+    public void Tokenizer_vocab_size_disagreeing_with_the_model() =>
         Fails(WithHeader(h => h.Tokenizer.VocabSize = 2047), MobileError.BadTokenizer,
-            "test.mlcm: tokenizer.vocabulary = 2048 pieces, 2048 scores, 2048 types: vocab_size is 2047");
+            "test.mlcm: tokenizer.vocab_size = 2047: the sentencepiece model holds 2048 pieces");
+
+    [Fact]
+    public void Tokenizer_model_with_fewer_pieces_than_vocab_size()
+    {
+        var tok = ValidTokenizer with { Pieces = ValidTokenizer.Pieces.Take(2047).ToArray(), Scores = ValidTokenizer.Scores.Take(2047).ToArray(), Types = ValidTokenizer.Types.Take(2047).ToArray() };
+        Fails(WithTokenizerModel(SentencePieceModelFile.Build(tok)), MobileError.BadTokenizer,
+            "test.mlcm: tokenizer.vocab_size = 2048: the sentencepiece model holds 2047 pieces");
+    }
+
+    [Fact]
+    public void Tokenizer_model_that_is_garbage()
+    {
+        var e = Fails(WithTokenizerModel([.. Enumerable.Repeat((byte)0xFF, 100)]), MobileError.BadTokenizer);
+        Assert.Equal("test.mlcm: tokenizer.sentencepiece_model.ModelProto = 100 bytes: not a sentencepiece model: CodedInputStream encountered a malformed varint.", e.Message);
+        Assert.IsType<SentencePieceException>(e.InnerException);
+    }
+
+    [Fact]
+    public void Tokenizer_model_that_is_truncated()
+    {
+        var model = SentencePieceModelFile.Build(ValidTokenizer);
+        var e = Fails(WithTokenizerModel(model[..^5]), MobileError.BadTokenizer);
+        Assert.Equal($"test.mlcm: tokenizer.sentencepiece_model.ModelProto = {model.Length - 5} bytes: not a sentencepiece model: " +
+            "While parsing a protocol message, the input ended unexpectedly in the middle of a field.  This could mean either that the input has been truncated or that an embedded message misreported its own length.", e.Message);
+        Assert.Equal(SentencePieceError.ParseError, Assert.IsType<SentencePieceException>(e.InnerException).Kind);
+    }
+
+    [Fact]
+    public void Tokenizer_model_with_its_own_id_out_of_range() =>
+        Fails(WithTokenizerModel(SentencePieceModelFile.Build(ValidTokenizer with { BosId = 5000 })), MobileError.BadTokenizer,
+            "test.mlcm: tokenizer.sentencepiece_model.trainer_spec.bos_id = 5000: must be an id in [0, 2048)");
+
+    [Fact]
+    public void Tokenizer_model_with_a_bad_piece_type()
+    {
+        var types = ValidTokenizer.Types.ToArray();
+        types[300] = (PieceType)9;
+        Fails(WithTokenizerModel(SentencePieceModelFile.Build(ValidTokenizer with { Types = types })), MobileError.BadTokenizer,
+            "test.mlcm: tokenizer.sentencepiece_model.pieces[300].type = 9: not a sentencepiece piece type (1..6)");
+    }
+
+    [Fact]
+    public void Tokenizer_without_its_model_section() =>
+        Fails(WithHeader(h => h.Tokenizer.SentencepieceModel = null), MobileError.BadTokenizer,
+            "test.mlcm: tokenizer.sentencepiece_model = (absent): the sentencepiece model section is required");
 
     [Fact]
     public void Tokenizer_vocab_size_over_the_cap() =>
         Fails(WithHeader(h => h.Tokenizer.VocabSize = 3_000_000), MobileError.OverCap,
-            "test.mlcm: tokenizer.vocab_size = 3000000: above the cap of 2097152 (MaxVocab)");
+            "test.mlcm: tokenizer.vocab_size = 3000000: above the cap of 1048576 (MaxVocab)");
+
+    [Fact]
+    public void Tokenizer_model_over_the_size_cap_is_refused_before_decompressing() =>
+        Fails(WithTokenizerModel(new byte[300_000], h =>
+            {
+                h.Tokenizer.SentencepieceModel.Compression = Compression.Lz4;
+                h.Tokenizer.SentencepieceModel.RawLength = SentencePieceModelFile.MaxModelBytes + 1;
+            }), MobileError.OverCap,
+            $"test.mlcm: tokenizer.sentencepiece_model.raw_length = {SentencePieceModelFile.MaxModelBytes + 1}: above the cap of {SentencePieceModelFile.MaxModelBytes} (SentencePieceModelFile.MaxModelBytes)");
 
     [Fact]
     public void Metadata_unsorted_or_duplicated()

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
 using MobileLlmConvert.Formats.Mobile;
+using MobileLlmConvert.Formats.SentencePiece;
 using static MobileLlmConvert.Tests.Mobile.MobileTestModels;
 
 namespace MobileLlmConvert.Tests.Mobile;
@@ -47,7 +48,8 @@ public class MobileLayoutTests
         var bytes = WriteBytes(ir);
         var model = ReadBytes(bytes);
 
-        Assert.Equal(ir.Tensors.Count + 3, model.Sections.Count);
+        // Tensors, the sentencepiece model and tokenizer_config.json.
+        Assert.Equal(ir.Tensors.Count + 2, model.Sections.Count);
         Assert.All(model.Sections, s => Assert.Equal(0, s.Offset % 64));
         Assert.Equal(64, model.Sections[0].Offset);
         long headerOffset = BitConverter.ToInt64(bytes, 16);
@@ -83,14 +85,17 @@ public class MobileLayoutTests
     }
 
     [Fact]
-    public void The_tokenizer_vocabulary_is_compressed_and_compression_can_be_turned_off()
+    public void The_tokenizer_is_stored_once_compressed_and_compression_can_be_turned_off()
     {
         var ir = SyntheticModel.Create(LlamaTied with { VocabSize = 4096 });
         var auto = WriteBytes(ir);
         var none = WriteBytes(ir, new MobileWriteOptions { Compression = MobileCompressionMode.None });
 
-        var vocab = ReadBytes(auto).Sections.Single(s => s.Name == "tokenizer.vocabulary");
-        Assert.True(vocab.Lz4);
+        var tokenizer = Assert.Single(ReadBytes(auto).Sections, s => s.Name.StartsWith("tokenizer.", StringComparison.Ordinal));
+        Assert.Equal("tokenizer.sentencepiece_model", tokenizer.Name);
+        Assert.True(tokenizer.Lz4);
+        Assert.Equal(SentencePieceModelFile.Build(ir.Tokenizer!).Length, tokenizer.RawLength);
+        Assert.True(tokenizer.StoredLength <= tokenizer.RawLength - Math.Max(tokenizer.RawLength / 8, 4096), $"{tokenizer.StoredLength} of {tokenizer.RawLength} bytes");
         Assert.All(ReadBytes(none).Sections, s => Assert.False(s.Lz4));
         Assert.True(auto.Length < none.Length);
         AssertSameModel(ReadBytes(auto).Ir, ReadBytes(none).Ir);

@@ -1,6 +1,7 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
 using MobileLlmConvert.Formats.Mobile;
+using MobileLlmConvert.Formats.SentencePiece;
 using static MobileLlmConvert.Tests.Mobile.MobileTestModels;
 
 namespace MobileLlmConvert.Tests.Mobile;
@@ -88,6 +89,39 @@ public class MobileRoundTripTests
         var second = WriteBytes(model.Ir, new MobileWriteOptions { Metadata = model.Metadata });
 
         Assert.Equal(first, second);
+    }
+
+    [Fact]
+    public void A_tokenizer_without_a_model_comes_back_with_the_built_one_and_the_header_ids_and_flags()
+    {
+        var source = SyntheticModel.Create(LlamaTied);
+        // Ids and flags the built ModelProto does not carry (its pad_id is -1, and it has no flags).
+        var tok = source.Tokenizer! with { PadId = 3, AddBos = false, AddEos = true };
+        var back = ReadBytes(WriteBytes(Rebuild(source, source.Tensors, tok))).Ir.Tokenizer!;
+
+        Assert.Equal(SentencePieceModelFile.Build(tok), back.SentencePieceModel);
+        Assert.Equal(tok.Pieces, back.Pieces);
+        Assert.Equal((0, 1, 2, (int?)3, false, true), (back.UnkId, back.BosId, back.EosId, back.PadId, back.AddBos, back.AddEos));
+        Assert.Null(back.TokenizerConfigJson);
+    }
+
+    [Fact]
+    public void A_tokenizer_model_is_stored_verbatim_and_a_vocabulary_it_disagrees_with_is_refused()
+    {
+        var ir = WithFullTokenizer(SyntheticModel.Create(LlamaTied));
+        var back = ReadBytes(WriteBytes(ir)).Ir.Tokenizer!;
+        Assert.Equal(ir.Tokenizer!.SentencePieceModel, back.SentencePieceModel);
+        Assert.NotEqual(SentencePieceModelFile.Build(ir.Tokenizer), back.SentencePieceModel);
+
+        var scores = ir.Tokenizer.Scores.ToArray();
+        scores[300] += 1;
+        var disagreeing = Rebuild(ir, ir.Tensors, ir.Tokenizer with { Scores = scores });
+        var e = Assert.Throws<ArgumentException>(() => WriteBytes(disagreeing));
+        Assert.Equal("the tokenizer's pieces, scores or types differ from those of its sentencepiece model, which is the copy the file stores", e.Message);
+
+        var unreadable = Rebuild(ir, ir.Tensors, ir.Tokenizer with { SentencePieceModel = [.. Enumerable.Repeat((byte)0xFF, 100)] });
+        e = Assert.Throws<ArgumentException>(() => WriteBytes(unreadable));
+        Assert.Equal("the tokenizer's sentencepiece model would not read back: (ir): ModelProto = 100 bytes: not a sentencepiece model: CodedInputStream encountered a malformed varint.", e.Message);
     }
 
     [Fact]

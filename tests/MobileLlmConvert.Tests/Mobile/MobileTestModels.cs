@@ -2,7 +2,10 @@ using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Quant;
 using MobileLlmConvert.Core.Synthetic;
+using Google.Protobuf;
 using MobileLlmConvert.Formats.Mobile;
+using MobileLlmConvert.Formats.SentencePiece;
+using MobileLlmConvert.Formats.SentencePiece.Proto;
 
 namespace MobileLlmConvert.Tests.Mobile;
 
@@ -59,15 +62,20 @@ internal static class MobileTestModels
     public static ModelIr WithTensor(ModelIr ir, string name, ElementType type, byte[] bytes) =>
         Rebuild(ir, ir.Tensors.Select(t => t.Name == name ? new Tensor(name, t.Shape, type, new MemorySource(bytes)) : t).ToList(), ir.Tokenizer);
 
-    /// <summary>A tokenizer carrying the optional sections too: sentencepiece model bytes and tokenizer_config.json.</summary>
+    /// <summary>
+    /// A tokenizer as an HF import carries it: its own sentencepiece model bytes (with a normalizer
+    /// <see cref="SentencePieceModelFile.Build"/> would not write, so a test can tell the source's
+    /// bytes from rebuilt ones) and tokenizer_config.json.
+    /// </summary>
     public static ModelIr WithFullTokenizer(ModelIr ir)
     {
-        var sp = new byte[3000];
-        new Random(7).NextBytes(sp);
+        var model = ModelProto.Parser.ParseFrom(SentencePieceModelFile.Build(ir.Tokenizer!));
+        model.NormalizerSpec.Name = "nmt_nfkc";
+        model.NormalizerSpec.AddDummyPrefix = false;
         var tok = ir.Tokenizer! with
         {
             PadId = 0,
-            SentencePieceModel = sp,
+            SentencePieceModel = model.ToByteArray(),
             TokenizerConfigJson = "{\"add_bos_token\": true, \"add_eos_token\": false, \"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"pad_token\": \"<unk>\", \"note\": \"ünïcödé ▁\"}",
         };
         return Rebuild(ir, ir.Tensors, tok);
@@ -115,7 +123,8 @@ internal static class MobileTestModels
         Assert.Equal(expected.Types, actual.Types);
         Assert.Equal((expected.UnkId, expected.BosId, expected.EosId, expected.PadId, expected.AddBos, expected.AddEos),
             (actual.UnkId, actual.BosId, actual.EosId, actual.PadId, actual.AddBos, actual.AddEos));
-        Assert.Equal(expected.SentencePieceModel, actual.SentencePieceModel);
+        // The file stores the vocabulary once, as a ModelProto: the source's, or one built from the vocabulary.
+        Assert.Equal(expected.SentencePieceModel ?? SentencePieceModelFile.Build(expected), actual.SentencePieceModel);
         Assert.Equal(expected.TokenizerConfigJson, actual.TokenizerConfigJson);
     }
 }
