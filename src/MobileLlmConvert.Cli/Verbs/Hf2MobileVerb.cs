@@ -51,16 +51,9 @@ public sealed class Hf2MobileVerb : IVerb
                 {
                     w.WriteStartObject();
                     conversion.WriteJson(w, src, dst, "mobile-bundle", bytes);
-                    w.WriteStartArray("files");
-                    foreach (var f in manifest.Files)
-                    {
-                        w.WriteStartObject();
-                        w.WriteString("path", f.Path);
-                        w.WriteNumber("bytes", f.Bytes);
-                        w.WriteString("sha256", f.Sha256);
-                        w.WriteEndObject();
-                    }
-                    w.WriteEndArray();
+                    // The manifest exactly as written in the bundle (files with bytes and sha256, options, counts).
+                    w.WritePropertyName("manifest");
+                    w.WriteRawValue(manifest.ToJson());
                     w.WriteEndObject();
                 });
             }
