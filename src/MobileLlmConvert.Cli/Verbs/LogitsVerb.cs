@@ -21,7 +21,7 @@ public sealed class LogitsVerb : IVerb
         cmd.SetAction(parse =>
         {
             using var ir = ModelOpener.Open(parse.GetValue(model)!);
-            var ids = TokenList.Parse(parse.GetValue(tokens)!, ir.Config.VocabSize);
+            var ids = TokenList.Parse(parse.GetValue(tokens)!, ir.Config.VocabSize, ir.Config.ContextLength);
             using var t = new Transformer(ir, exec.Options(parse, maxContext: ids.Length));
             var logits = t.Forward(ids);
             int v = ir.Config.VocabSize;

@@ -23,9 +23,9 @@ public sealed class SynthVerb : IVerb
             Family = ModelFamily.MobiLlama, VocabSize = 32000, HiddenSize = 2048, IntermediateSize = 5632, NumHeads = 32,
             NumKvHeads = 32, StoredLayers = 22, DType = ElementType.BF16, InitStd = 0.02f, ContextLength = 2048,
         },
-        ["llama-tiny"] = new SyntheticSpec { Family = ModelFamily.Llama },
-        ["mobilellm-tiny"] = new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true },
-        ["mobillama-tiny"] = new SyntheticSpec { Family = ModelFamily.MobiLlama, NumKvHeads = 4 },
+        ["tiny-llama"] = new SyntheticSpec { Family = ModelFamily.Llama },
+        ["tiny-mobilellm"] = new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true },
+        ["tiny-mobillama"] = new SyntheticSpec { Family = ModelFamily.MobiLlama, NumKvHeads = 4 },
     };
 
     public Command Build(CliContext ctx)

@@ -93,7 +93,7 @@ public sealed class VerifyVerb : IVerb
     {
         string? list = parse.GetValue(tokens), file = parse.GetValue(text);
         if (list is not null && file is not null) throw new UsageException("--tokens and --text: give one, not both");
-        if (list is not null) return TokenList.Parse(list, reference.Config.VocabSize);
+        if (list is not null) return TokenList.Parse(list, reference.Config.VocabSize, reference.Config.ContextLength);
         int cap = parse.GetValue(maxTokens);
         if (cap < 1) throw new UsageException($"--max-tokens: {cap} must be at least 1");
         if (reference.Tokenizer is null) throw new UsageException("--tokens: the reference has no tokenizer, so token ids are needed");
