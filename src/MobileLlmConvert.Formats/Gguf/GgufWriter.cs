@@ -48,19 +48,42 @@ public static class GgufWriter
 
         long total = plan.Tensors.Sum(t => t.ByteSize);
         long done = 0;
-        // One buffer sized to the largest tensor: peak memory is one tensor, whatever the model size.
+        // One buffer sized to the largest tensor: peak memory is one tensor, whatever the model size,
+        // plus the shared tensors between their first and last use (below).
         var buffer = GC.AllocateUninitializedArray<byte>(checked((int)plan.Tensors.Max(t => t.ByteSize)));
-        foreach (var t in plan.Tensors)
+        // A shared tensor is written once per executed step (llama.cpp cannot alias tensors). Its
+        // source may be a computation (quantization), so it is encoded once and its bytes reused
+        // until its last use, not recomputed for every step.
+        var lastUse = new Dictionary<(string, int, uint), int>();
+        for (int i = 0; i < plan.Tensors.Count; i++) lastUse[EncodingKey(plan.Tensors[i])] = i;
+        var shared = new Dictionary<(string, int, uint), byte[]>();
+        for (int i = 0; i < plan.Tensors.Count; i++)
         {
-            var bytes = buffer.AsSpan(0, checked((int)t.ByteSize));
-            Encode(t, bytes);
+            var t = plan.Tensors[i];
+            var key = EncodingKey(t);
+            ReadOnlySpan<byte> bytes;
+            if (shared.TryGetValue(key, out var cached))
+            {
+                bytes = cached;
+            }
+            else
+            {
+                var span = buffer.AsSpan(0, checked((int)t.ByteSize));
+                Encode(t, span);
+                if (lastUse[key] != i) shared[key] = span.ToArray();
+                bytes = span;
+            }
             encoder.Raw(bytes);
             encoder.Pad(GgufConstants.DefaultAlignment);
+            if (lastUse[key] == i) shared.Remove(key);
             done += t.ByteSize;
             options.Progress?.Report(new ConversionProgress("gguf", done, total, t.GgufName));
         }
         output.Flush();
     }
+
+    /// <summary>What decides a tensor's encoded bytes: its IR tensor, the RoPE permutation and the output type.</summary>
+    private static (string, int, uint) EncodingKey(PlannedTensor t) => (t.Source.Name, t.PermuteHeads, t.OutType.Id);
 
     /// <summary>Converts (float types), permutes (Q and K) and copies one tensor's bytes into <paramref name="dst"/>.</summary>
     private static void Encode(PlannedTensor t, Span<byte> dst)

@@ -177,6 +177,34 @@ public class GgufWriterTests
             FloatConvert.ToSingleArray(back["model.layers.3.self_attn.q_proj.weight"]));
     }
 
+    /// <summary>
+    /// llama.cpp needs a shared block once per executed step, but its source (possibly a lazy
+    /// quantization) is read once: the encoded bytes are reused, and the file is the same.
+    /// </summary>
+    [Theory]
+    [InlineData("mobilellm-ls")]
+    [InlineData("mobillama")]
+    public void SharedTensorsAreEncodedOncePerFileNotOncePerStep(string family)
+    {
+        using var ir = GgufTestModels.Create(family);
+        var counters = new Dictionary<string, CountingSource>(StringComparer.Ordinal);
+        using var counted = GgufTestModels.WithTensors(ir, ir.Tensors.Select(t =>
+        {
+            var c = new CountingSource(t.Source, spannable: false);
+            counters[t.Name] = c;
+            return new Tensor(t.Name, t.Shape, t.Type, c);
+        }).ToList());
+        var withCounters = new MemoryStream();
+        GgufWriter.Write(counted, withCounters, new GgufWriteOptions());
+        var plain = new MemoryStream();
+        GgufWriter.Write(ir, plain, new GgufWriteOptions());
+
+        Assert.Equal(plain.ToArray(), withCounters.ToArray());
+        var uses = ir.Steps.SelectMany(s => s.Keys.Distinct()).GroupBy(k => k).Where(g => g.Count() > 1).Select(g => g.Key).ToList();
+        Assert.NotEmpty(uses);
+        Assert.All(counters, kv => Assert.Equal(1, kv.Value.Reads));
+    }
+
     private sealed class SyncProgress(Action<ConversionProgress> report) : IProgress<ConversionProgress>
     {
         public void Report(ConversionProgress value) => report(value);

@@ -3,30 +3,6 @@ using MobileLlmConvert.Core.Synthetic;
 
 namespace MobileLlmConvert.Tests.Passes;
 
-/// <summary>A source that counts how often its bytes are read (a span handed out, or a copy).</summary>
-internal sealed class CountingSource(TensorSource inner, bool spannable) : TensorSource
-{
-    public int Reads { get; private set; }
-    public override long Length => inner.Length;
-
-    public override void CopyTo(Span<byte> destination)
-    {
-        Reads++;
-        inner.CopyTo(destination);
-    }
-
-    public override bool TryGetSpan(out ReadOnlySpan<byte> span)
-    {
-        if (!spannable || !inner.TryGetSpan(out span))
-        {
-            span = default;
-            return false;
-        }
-        Reads++;
-        return true;
-    }
-}
-
 internal static class PassTestKit
 {
     /// <summary>The IR with every source wrapped in a counter; spannable = false behaves like a computed source.</summary>

@@ -8,15 +8,6 @@ namespace MobileLlmConvert.Tests.Quant;
 
 public class QuantizePassTests
 {
-    /// <summary>Bytes held in memory that count every read, to prove what the pass does not read.</summary>
-    private sealed class CountingSource(byte[] bytes) : TensorSource
-    {
-        public int Reads;
-        public override long Length => bytes.Length;
-        public override void CopyTo(Span<byte> destination) { Reads++; bytes.CopyTo(destination); }
-        public override bool TryGetSpan(out ReadOnlySpan<byte> span) { Reads++; span = bytes; return true; }
-    }
-
     private static ModelIr Model(bool tied = false, int hidden = 64, int intermediate = 128, ModelFamily family = ModelFamily.MobileLLM, ElementType dtype = ElementType.F32) =>
         SyntheticModel.Create(new SyntheticSpec
         {
@@ -25,7 +16,7 @@ public class QuantizePassTests
         });
 
     private static ModelIr Counting(ModelIr ir) =>
-        ir with { Tensors = ir.Tensors.Select(t => new Tensor(t.Name, t.Shape, t.Type, new CountingSource(t.Source.ToArray()))).ToList() };
+        ir with { Tensors = ir.Tensors.Select(t => new Tensor(t.Name, t.Shape, t.Type, new CountingSource(new MemorySource(t.Source.ToArray()), spannable: true))).ToList() };
 
     [Fact]
     public void Q4_defaults_keep_norms_f32_and_embedding_and_head_8_bit()
