@@ -12,6 +12,7 @@ public class GgufHostileHeaderTests
         var e = Assert.Throws<GgufException>(() => GgufFile.ReadMetadata(path));
         Assert.Equal(kind, e.Kind);
         Assert.Equal($"{path}: {expectedAfterPath}", e.Message);
+        CliAssert.RejectsWith(path, e.Message);
     }
 
     private static GgufBytes OneTensor(string name, ulong[] dims, uint type, ulong offset) =>

@@ -20,6 +20,7 @@ public class GgufHostileModelTests
         var e = Assert.Throws<GgufException>(() => GgufFile.Read(path, bag));
         Assert.Equal(kind, e.Kind);
         Assert.Equal($"{path}: {expectedAfterPath}", e.Message);
+        CliAssert.RejectsWith(path, e.Message);
     }
 
     [Fact]

@@ -20,6 +20,16 @@ public class MobileHostileTests
         var e = Assert.Throws<MobileFormatException>(() => ReadBytes(bytes));
         Assert.Equal(kind, e.Kind);
         Assert.Equal(message, e.Message);
+        ThroughCli(bytes, e.Message);
+    }
+
+    /// <summary>The same bytes as a file given to the CLI: exit 2 and the reader's message, naming the real path.</summary>
+    private static void ThroughCli(byte[] bytes, string message)
+    {
+        using var dir = new TempDir();
+        string path = dir.File("test.mlcm");
+        File.WriteAllBytes(path, bytes);
+        CliAssert.RejectsWith(path, path + message["test.mlcm".Length..]);
     }
 
     private static MobileFormatException Fails(byte[] bytes, MobileError kind)
@@ -27,6 +37,7 @@ public class MobileHostileTests
         var e = Assert.Throws<MobileFormatException>(() => ReadBytes(bytes));
         Assert.Equal(kind, e.Kind);
         Assert.StartsWith("test.mlcm: ", e.Message);
+        ThroughCli(bytes, e.Message);
         return e;
     }
 
