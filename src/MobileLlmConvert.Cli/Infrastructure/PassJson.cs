@@ -32,12 +32,8 @@ internal static class PassJson
         w.WriteStartObject();
         w.WriteString("pass", r.Pass);
         w.WriteBoolean("changed", r.Changed);
-        w.WriteStartArray("notes");
-        foreach (var n in r.Notes) w.WriteStringValue(n);
-        w.WriteEndArray();
-        w.WriteStartArray("warnings");
-        foreach (var n in r.Warnings) w.WriteStringValue(n);
-        w.WriteEndArray();
+        w.WriteStrings("notes", r.Notes);
+        w.WriteStrings("warnings", r.Warnings);
         w.WriteNumber("parameters_before", r.StoredParametersBefore);
         w.WriteNumber("parameters_after", r.StoredParametersAfter);
         w.WriteNumber("bytes_before", r.StoredBytesBefore);

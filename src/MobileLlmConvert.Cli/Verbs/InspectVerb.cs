@@ -145,12 +145,8 @@ public sealed class InspectVerb : IVerb
                 w.WriteStartObject();
                 w.WriteString("what", g.What);
                 w.WriteString("keys_text", g.KeysText);
-                w.WriteStartArray("steps");
-                foreach (var i in g.Steps) w.WriteNumberValue(i);
-                w.WriteEndArray();
-                w.WriteStartArray("keys");
-                foreach (var k in g.Keys) w.WriteStringValue(k);
-                w.WriteEndArray();
+                w.WriteNumbers("steps", g.Steps.Select(i => (long)i));
+                w.WriteStrings("keys", g.Keys);
                 w.WriteNumber("parameters", g.Parameters);
                 w.WriteEndObject();
             }
@@ -161,17 +157,11 @@ public sealed class InspectVerb : IVerb
                 w.WriteStartObject();
                 w.WriteString("name", u.Key);
                 w.WriteString("type", u.Type);
-                w.WriteStartArray("shape");
-                foreach (var d in u.Shape) w.WriteNumberValue(d);
-                w.WriteEndArray();
+                w.WriteNumbers("shape", u.Shape);
                 w.WriteNumber("parameters", u.Parameters);
                 w.WriteNumber("bytes", u.Bytes);
-                w.WriteStartArray("roles");
-                foreach (var r in u.Roles) w.WriteStringValue(r);
-                w.WriteEndArray();
-                w.WriteStartArray("steps");
-                foreach (var i in u.Steps) w.WriteNumberValue(i);
-                w.WriteEndArray();
+                w.WriteStrings("roles", u.Roles);
+                w.WriteNumbers("steps", u.Steps.Select(i => (long)i));
                 w.WriteEndObject();
             }
             w.WriteEndArray();

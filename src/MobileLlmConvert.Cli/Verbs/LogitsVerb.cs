@@ -28,9 +28,7 @@ public sealed class LogitsVerb : IVerb
             JsonOut.Write(ctx.Out, w =>
             {
                 w.WriteStartObject();
-                w.WriteStartArray("tokens");
-                foreach (var id in ids) w.WriteNumberValue(id);
-                w.WriteEndArray();
+                w.WriteNumbers("tokens", ids.Select(id => (long)id));
                 w.WriteStartArray("logits");
                 for (int p = 0; p < ids.Length; p++)
                 {

@@ -42,59 +42,47 @@ public sealed record HfConfigJson
 
     public static HfConfigJson Parse(byte[] json, string path)
     {
-        if (json.Length > MaxConfigBytes)
-            throw new HfConfigException(HfConfigError.FileTooLarge, path, "file length", json.Length.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {MaxConfigBytes} bytes");
-        // JsonDocument checks UTF-8 lazily (when a string is read); check it all before parsing.
-        if (!System.Text.Unicode.Utf8.IsValid(json))
-            throw new HfConfigException(HfConfigError.InvalidJson, path, "(json)", "invalid UTF-8", "config.json must be UTF-8 text");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32 });
-        }
-        catch (JsonException e)
-        {
-            throw new HfConfigException(HfConfigError.InvalidJson, path, "(json)", $"line {e.LineNumber}, byte {e.BytePositionInLine}", "not valid JSON", e);
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new HfConfigException(HfConfigError.NotObject, path, "(root)", root.ValueKind.ToString(), "config.json must be a JSON object");
-            var keys = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var p in root.EnumerateObject())
+        using var doc = HfJson.ParseObject(json, MaxConfigBytes, maxDepth: 32, "config.json", (failure, field, value, reason, inner) =>
+            new HfConfigException(failure switch
             {
-                // Python's json keeps the last duplicate, other readers the first: refuse to guess.
-                if (!keys.Add(p.Name))
-                    throw new HfConfigException(HfConfigError.InvalidJson, path, p.Name, "(twice)", "key appears more than once");
-            }
-            var r = new Fields(root, path);
-            return new HfConfigJson
-            {
-                Architectures = r.StringArray("architectures"),
-                ModelType = r.String("model_type"),
-                VocabSize = r.Int("vocab_size"),
-                HiddenSize = r.Int("hidden_size"),
-                IntermediateSize = r.Int("intermediate_size"),
-                NumHiddenLayers = r.Int("num_hidden_layers"),
-                NumAttentionHeads = r.Int("num_attention_heads"),
-                NumKeyValueHeads = r.Int("num_key_value_heads"),
-                HeadDim = r.Int("head_dim"),
-                MaxPositionEmbeddings = r.Int("max_position_embeddings"),
-                RmsNormEps = r.Double("rms_norm_eps"),
-                RopeTheta = r.Double("rope_theta"),
-                HiddenAct = r.String("hidden_act"),
-                TieWordEmbeddings = r.Bool("tie_word_embeddings"),
-                ShareEmbedding = r.Bool("share_embedding"),
-                LayerSharing = r.Bool("layer_sharing"),
-                AttentionBias = r.Bool("attention_bias"),
-                MlpBias = r.Bool("mlp_bias"),
-                RopeScaling = r.Raw("rope_scaling"),
-                BosTokenId = r.IntOrFirst("bos_token_id"),
-                EosTokenId = r.IntOrFirst("eos_token_id"),
-                TorchDtype = r.String("torch_dtype"),
-            };
+                HfJsonFailure.TooLarge => HfConfigError.FileTooLarge,
+                HfJsonFailure.Invalid => HfConfigError.InvalidJson,
+                _ => HfConfigError.NotObject,
+            }, path, field, value, reason, inner));
+        var root = doc.RootElement;
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in root.EnumerateObject())
+        {
+            // Python's json keeps the last duplicate, other readers the first: refuse to guess.
+            if (!keys.Add(p.Name))
+                throw new HfConfigException(HfConfigError.InvalidJson, path, p.Name, "(twice)", "key appears more than once");
         }
+        var r = new Fields(root, path);
+        return new HfConfigJson
+        {
+            Architectures = r.StringArray("architectures"),
+            ModelType = r.String("model_type"),
+            VocabSize = r.Int("vocab_size"),
+            HiddenSize = r.Int("hidden_size"),
+            IntermediateSize = r.Int("intermediate_size"),
+            NumHiddenLayers = r.Int("num_hidden_layers"),
+            NumAttentionHeads = r.Int("num_attention_heads"),
+            NumKeyValueHeads = r.Int("num_key_value_heads"),
+            HeadDim = r.Int("head_dim"),
+            MaxPositionEmbeddings = r.Int("max_position_embeddings"),
+            RmsNormEps = r.Double("rms_norm_eps"),
+            RopeTheta = r.Double("rope_theta"),
+            HiddenAct = r.String("hidden_act"),
+            TieWordEmbeddings = r.Bool("tie_word_embeddings"),
+            ShareEmbedding = r.Bool("share_embedding"),
+            LayerSharing = r.Bool("layer_sharing"),
+            AttentionBias = r.Bool("attention_bias"),
+            MlpBias = r.Bool("mlp_bias"),
+            RopeScaling = r.Raw("rope_scaling"),
+            BosTokenId = r.IntOrFirst("bos_token_id"),
+            EosTokenId = r.IntOrFirst("eos_token_id"),
+            TorchDtype = r.String("torch_dtype"),
+        };
     }
 
     private readonly struct Fields(JsonElement root, string path)

@@ -22,59 +22,47 @@ public sealed record HfIndex(IReadOnlyDictionary<string, string> WeightMap, long
 
     public static HfIndex Parse(byte[] json, string path)
     {
-        if (json.Length > MaxIndexBytes)
-            throw new HfIndexException(HfIndexError.FileTooLarge, path, "file length", json.Length.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {MaxIndexBytes} bytes");
-        // JsonDocument checks UTF-8 lazily (when a string is read); check it all before parsing.
-        if (!System.Text.Unicode.Utf8.IsValid(json))
-            throw new HfIndexException(HfIndexError.InvalidJson, path, "(json)", "invalid UTF-8", "the index must be UTF-8 text");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 8 });
-        }
-        catch (JsonException e)
-        {
-            throw new HfIndexException(HfIndexError.InvalidJson, path, "(json)", $"line {e.LineNumber}, byte {e.BytePositionInLine}", "not valid JSON", e);
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new HfIndexException(HfIndexError.NotObject, path, "(root)", root.ValueKind.ToString(), "the index must be a JSON object");
-            long? total = null;
-            if (root.TryGetProperty("metadata", out var meta) && meta.ValueKind != JsonValueKind.Null)
+        using var doc = HfJson.ParseObject(json, MaxIndexBytes, maxDepth: 8, "the index", (failure, field, value, reason, inner) =>
+            new HfIndexException(failure switch
             {
-                if (meta.ValueKind != JsonValueKind.Object)
-                    throw new HfIndexException(HfIndexError.WrongType, path, "metadata", meta.GetRawText(), "must be an object");
-                if (meta.TryGetProperty("total_size", out var ts))
-                {
-                    // Some writers emit total_size as a float (e.g. 2200119296.0): accept any non-negative number.
-                    if (ts.ValueKind != JsonValueKind.Number || !ts.TryGetDouble(out double d) || d < 0 || d > long.MaxValue)
-                        throw new HfIndexException(HfIndexError.WrongType, path, "metadata.total_size", ts.GetRawText(), "must be a non-negative number");
-                    total = (long)d;
-                }
-            }
-            if (!root.TryGetProperty("weight_map", out var map))
-                throw new HfIndexException(HfIndexError.MissingField, path, "weight_map", "(absent)", "required field");
-            if (map.ValueKind != JsonValueKind.Object)
-                throw new HfIndexException(HfIndexError.WrongType, path, "weight_map", map.ValueKind.ToString(), "must be an object of tensor name -> shard file");
-            var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
-            var shards = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var p in map.EnumerateObject())
+                HfJsonFailure.TooLarge => HfIndexError.FileTooLarge,
+                HfJsonFailure.Invalid => HfIndexError.InvalidJson,
+                _ => HfIndexError.NotObject,
+            }, path, field, value, reason, inner));
+        var root = doc.RootElement;
+        long? total = null;
+        if (root.TryGetProperty("metadata", out var meta) && meta.ValueKind != JsonValueKind.Null)
+        {
+            if (meta.ValueKind != JsonValueKind.Object)
+                throw new HfIndexException(HfIndexError.WrongType, path, "metadata", meta.GetRawText(), "must be an object");
+            if (meta.TryGetProperty("total_size", out var ts))
             {
-                if (p.Value.ValueKind != JsonValueKind.String)
-                    throw new HfIndexException(HfIndexError.WrongType, path, $"weight_map.{p.Name}", p.Value.GetRawText(), "must be a shard file name");
-                string shard = p.Value.GetString()!;
-                CheckShardName(shard, path, $"weight_map.{p.Name}");
-                if (!weightMap.TryAdd(p.Name, shard))
-                    throw new HfIndexException(HfIndexError.DuplicateName, path, $"weight_map.{p.Name}", "(twice)", "tensor name appears more than once");
-                if (shards.Add(shard) && shards.Count > MaxShards)
-                    throw new HfIndexException(HfIndexError.TooManyShards, path, "weight_map", $"> {MaxShards} shards", $"more than {MaxShards} shard files");
+                // Some writers emit total_size as a float (e.g. 2200119296.0): accept any non-negative number.
+                if (ts.ValueKind != JsonValueKind.Number || !ts.TryGetDouble(out double d) || d < 0 || d > long.MaxValue)
+                    throw new HfIndexException(HfIndexError.WrongType, path, "metadata.total_size", ts.GetRawText(), "must be a non-negative number");
+                total = (long)d;
             }
-            if (weightMap.Count == 0)
-                throw new HfIndexException(HfIndexError.EmptyWeightMap, path, "weight_map", "{}", "lists no tensors");
-            return new HfIndex(weightMap, total);
         }
+        if (!root.TryGetProperty("weight_map", out var map))
+            throw new HfIndexException(HfIndexError.MissingField, path, "weight_map", "(absent)", "required field");
+        if (map.ValueKind != JsonValueKind.Object)
+            throw new HfIndexException(HfIndexError.WrongType, path, "weight_map", map.ValueKind.ToString(), "must be an object of tensor name -> shard file");
+        var weightMap = new Dictionary<string, string>(StringComparer.Ordinal);
+        var shards = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var p in map.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.String)
+                throw new HfIndexException(HfIndexError.WrongType, path, $"weight_map.{p.Name}", p.Value.GetRawText(), "must be a shard file name");
+            string shard = p.Value.GetString()!;
+            CheckShardName(shard, path, $"weight_map.{p.Name}");
+            if (!weightMap.TryAdd(p.Name, shard))
+                throw new HfIndexException(HfIndexError.DuplicateName, path, $"weight_map.{p.Name}", "(twice)", "tensor name appears more than once");
+            if (shards.Add(shard) && shards.Count > MaxShards)
+                throw new HfIndexException(HfIndexError.TooManyShards, path, "weight_map", $"> {MaxShards} shards", $"more than {MaxShards} shard files");
+        }
+        if (weightMap.Count == 0)
+            throw new HfIndexException(HfIndexError.EmptyWeightMap, path, "weight_map", "{}", "lists no tensors");
+        return new HfIndex(weightMap, total);
     }
 
     private static void CheckShardName(string shard, string path, string field)
