@@ -19,9 +19,17 @@ internal static unsafe partial class QuantKernelsAvx2
         switch (info.Kind)
         {
             case QuantKind.Int8Symmetric: TileCore<Int8Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
-            case QuantKind.Int4Symmetric: TileCore<Int4Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
-            default: TileCore<Int4AsymBlock>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
+            case QuantKind.Int4Symmetric: Int4Tile<Int4Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
+            default: Int4Tile<Int4AsymBlock>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
         }
+    }
+
+    /// <summary>Whole panels of eight rows through <see cref="PanelInt4{TBlock}"/>, the rest row by row.</summary>
+    private static void Int4Tile<TBlock>(ElementTypeInfo info, byte* w, nint rowBytes, int rowCount, byte* xq, nint xqStride, int batch, int blocks, float* y, nint yStride)
+        where TBlock : struct, IBlockDot
+    {
+        int done = PanelInt4<TBlock>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride);
+        if (done < rowCount) TileCore<TBlock>(info, w + done * rowBytes, rowBytes, rowCount - done, xq, xqStride, batch, blocks, y + done, yStride);
     }
 
     private static void TileCore<TBlock>(ElementTypeInfo info, byte* w, nint rowBytes, int rowCount, byte* xq, nint xqStride, int batch, int blocks, float* y, nint yStride)

@@ -1,0 +1,166 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using MobileLlmConvert.Core.Ir;
+
+namespace MobileLlmConvert.Core.Quant;
+
+/// <summary>
+/// The 4-bit prefill kernel: eight weight rows at a time ("a panel"), one output row per SIMD lane.
+/// The panel's nibbles are unpacked once and stored transposed (for every four consecutive values,
+/// the eight rows' bytes side by side in one 256-bit vector), so each vpdpbusd multiplies that vector
+/// by four activation bytes of one token broadcast to every lane. The eight lanes then hold the eight
+/// rows' block sums for that token: the offset, the scale and the accumulation are vector operations
+/// and the result is stored with one store, with no horizontal sum per block or per output (the
+/// per-pair <see cref="Tile4{TBlock}"/> spends most of its instructions on those at g = 32).
+/// Each block's integer sum is the same Σ q·a − offset·Σa as <see cref="DotFast"/>'s; only the f32
+/// order of the sum over blocks (and of the Q4_1 min term) differs.
+/// </summary>
+internal static unsafe partial class QuantKernelsAvx2
+{
+    private const int PanelRows = 8;
+
+    /// <summary>
+    /// Widest row the panel kernel takes: its transposed panel (8 bytes per column) and per-block
+    /// scales live on the stack, 64 KiB + 16 KiB at this width, well inside a worker thread's stack.
+    /// Wider rows take the per-pair tile kernel.
+    /// </summary>
+    private const int MaxPanelCols = 8192;
+
+    /// <summary>Rows [0, rowCount − rowCount % 8) through the panel kernel; returns how many rows it did.</summary>
+    [SkipLocalsInit]
+    private static int PanelInt4<TBlock>(ElementTypeInfo info, byte* w, nint rowBytes, int rowCount, byte* xq, nint xqStride, int batch, int blocks, float* y, nint yStride)
+        where TBlock : struct, IBlockDot
+    {
+        int g = info.BlockValues;
+        int cols = g * blocks;
+        int panels = rowCount / PanelRows;
+        if (panels == 0 || cols > MaxPanelCols) return 0;
+        var layout = new ActivationLayout(g, blocks);
+        // One 32-byte vector per four columns; d and m per block, eight rows each.
+        byte* packed = stackalloc byte[cols * PanelRows];
+        float* d = stackalloc float[blocks * PanelRows];
+        float* m = stackalloc float[blocks * PanelRows];
+        for (int p = 0; p < panels; p++)
+        {
+            PackPanel(info, TBlock.HasMin, w + p * PanelRows * rowBytes, rowBytes, blocks, packed, d, m);
+            float* yp = y + p * PanelRows;
+            int s = 0;
+            for (; s + 4 <= batch; s += 4)
+                Panel4<TBlock>(g, blocks, layout, packed, d, m, xq + s * xqStride, xqStride, yp + s * yStride, yStride);
+            for (; s < batch; s++)
+                Panel1<TBlock>(g, blocks, layout, packed, d, m, xq + s * xqStride, yp + s * yStride);
+        }
+        return panels * PanelRows;
+    }
+
+    /// <summary>Unpacks eight rows' nibbles into the transposed panel and gathers their block scales (and mins).</summary>
+    private static void PackPanel(ElementTypeInfo info, bool hasMin, byte* w, nint rowBytes, int blocks, byte* packed, float* d, float* m)
+    {
+        float* ht = QuantOps.HalfTable;
+        int g = info.BlockValues, bb = info.BlockBytes, header = hasMin ? 4 : 2;
+        byte* values = stackalloc byte[128]; // one block unpacked; the widest group is 128
+        uint* dst = (uint*)packed;
+        var lowNibble = Vector128.Create((byte)0x0F);
+        for (int r = 0; r < PanelRows; r++)
+        {
+            byte* row = w + r * rowBytes;
+            for (int b = 0; b < blocks; b++, row += bb)
+            {
+                d[b * PanelRows + r] = QuantOps.Half(ht, row);
+                m[b * PanelRows + r] = hasMin ? QuantOps.Half(ht, row + 2) : 0f;
+                // Byte j holds value j (low nibble) and value j + g/2 (high nibble), REFERENCE.md.
+                for (int c = 0; c < g / 2; c += 16)
+                {
+                    var v = Sse2.LoadVector128(row + header + c);
+                    Sse2.Store(values + c, Sse2.And(v, lowNibble));
+                    Sse2.Store(values + g / 2 + c, Sse2.And(Sse2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), lowNibble));
+                }
+                uint* quads = (uint*)values;
+                uint* block = dst + b * (g / 4) * PanelRows;
+                for (int j = 0; j < g / 4; j++) block[j * PanelRows + r] = quads[j];
+            }
+        }
+    }
+
+    /// <summary>Eight rows × four tokens; two accumulators per token so the vpdpbusd chains overlap.</summary>
+    private static void Panel4<TBlock>(int g, int blocks, ActivationLayout layout, byte* packed, float* d, float* m, byte* xq, nint xqStride, float* y, nint yStride)
+        where TBlock : struct, IBlockDot
+    {
+        byte* a0 = xq, a1 = xq + xqStride, a2 = xq + 2 * xqStride, a3 = xq + 3 * xqStride;
+        nint so = layout.ScalesOffset, mo = layout.SumsOffset;
+        var f0 = Vector256<float>.Zero;
+        var f1 = Vector256<float>.Zero;
+        var f2 = Vector256<float>.Zero;
+        var f3 = Vector256<float>.Zero;
+        byte* wq = packed;
+        for (int b = 0; b < blocks; b++)
+        {
+            var e0 = Vector256<int>.Zero; var o0 = Vector256<int>.Zero;
+            var e1 = Vector256<int>.Zero; var o1 = Vector256<int>.Zero;
+            var e2 = Vector256<int>.Zero; var o2 = Vector256<int>.Zero;
+            var e3 = Vector256<int>.Zero; var o3 = Vector256<int>.Zero;
+            int k = b * g;
+            for (int j = 0; j < g; j += 8, wq += 64)
+            {
+                var we = Avx.LoadVector256(wq);
+                var wo = Avx.LoadVector256(wq + 32);
+                e0 = DotU8S8(e0, we, Vector256.Create(*(int*)(a0 + k + j)).AsSByte());
+                e1 = DotU8S8(e1, we, Vector256.Create(*(int*)(a1 + k + j)).AsSByte());
+                e2 = DotU8S8(e2, we, Vector256.Create(*(int*)(a2 + k + j)).AsSByte());
+                e3 = DotU8S8(e3, we, Vector256.Create(*(int*)(a3 + k + j)).AsSByte());
+                o0 = DotU8S8(o0, wo, Vector256.Create(*(int*)(a0 + k + j + 4)).AsSByte());
+                o1 = DotU8S8(o1, wo, Vector256.Create(*(int*)(a1 + k + j + 4)).AsSByte());
+                o2 = DotU8S8(o2, wo, Vector256.Create(*(int*)(a2 + k + j + 4)).AsSByte());
+                o3 = DotU8S8(o3, wo, Vector256.Create(*(int*)(a3 + k + j + 4)).AsSByte());
+            }
+            var dv = Avx.LoadVector256(d + b * PanelRows);
+            f0 = BlockAccumulate<TBlock>(f0, Avx2.Add(e0, o0), dv, m + b * PanelRows, a0 + so + 4 * b, a0 + mo + 4 * b);
+            f1 = BlockAccumulate<TBlock>(f1, Avx2.Add(e1, o1), dv, m + b * PanelRows, a1 + so + 4 * b, a1 + mo + 4 * b);
+            f2 = BlockAccumulate<TBlock>(f2, Avx2.Add(e2, o2), dv, m + b * PanelRows, a2 + so + 4 * b, a2 + mo + 4 * b);
+            f3 = BlockAccumulate<TBlock>(f3, Avx2.Add(e3, o3), dv, m + b * PanelRows, a3 + so + 4 * b, a3 + mo + 4 * b);
+        }
+        Avx.Store(y, f0);
+        Avx.Store(y + yStride, f1);
+        Avx.Store(y + 2 * yStride, f2);
+        Avx.Store(y + 3 * yStride, f3);
+    }
+
+    /// <summary>Eight rows × one token (the batch's last tokens when it is not a multiple of four).</summary>
+    private static void Panel1<TBlock>(int g, int blocks, ActivationLayout layout, byte* packed, float* d, float* m, byte* xq, float* y)
+        where TBlock : struct, IBlockDot
+    {
+        var f = Vector256<float>.Zero;
+        byte* wq = packed;
+        for (int b = 0; b < blocks; b++)
+        {
+            var e = Vector256<int>.Zero;
+            var o = Vector256<int>.Zero;
+            int k = b * g;
+            for (int j = 0; j < g; j += 8, wq += 64)
+            {
+                e = DotU8S8(e, Avx.LoadVector256(wq), Vector256.Create(*(int*)(xq + k + j)).AsSByte());
+                o = DotU8S8(o, Avx.LoadVector256(wq + 32), Vector256.Create(*(int*)(xq + k + j + 4)).AsSByte());
+            }
+            f = BlockAccumulate<TBlock>(f, Avx2.Add(e, o), Avx.LoadVector256(d + b * PanelRows), m + b * PanelRows,
+                xq + layout.ScaleOffset(b), xq + layout.SumOffset(b));
+        }
+        Avx.Store(y, f);
+    }
+
+    /// <summary>
+    /// acc + dw·dx·(Σ q·a − offset·Σa) [+ m·dx·Σa] for eight rows of one block and one token: the
+    /// integer block sums are exact, as in <see cref="DotFastCore{TBlock}"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> BlockAccumulate<TBlock>(Vector256<float> acc, Vector256<int> isum, Vector256<float> dw, float* m, byte* scale, byte* sum)
+        where TBlock : struct, IBlockDot
+    {
+        float dx = *(float*)scale;
+        int sa = *(int*)sum;
+        if (TBlock.Offset != 0) isum = Avx2.Subtract(isum, Vector256.Create(sa * TBlock.Offset));
+        acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Avx.Multiply(dw, Vector256.Create(dx)), acc);
+        if (TBlock.HasMin) acc = Fma.MultiplyAdd(Avx.LoadVector256(m), Vector256.Create(dx * sa), acc);
+        return acc;
+    }
+}
