@@ -6,15 +6,18 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Core.Quant;
 
 /// <summary>
-/// The 4-bit prefill kernel: eight weight rows at a time ("a panel"), one output row per SIMD lane.
-/// The panel's nibbles are unpacked once and stored transposed (for every four consecutive values,
+/// The prefill kernel for 4-bit rows (and 8-bit rows where VNNI is present): eight weight rows at a
+/// time ("a panel"), one output row per SIMD lane. The panel's quants are unpacked once, as unsigned
+/// bytes, and stored transposed (for every four consecutive values,
 /// the eight rows' bytes side by side in one 256-bit vector), so each vpdpbusd multiplies that vector
 /// by four activation bytes of one token broadcast to every lane. The eight lanes then hold the eight
 /// rows' block sums for that token: the offset, the scale and the accumulation are vector operations
 /// and the result is stored with one store, with no horizontal sum per block or per output (the
 /// per-pair <see cref="Tile4{TBlock}"/> spends most of its instructions on those at g = 32).
-/// Each block's integer sum is the same Σ q·a − offset·Σa as <see cref="DotFast"/>'s; only the f32
-/// order of the sum over blocks (and of the Q4_1 min term) differs.
+/// Each block's integer sum is the same exact Σ (q − offset)·a = Σ q·a − offset·Σa as
+/// <see cref="DotFast"/>'s; only the f32 order of the sum over blocks (and of the Q4_1 min term) differs.
+/// 8-bit quants are stored as q + 128 (0..255, vpdpbusd's unsigned operand) with offset 128; vpmaddubsw
+/// would saturate on those (2·255·127 &gt; 32767), so without VNNI 8-bit rows keep the per-pair kernel.
 /// </summary>
 internal static unsafe partial class QuantKernelsAvx2
 {
@@ -29,7 +32,7 @@ internal static unsafe partial class QuantKernelsAvx2
 
     /// <summary>Rows [0, rowCount − rowCount % 8) through the panel kernel; returns how many rows it did.</summary>
     [SkipLocalsInit]
-    private static int PanelInt4<TBlock>(ElementTypeInfo info, byte* w, nint rowBytes, int rowCount, byte* xq, nint xqStride, int batch, int blocks, float* y, nint yStride)
+    private static int PanelRowsFast<TBlock>(ElementTypeInfo info, byte* w, nint rowBytes, int rowCount, byte* xq, nint xqStride, int batch, int blocks, float* y, nint yStride)
         where TBlock : struct, IBlockDot
     {
         int g = info.BlockValues;
@@ -37,6 +40,7 @@ internal static unsafe partial class QuantKernelsAvx2
         int panels = rowCount / PanelRows;
         if (panels == 0 || cols > MaxPanelCols) return 0;
         var layout = new ActivationLayout(g, blocks);
+        int offset = info.Kind == QuantKind.Int8Symmetric ? 128 : TBlock.Offset;
         // One 32-byte vector per four columns; d and m per block, eight rows each.
         byte* packed = stackalloc byte[cols * PanelRows];
         float* d = stackalloc float[blocks * PanelRows];
@@ -47,14 +51,14 @@ internal static unsafe partial class QuantKernelsAvx2
             float* yp = y + p * PanelRows;
             int s = 0;
             for (; s + 4 <= batch; s += 4)
-                Panel4<TBlock>(g, blocks, layout, packed, d, m, xq + s * xqStride, xqStride, yp + s * yStride, yStride);
+                Panel4<TBlock>(g, blocks, layout, offset, packed, d, m, xq + s * xqStride, xqStride, yp + s * yStride, yStride);
             for (; s < batch; s++)
-                Panel1<TBlock>(g, blocks, layout, packed, d, m, xq + s * xqStride, yp + s * yStride);
+                Panel1<TBlock>(g, blocks, layout, offset, packed, d, m, xq + s * xqStride, yp + s * yStride);
         }
         return panels * PanelRows;
     }
 
-    /// <summary>Unpacks eight rows' nibbles into the transposed panel and gathers their block scales (and mins).</summary>
+    /// <summary>Unpacks eight rows' quants into the transposed panel and gathers their block scales (and mins).</summary>
     private static void PackPanel(ElementTypeInfo info, bool hasMin, byte* w, nint rowBytes, int blocks, byte* packed, float* d, float* m)
     {
         float* ht = QuantOps.HalfTable;
@@ -69,8 +73,14 @@ internal static unsafe partial class QuantKernelsAvx2
             {
                 d[b * PanelRows + r] = QuantOps.Half(ht, row);
                 m[b * PanelRows + r] = hasMin ? QuantOps.Half(ht, row + 2) : 0f;
+                if (info.Kind == QuantKind.Int8Symmetric)
+                {
+                    // q xor 0x80 = q + 128 as an unsigned byte, for every int8 q.
+                    for (int c = 0; c < g; c += 16)
+                        Sse2.Store(values + c, Sse2.Xor(Sse2.LoadVector128(row + 2 + c), Vector128.Create((byte)0x80)));
+                }
                 // Byte j holds value j (low nibble) and value j + g/2 (high nibble), REFERENCE.md.
-                for (int c = 0; c < g / 2; c += 16)
+                for (int c = 0; info.Kind != QuantKind.Int8Symmetric && c < g / 2; c += 16)
                 {
                     var v = Sse2.LoadVector128(row + header + c);
                     Sse2.Store(values + c, Sse2.And(v, lowNibble));
@@ -84,7 +94,7 @@ internal static unsafe partial class QuantKernelsAvx2
     }
 
     /// <summary>Eight rows × four tokens; two accumulators per token so the vpdpbusd chains overlap.</summary>
-    private static void Panel4<TBlock>(int g, int blocks, ActivationLayout layout, byte* packed, float* d, float* m, byte* xq, nint xqStride, float* y, nint yStride)
+    private static void Panel4<TBlock>(int g, int blocks, ActivationLayout layout, int offset, byte* packed, float* d, float* m, byte* xq, nint xqStride, float* y, nint yStride)
         where TBlock : struct, IBlockDot
     {
         byte* a0 = xq, a1 = xq + xqStride, a2 = xq + 2 * xqStride, a3 = xq + 3 * xqStride;
@@ -115,10 +125,10 @@ internal static unsafe partial class QuantKernelsAvx2
                 o3 = DotU8S8(o3, wo, Vector256.Create(*(int*)(a3 + k + j + 4)).AsSByte());
             }
             var dv = Avx.LoadVector256(d + b * PanelRows);
-            f0 = BlockAccumulate<TBlock>(f0, Avx2.Add(e0, o0), dv, m + b * PanelRows, a0 + so + 4 * b, a0 + mo + 4 * b);
-            f1 = BlockAccumulate<TBlock>(f1, Avx2.Add(e1, o1), dv, m + b * PanelRows, a1 + so + 4 * b, a1 + mo + 4 * b);
-            f2 = BlockAccumulate<TBlock>(f2, Avx2.Add(e2, o2), dv, m + b * PanelRows, a2 + so + 4 * b, a2 + mo + 4 * b);
-            f3 = BlockAccumulate<TBlock>(f3, Avx2.Add(e3, o3), dv, m + b * PanelRows, a3 + so + 4 * b, a3 + mo + 4 * b);
+            f0 = BlockAccumulate<TBlock>(f0, Avx2.Add(e0, o0), dv, m + b * PanelRows, a0 + so + 4 * b, a0 + mo + 4 * b, offset);
+            f1 = BlockAccumulate<TBlock>(f1, Avx2.Add(e1, o1), dv, m + b * PanelRows, a1 + so + 4 * b, a1 + mo + 4 * b, offset);
+            f2 = BlockAccumulate<TBlock>(f2, Avx2.Add(e2, o2), dv, m + b * PanelRows, a2 + so + 4 * b, a2 + mo + 4 * b, offset);
+            f3 = BlockAccumulate<TBlock>(f3, Avx2.Add(e3, o3), dv, m + b * PanelRows, a3 + so + 4 * b, a3 + mo + 4 * b, offset);
         }
         Avx.Store(y, f0);
         Avx.Store(y + yStride, f1);
@@ -127,7 +137,7 @@ internal static unsafe partial class QuantKernelsAvx2
     }
 
     /// <summary>Eight rows × one token (the batch's last tokens when it is not a multiple of four).</summary>
-    private static void Panel1<TBlock>(int g, int blocks, ActivationLayout layout, byte* packed, float* d, float* m, byte* xq, float* y)
+    private static void Panel1<TBlock>(int g, int blocks, ActivationLayout layout, int offset, byte* packed, float* d, float* m, byte* xq, float* y)
         where TBlock : struct, IBlockDot
     {
         var f = Vector256<float>.Zero;
@@ -143,7 +153,7 @@ internal static unsafe partial class QuantKernelsAvx2
                 o = DotU8S8(o, Avx.LoadVector256(wq + 32), Vector256.Create(*(int*)(xq + k + j + 4)).AsSByte());
             }
             f = BlockAccumulate<TBlock>(f, Avx2.Add(e, o), Avx.LoadVector256(d + b * PanelRows), m + b * PanelRows,
-                xq + layout.ScaleOffset(b), xq + layout.SumOffset(b));
+                xq + layout.ScaleOffset(b), xq + layout.SumOffset(b), offset);
         }
         Avx.Store(y, f);
     }
@@ -153,12 +163,12 @@ internal static unsafe partial class QuantKernelsAvx2
     /// integer block sums are exact, as in <see cref="DotFastCore{TBlock}"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> BlockAccumulate<TBlock>(Vector256<float> acc, Vector256<int> isum, Vector256<float> dw, float* m, byte* scale, byte* sum)
+    private static Vector256<float> BlockAccumulate<TBlock>(Vector256<float> acc, Vector256<int> isum, Vector256<float> dw, float* m, byte* scale, byte* sum, int offset)
         where TBlock : struct, IBlockDot
     {
         float dx = *(float*)scale;
         int sa = *(int*)sum;
-        if (TBlock.Offset != 0) isum = Avx2.Subtract(isum, Vector256.Create(sa * TBlock.Offset));
+        if (offset != 0) isum = Avx2.Subtract(isum, Vector256.Create(sa * offset));
         acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Avx.Multiply(dw, Vector256.Create(dx)), acc);
         if (TBlock.HasMin) acc = Fma.MultiplyAdd(Avx.LoadVector256(m), Vector256.Create(dx * sa), acc);
         return acc;
