@@ -24,9 +24,9 @@ internal static unsafe partial class QuantKernelsAvx2
     private const int PanelRows = 8;
 
     /// <summary>
-    /// Widest row the panel kernel takes: its transposed panel (8 bytes per column) and per-block
-    /// scales live on the stack, 64 KiB + 16 KiB at this width, well inside a worker thread's stack.
-    /// Wider rows take the per-pair tile kernel.
+    /// Widest row the panel kernel takes: two transposed panels (8 bytes per column each) and their
+    /// per-block scales live on the stack, 128 KiB + 32 KiB at this width, well inside a worker
+    /// thread's stack (1.5 MiB by default). Wider rows take the per-pair tile kernel.
     /// </summary>
     private const int MaxPanelCols = 8192;
 
@@ -41,11 +41,30 @@ internal static unsafe partial class QuantKernelsAvx2
         if (panels == 0 || cols > MaxPanelCols) return 0;
         var layout = new ActivationLayout(g, blocks);
         int offset = info.Kind == QuantKind.Int8Symmetric ? 128 : TBlock.Offset;
-        // One 32-byte vector per four columns; d and m per block, eight rows each.
-        byte* packed = stackalloc byte[cols * PanelRows];
-        float* d = stackalloc float[blocks * PanelRows];
-        float* m = stackalloc float[blocks * PanelRows];
-        for (int p = 0; p < panels; p++)
+        // Two panels: one 32-byte vector per four columns each; d and m per block, eight rows each.
+        byte* packed = stackalloc byte[2 * cols * PanelRows];
+        float* d = stackalloc float[2 * blocks * PanelRows];
+        float* m = stackalloc float[2 * blocks * PanelRows];
+        byte* packedB = packed + cols * PanelRows;
+        float* dB = d + blocks * PanelRows, mB = m + blocks * PanelRows;
+        int p = 0;
+        // Sixteen rows at a time: each broadcast activation feeds two vpdpbusd, so the loads no longer
+        // outnumber the multiply-adds (eight rows × four tokens needed 10 loads per 8 vpdpbusd).
+        for (; p + 2 <= panels; p += 2)
+        {
+            PackPanel(info, TBlock.HasMin, w + p * PanelRows * rowBytes, rowBytes, blocks, packed, d, m);
+            PackPanel(info, TBlock.HasMin, w + (p + 1) * PanelRows * rowBytes, rowBytes, blocks, packedB, dB, mB);
+            float* yp = y + p * PanelRows;
+            int s = 0;
+            for (; s + 4 <= batch; s += 4)
+                Panel16x4<TBlock>(g, blocks, layout, offset, packed, d, m, cols * PanelRows, blocks * PanelRows, xq + s * xqStride, xqStride, yp + s * yStride, yStride);
+            for (; s < batch; s++)
+            {
+                Panel1<TBlock>(g, blocks, layout, offset, packed, d, m, xq + s * xqStride, yp + s * yStride);
+                Panel1<TBlock>(g, blocks, layout, offset, packedB, dB, mB, xq + s * xqStride, yp + PanelRows + s * yStride);
+            }
+        }
+        for (; p < panels; p++)
         {
             PackPanel(info, TBlock.HasMin, w + p * PanelRows * rowBytes, rowBytes, blocks, packed, d, m);
             float* yp = y + p * PanelRows;
@@ -134,6 +153,59 @@ internal static unsafe partial class QuantKernelsAvx2
         Avx.Store(y + yStride, f1);
         Avx.Store(y + 2 * yStride, f2);
         Avx.Store(y + 3 * yStride, f3);
+    }
+
+    /// <summary>
+    /// Two panels (sixteen rows, the second <paramref name="panelBytes"/> and <paramref name="scaleFloats"/>
+    /// after the first) × four tokens: one accumulator per panel and token, eight independent chains.
+    /// </summary>
+    private static void Panel16x4<TBlock>(int g, int blocks, ActivationLayout layout, int offset, byte* packed, float* d, float* m,
+        nint panelBytes, nint scaleFloats, byte* xq, nint xqStride, float* y, nint yStride)
+        where TBlock : struct, IBlockDot
+    {
+        byte* a0 = xq, a1 = xq + xqStride, a2 = xq + 2 * xqStride, a3 = xq + 3 * xqStride;
+        nint so = layout.ScalesOffset, mo = layout.SumsOffset;
+        var f0 = Vector256<float>.Zero; var h0 = Vector256<float>.Zero;
+        var f1 = Vector256<float>.Zero; var h1 = Vector256<float>.Zero;
+        var f2 = Vector256<float>.Zero; var h2 = Vector256<float>.Zero;
+        var f3 = Vector256<float>.Zero; var h3 = Vector256<float>.Zero;
+        byte* wq = packed;
+        for (int b = 0; b < blocks; b++)
+        {
+            var e0 = Vector256<int>.Zero; var o0 = Vector256<int>.Zero;
+            var e1 = Vector256<int>.Zero; var o1 = Vector256<int>.Zero;
+            var e2 = Vector256<int>.Zero; var o2 = Vector256<int>.Zero;
+            var e3 = Vector256<int>.Zero; var o3 = Vector256<int>.Zero;
+            int k = b * g;
+            for (int j = 0; j < g; j += 4, wq += 32)
+            {
+                var wa = Avx.LoadVector256(wq);
+                var wb = Avx.LoadVector256(wq + panelBytes);
+                var x0 = Vector256.Create(*(int*)(a0 + k + j)).AsSByte();
+                var x1 = Vector256.Create(*(int*)(a1 + k + j)).AsSByte();
+                var x2 = Vector256.Create(*(int*)(a2 + k + j)).AsSByte();
+                var x3 = Vector256.Create(*(int*)(a3 + k + j)).AsSByte();
+                e0 = DotU8S8(e0, wa, x0); o0 = DotU8S8(o0, wb, x0);
+                e1 = DotU8S8(e1, wa, x1); o1 = DotU8S8(o1, wb, x1);
+                e2 = DotU8S8(e2, wa, x2); o2 = DotU8S8(o2, wb, x2);
+                e3 = DotU8S8(e3, wa, x3); o3 = DotU8S8(o3, wb, x3);
+            }
+            float* db = d + b * PanelRows, mb = m + b * PanelRows;
+            var da = Avx.LoadVector256(db);
+            var dbv = Avx.LoadVector256(db + scaleFloats);
+            f0 = BlockAccumulate<TBlock>(f0, e0, da, mb, a0 + so + 4 * b, a0 + mo + 4 * b, offset);
+            h0 = BlockAccumulate<TBlock>(h0, o0, dbv, mb + scaleFloats, a0 + so + 4 * b, a0 + mo + 4 * b, offset);
+            f1 = BlockAccumulate<TBlock>(f1, e1, da, mb, a1 + so + 4 * b, a1 + mo + 4 * b, offset);
+            h1 = BlockAccumulate<TBlock>(h1, o1, dbv, mb + scaleFloats, a1 + so + 4 * b, a1 + mo + 4 * b, offset);
+            f2 = BlockAccumulate<TBlock>(f2, e2, da, mb, a2 + so + 4 * b, a2 + mo + 4 * b, offset);
+            h2 = BlockAccumulate<TBlock>(h2, o2, dbv, mb + scaleFloats, a2 + so + 4 * b, a2 + mo + 4 * b, offset);
+            f3 = BlockAccumulate<TBlock>(f3, e3, da, mb, a3 + so + 4 * b, a3 + mo + 4 * b, offset);
+            h3 = BlockAccumulate<TBlock>(h3, o3, dbv, mb + scaleFloats, a3 + so + 4 * b, a3 + mo + 4 * b, offset);
+        }
+        Avx.Store(y, f0); Avx.Store(y + PanelRows, h0);
+        Avx.Store(y + yStride, f1); Avx.Store(y + yStride + PanelRows, h1);
+        Avx.Store(y + 2 * yStride, f2); Avx.Store(y + 2 * yStride + PanelRows, h2);
+        Avx.Store(y + 3 * yStride, f3); Avx.Store(y + 3 * yStride + PanelRows, h3);
     }
 
     /// <summary>Eight rows × one token (the batch's last tokens when it is not a multiple of four).</summary>
