@@ -77,39 +77,82 @@ internal static unsafe partial class QuantKernelsAvx2
         return panels * PanelRows;
     }
 
-    /// <summary>Unpacks eight rows' quants into the transposed panel and gathers their block scales (and mins).</summary>
+    /// <summary>
+    /// Unpacks eight rows' quants into the transposed panel and gathers their block scales (and mins).
+    /// Per 32-value chunk: the eight rows' unpacked bytes as eight vectors of eight dwords, transposed
+    /// in registers (an 8 × 8 dword transpose), so vector j holds dword j of every row.
+    /// </summary>
     private static void PackPanel(ElementTypeInfo info, bool hasMin, byte* w, nint rowBytes, int blocks, byte* packed, float* d, float* m)
     {
         float* ht = QuantOps.HalfTable;
-        int g = info.BlockValues, bb = info.BlockBytes, header = hasMin ? 4 : 2;
-        byte* values = stackalloc byte[128]; // one block unpacked; the widest group is 128
-        uint* dst = (uint*)packed;
-        var lowNibble = Vector128.Create((byte)0x0F);
-        for (int r = 0; r < PanelRows; r++)
+        int g = info.BlockValues, bb = info.BlockBytes;
+        for (int b = 0; b < blocks; b++)
         {
-            byte* row = w + r * rowBytes;
-            for (int b = 0; b < blocks; b++, row += bb)
+            byte* blk = w + b * bb;
+            for (int r = 0; r < PanelRows; r++)
             {
-                d[b * PanelRows + r] = QuantOps.Half(ht, row);
-                m[b * PanelRows + r] = hasMin ? QuantOps.Half(ht, row + 2) : 0f;
-                if (info.Kind == QuantKind.Int8Symmetric)
-                {
-                    // q xor 0x80 = q + 128 as an unsigned byte, for every int8 q.
-                    for (int c = 0; c < g; c += 16)
-                        Sse2.Store(values + c, Sse2.Xor(Sse2.LoadVector128(row + 2 + c), Vector128.Create((byte)0x80)));
-                }
-                // Byte j holds value j (low nibble) and value j + g/2 (high nibble), REFERENCE.md.
-                for (int c = 0; info.Kind != QuantKind.Int8Symmetric && c < g / 2; c += 16)
-                {
-                    var v = Sse2.LoadVector128(row + header + c);
-                    Sse2.Store(values + c, Sse2.And(v, lowNibble));
-                    Sse2.Store(values + g / 2 + c, Sse2.And(Sse2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), lowNibble));
-                }
-                uint* quads = (uint*)values;
-                uint* block = dst + b * (g / 4) * PanelRows;
-                for (int j = 0; j < g / 4; j++) block[j * PanelRows + r] = quads[j];
+                d[b * PanelRows + r] = QuantOps.Half(ht, blk + r * rowBytes);
+                m[b * PanelRows + r] = hasMin ? QuantOps.Half(ht, blk + r * rowBytes + 2) : 0f;
+            }
+            for (int c = 0; c < g; c += 32)
+            {
+                var r0 = Chunk(info, hasMin, blk, c);
+                var r1 = Chunk(info, hasMin, blk + rowBytes, c);
+                var r2 = Chunk(info, hasMin, blk + 2 * rowBytes, c);
+                var r3 = Chunk(info, hasMin, blk + 3 * rowBytes, c);
+                var r4 = Chunk(info, hasMin, blk + 4 * rowBytes, c);
+                var r5 = Chunk(info, hasMin, blk + 5 * rowBytes, c);
+                var r6 = Chunk(info, hasMin, blk + 6 * rowBytes, c);
+                var r7 = Chunk(info, hasMin, blk + 7 * rowBytes, c);
+                // Pairs of rows interleaved by dword, then by qword: per 128-bit lane, dword k of four rows.
+                var t0 = Avx2.UnpackLow(r0, r1); var t1 = Avx2.UnpackHigh(r0, r1);
+                var t2 = Avx2.UnpackLow(r2, r3); var t3 = Avx2.UnpackHigh(r2, r3);
+                var t4 = Avx2.UnpackLow(r4, r5); var t5 = Avx2.UnpackHigh(r4, r5);
+                var t6 = Avx2.UnpackLow(r6, r7); var t7 = Avx2.UnpackHigh(r6, r7);
+                var u0 = Avx2.UnpackLow(t0.AsInt64(), t2.AsInt64()).AsInt32();
+                var u1 = Avx2.UnpackHigh(t0.AsInt64(), t2.AsInt64()).AsInt32();
+                var u2 = Avx2.UnpackLow(t1.AsInt64(), t3.AsInt64()).AsInt32();
+                var u3 = Avx2.UnpackHigh(t1.AsInt64(), t3.AsInt64()).AsInt32();
+                var u4 = Avx2.UnpackLow(t4.AsInt64(), t6.AsInt64()).AsInt32();
+                var u5 = Avx2.UnpackHigh(t4.AsInt64(), t6.AsInt64()).AsInt32();
+                var u6 = Avx2.UnpackLow(t5.AsInt64(), t7.AsInt64()).AsInt32();
+                var u7 = Avx2.UnpackHigh(t5.AsInt64(), t7.AsInt64()).AsInt32();
+                // Rows 0-3 and 4-7 joined: low lanes hold dwords 0-3 of the chunk, high lanes dwords 4-7.
+                int* dst = (int*)(packed + (b * g + c) * PanelRows);
+                Avx.Store(dst, Avx2.Permute2x128(u0, u4, 0x20));
+                Avx.Store(dst + 8, Avx2.Permute2x128(u1, u5, 0x20));
+                Avx.Store(dst + 16, Avx2.Permute2x128(u2, u6, 0x20));
+                Avx.Store(dst + 24, Avx2.Permute2x128(u3, u7, 0x20));
+                Avx.Store(dst + 32, Avx2.Permute2x128(u0, u4, 0x31));
+                Avx.Store(dst + 40, Avx2.Permute2x128(u1, u5, 0x31));
+                Avx.Store(dst + 48, Avx2.Permute2x128(u2, u6, 0x31));
+                Avx.Store(dst + 56, Avx2.Permute2x128(u3, u7, 0x31));
             }
         }
+    }
+
+    /// <summary>
+    /// Values c .. c + 31 of the block at <paramref name="blk"/> as unsigned bytes: 8-bit q xor 0x80
+    /// (= q + 128 for every int8 q); 4-bit nibbles, byte j holding value j (low nibble) and value
+    /// j + g/2 (high nibble), REFERENCE.md.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Chunk(ElementTypeInfo info, bool hasMin, byte* blk, int c)
+    {
+        int g = info.BlockValues;
+        if (info.Kind == QuantKind.Int8Symmetric)
+            return Avx2.Xor(Avx.LoadVector256(blk + 2 + c), Vector256.Create((byte)0x80)).AsInt32();
+        byte* qs = blk + (hasMin ? 4 : 2);
+        if (g == 32)
+        {
+            var v = Sse2.LoadVector128(qs);
+            var nibble = Vector128.Create((byte)0x0F);
+            return Vector256.Create(Sse2.And(v, nibble), Sse2.And(Sse2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), nibble)).AsInt32();
+        }
+        var low = Vector256.Create((byte)0x0F);
+        return c < g / 2
+            ? Avx2.And(Avx.LoadVector256(qs + c), low).AsInt32()
+            : Avx2.And(Avx2.ShiftRightLogical(Avx.LoadVector256(qs + c - g / 2).AsUInt16(), 4).AsByte(), low).AsInt32();
     }
 
     /// <summary>Eight rows × four tokens; two accumulators per token so the vpdpbusd chains overlap.</summary>
