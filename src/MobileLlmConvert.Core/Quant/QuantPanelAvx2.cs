@@ -7,9 +7,9 @@ namespace MobileLlmConvert.Core.Quant;
 
 /// <summary>
 /// The prefill kernel for 4-bit rows (and 8-bit rows where VNNI is present): eight weight rows at a
-/// time ("a panel"), one output row per SIMD lane. The panel's quants are unpacked once, as unsigned
-/// bytes, and stored transposed (for every four consecutive values,
-/// the eight rows' bytes side by side in one 256-bit vector), so each vpdpbusd multiplies that vector
+/// time ("a panel", two panels side by side where the rows allow), one output row per SIMD lane. The
+/// panel's quants are unpacked once per call, as unsigned bytes, and stored transposed (for every four
+/// consecutive values, the eight rows' bytes side by side in one 256-bit vector), so each vpdpbusd multiplies that vector
 /// by four activation bytes of one token broadcast to every lane. The eight lanes then hold the eight
 /// rows' block sums for that token: the offset, the scale and the accumulation are vector operations
 /// and the result is stored with one store, with no horizontal sum per block or per output (the
