@@ -140,8 +140,9 @@ public static class QuantOps
     /// Fast path for a batch of tokens (prefill): y[s·yStride + r] = DotFast(row r, token s) for
     /// r &lt; <paramref name="rowCount"/> and s &lt; <paramref name="batch"/>. Row r starts at r·rowBytes in
     /// <paramref name="rows"/>; token s's quantized activations (<see cref="ActivationBytes"/> for
-    /// <paramref name="cols"/>) start at s·xqStride in <paramref name="xq"/> (a multiple of 4). Each weight
-    /// row is read and unpacked once per four tokens. Integer block sums equal <see cref="DotFast"/>'s;
+    /// <paramref name="cols"/>) start at s·xqStride in <paramref name="xq"/> (a multiple of 4). 4-bit rows
+    /// (and 8-bit rows with VNNI) are unpacked once per call in panels of eight rows that yield eight
+    /// outputs per instruction; the rest are read once per four tokens. Integer block sums equal <see cref="DotFast"/>'s;
     /// the f32 results agree with it up to summation order.
     /// </summary>
     public static unsafe void DotFastTile(ElementType type, int cols, ReadOnlySpan<byte> rows, int rowBytes, int rowCount,

@@ -6,8 +6,9 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Core.Quant;
 
 /// <summary>
-/// The fast path for a batch of tokens (prefill): each weight row is loaded and its nibbles unpacked
-/// once per four tokens instead of once per token, and the four integer dot products run side by side.
+/// The fast path for a batch of tokens (prefill). Whole panels of eight rows go to the panel kernel
+/// (QuantPanelAvx2.cs); the rows left over, and 8-bit rows without VNNI, come here: each weight row is
+/// loaded and its nibbles unpacked once per four tokens, and the four integer dot products run side by side.
 /// The integer block sums are the same as <see cref="DotFast"/>'s; the f32 sum over blocks runs in one
 /// accumulator per token instead of two, so results agree with it up to f32 summation order.
 /// </summary>
@@ -18,10 +19,19 @@ internal static unsafe partial class QuantKernelsAvx2
     {
         switch (info.Kind)
         {
-            case QuantKind.Int8Symmetric: TileCore<Int8Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
-            case QuantKind.Int4Symmetric: TileCore<Int4Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
-            default: TileCore<Int4AsymBlock>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
+            case QuantKind.Int8Symmetric when !AvxVnni.IsSupported: TileCore<Int8Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
+            case QuantKind.Int8Symmetric: PanelTile<Int8Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
+            case QuantKind.Int4Symmetric: PanelTile<Int4Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
+            default: PanelTile<Int4AsymBlock>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
         }
+    }
+
+    /// <summary>Whole panels of eight rows through <see cref="PanelRowsFast{TBlock}"/>, the rest through <see cref="TileCore{TBlock}"/>.</summary>
+    private static void PanelTile<TBlock>(ElementTypeInfo info, byte* w, nint rowBytes, int rowCount, byte* xq, nint xqStride, int batch, int blocks, float* y, nint yStride)
+        where TBlock : struct, IBlockDot
+    {
+        int done = PanelRowsFast<TBlock>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride);
+        if (done < rowCount) TileCore<TBlock>(info, w + done * rowBytes, rowBytes, rowCount - done, xq, xqStride, batch, blocks, y + done, yStride);
     }
 
     private static void TileCore<TBlock>(ElementTypeInfo info, byte* w, nint rowBytes, int rowCount, byte* xq, nint xqStride, int batch, int blocks, float* y, nint yStride)

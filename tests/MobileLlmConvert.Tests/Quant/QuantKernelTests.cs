@@ -206,11 +206,29 @@ public class QuantKernelTests
     [MemberData(nameof(QuantTypes))]
     public void Tile_of_rows_and_tokens_matches_DotFast(ElementType type)
     {
+        // Row counts below, at and past the 4-bit kernel's eight-row panels, 1 to 7 blocks, batches
+        // that are and are not multiples of four.
         var info = type.Info();
-        int g = info.BlockValues, n = 3 * g, rows = 3, rowBytes = 3 * info.BlockBytes;
+        int g = info.BlockValues;
+        foreach (int blockCount in new[] { 1, 3, 5, 7 })
+        {
+            foreach (int rowCount in new[] { 3, 8, 13, 17 })
+                CheckTileAgainstDotFast(type, blockCount, rowCount, blockCount * info.BlockBytes + (rowCount % 2) * 6);
+        }
+        int n = 3 * g, rows = 3, rowBytes = 3 * info.BlockBytes;
+        int act = QuantOps.ActivationBytes(type, n);
+        var w = new byte[rows * rowBytes];
+        var e = Assert.Throws<ArgumentException>(() => QuantOps.DotFastTile(type, n, w, rowBytes, rows, new byte[act], act + 2, 1, new float[3], 3));
+        Assert.Equal($"activation stride {act + 2} must be a multiple of 4 and at least {act} bytes", e.Message);
+    }
+
+    private static void CheckTileAgainstDotFast(ElementType type, int blockCount, int rows, int rowBytes)
+    {
+        var info = type.Info();
+        int n = blockCount * info.BlockValues, rowLen = blockCount * info.BlockBytes;
         int act = QuantOps.ActivationBytes(type, n), xqStride = act + 12, yStride = rows + 2;
         var w = new byte[rows * rowBytes];
-        for (int r = 0; r < rows; r++) QuantOps.Quantize(type, Gaussian(n, 1100 + (ulong)r, 0.05f), w.AsSpan(r * rowBytes, rowBytes));
+        for (int r = 0; r < rows; r++) QuantOps.Quantize(type, Gaussian(n, 1100 + (ulong)r, 0.05f), w.AsSpan(r * rowBytes, rowLen));
         foreach (int batch in new[] { 1, 3, 4, 5, 8, 9 })
         {
             var xq = new byte[batch * xqStride];
@@ -221,14 +239,14 @@ public class QuantKernelTests
             {
                 for (int r = 0; r < rows; r++)
                 {
-                    float one = QuantOps.DotFast(type, w.AsSpan(r * rowBytes, rowBytes), xq.AsSpan(s * xqStride, act));
-                    Assert.True(Math.Abs(y[s * yStride + r] - one) <= 1e-5f * (1 + Math.Abs(one)), $"{type} batch {batch} token {s} row {r}: {y[s * yStride + r]} vs {one}");
+                    float one = QuantOps.DotFast(type, w.AsSpan(r * rowBytes, rowLen), xq.AsSpan(s * xqStride, act));
+                    Assert.True(Math.Abs(y[s * yStride + r] - one) <= 1e-5f * (1 + Math.Abs(one)),
+                        $"{type} {blockCount} blocks, {rows} rows, batch {batch}, token {s} row {r}: {y[s * yStride + r]} vs {one}");
                 }
                 Assert.Equal(0f, y[s * yStride + rows]); // the stride padding is left alone
+                Assert.Equal(0f, y[s * yStride + rows + 1]);
             }
         }
-        var e = Assert.Throws<ArgumentException>(() => QuantOps.DotFastTile(type, n, w, rowBytes, rows, new byte[act], act + 2, 1, new float[3], 3));
-        Assert.Equal($"activation stride {act + 2} must be a multiple of 4 and at least {act} bytes", e.Message);
     }
 
     [Theory]
@@ -263,6 +281,13 @@ public class QuantKernelTests
         var y = new float[batch];
         QuantOps.DotFastTile(type, n, row, row.Length, 1, xq, act, batch, y, 1);
         Assert.Equal(expected, y);
+        // Nine copies of the row: one eight-row panel of the 4-bit kernel plus one row, same exact sums.
+        const int copies = 9;
+        var rows = new byte[copies * row.Length];
+        for (int r = 0; r < copies; r++) row.CopyTo(rows.AsSpan(r * row.Length));
+        var yRows = new float[batch * copies];
+        QuantOps.DotFastTile(type, n, rows, row.Length, copies, xq, act, batch, yRows, copies);
+        for (int s = 0; s < batch; s++) Assert.Equal(Enumerable.Repeat(expected[s], copies), yRows.AsSpan(s * copies, copies).ToArray());
     }
 
     [Theory]

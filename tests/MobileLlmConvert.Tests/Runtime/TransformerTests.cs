@@ -33,6 +33,26 @@ public class TransformerTests
     }
 
     [Theory]
+    [InlineData(40)]  // one 32-wide register block of the weighted sum plus an 8-wide tail; scores 16 + 16 + 8
+    [InlineData(64)]  // MobileLLM-125M's head width
+    public void Attention_of_wide_heads_matches_naive(int headDim)
+    {
+        // The default fixtures have 16-wide heads; these widths take every branch of the vector attention.
+        using var ir = Core.Synthetic.SyntheticModel.Create(new Core.Synthetic.SyntheticSpec
+        {
+            Family = ModelFamily.Llama, HiddenSize = 2 * headDim, NumHeads = 2, NumKvHeads = 1, Seed = 21,
+        });
+        var tokens = TestModels.Tokens(N, ir.Config.VocabSize);
+        var expected = TestModels.NaiveLogits(ir, tokens);
+        using var model = new Transformer(ir, new ExecutorOptions { Threads = 2, MaxContext = 32, MaxBatch = 5 });
+        var actual = model.Forward(tokens);
+        float scale = TestModels.MaxAbs(expected);
+        Assert.True(scale > 1f, $"logits too small to test anything: {scale}");
+        float diff = TestModels.MaxAbsDiff(expected, actual);
+        Assert.True(diff <= 1e-4f * scale, $"head width {headDim}: max abs diff {diff} vs bound {1e-4f * scale}");
+    }
+
+    [Theory]
     [InlineData("llama-gqa")]
     [InlineData("mobilellm-ls")]
     [InlineData("mobillama")]
