@@ -26,6 +26,8 @@ public sealed class ConvertVerb : IVerb
         var cmd = new Command("convert", "Convert a model to GGUF or the mobile format (sharing passes, optional quantization).") { source, to, output, dtype, json };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
+        var family = FamilyFlag.Create();
+        family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             string src = parse.GetValue(source)!, dst = parse.GetValue(output)!, target = parse.GetValue(to)!;
@@ -34,7 +36,7 @@ public sealed class ConvertVerb : IVerb
             if (target == "mobile" && policy is null) policy = Core.Passes.QuantPolicy.Parse(Hf2MobileVerb.DefaultQuant);
             if (target == "gguf" && policy is { IsQuantized: true, GroupSize: not 32 })
                 throw new UsageException($"--to gguf: GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); --quant {quant.Scheme(parse)} asks for group {policy.GroupSize}");
-            using var ir = ModelOpener.Open(src);
+            using var ir = ModelOpener.Open(src, family.Options(parse));
             var conversion = Conversion.Run(ir, sharing.Options(parse), policy);
             conversion.PrintWarnings(ctx);
             if (target == "gguf")
