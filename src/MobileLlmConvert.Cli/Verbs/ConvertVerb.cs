@@ -2,6 +2,7 @@ using System.CommandLine;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.Gguf;
+using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Mobile;
 using MobileLlmConvert.Core.IO;
 
@@ -44,7 +45,8 @@ public sealed class ConvertVerb : IVerb
                 GgufWriter.Write(conversion.Result, dst, new GgufWriteOptions
                 {
                     FloatType = floatType,
-                    ModelName = Path.GetFileName(Path.GetFullPath(src).TrimEnd('/')),
+                    // A Hugging Face cache snapshot's folder is a commit hash: name the model after its repo.
+                    ModelName = HfCheckpointDir.CacheRepoName(ir.SourcePath ?? src) ?? Path.GetFileName(Path.GetFullPath(src).TrimEnd('/')),
                     Progress = ctx.Progress(),
                 });
             }

@@ -42,7 +42,8 @@ public sealed class Hf2MobileVerb : IVerb
             options["fold_gqa"] = (!sharingOptions.NoFoldGqa).ToString().ToLowerInvariant();
             var manifest = MobileBundle.Write(dst, conversion.Result, new BundleOptions
             {
-                SourceCheckpointSha256 = CheckpointHash.Compute(src),
+                // The folder the importer read: a cache repo folder's snapshot, not the repo folder.
+                SourceCheckpointSha256 = CheckpointHash.Compute(ir.SourcePath ?? src),
                 Options = options,
                 Progress = ctx.Progress(),
             });

@@ -79,12 +79,23 @@ public sealed class HfCheckpointDir
         if (name.StartsWith(CacheRepoPrefix, StringComparison.Ordinal) && Directory.Exists(System.IO.Path.Combine(full, SnapshotsFolder))
             && !File.Exists(System.IO.Path.Combine(full, HfNames.ConfigFile)))
             return FromRepoFolder(full);
+        if (CacheRepoName(full) is not null)
+            return new HfCheckpointDir(full, System.IO.Path.GetDirectoryName(System.IO.Path.GetDirectoryName(full))!);
+        return new HfCheckpointDir(full, full);
+    }
+
+    /// <summary>NAME for a path inside <c>models--ORG--NAME/snapshots/REV</c> (the snapshot folder itself), else null.</summary>
+    public static string? CacheRepoName(string path)
+    {
+        string full = System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(path));
         string? parent = System.IO.Path.GetDirectoryName(full);
         string? repo = parent is null ? null : System.IO.Path.GetDirectoryName(parent);
-        if (parent is not null && repo is not null && System.IO.Path.GetFileName(parent) == SnapshotsFolder
-            && System.IO.Path.GetFileName(repo).StartsWith(CacheRepoPrefix, StringComparison.Ordinal))
-            return new HfCheckpointDir(full, repo);
-        return new HfCheckpointDir(full, full);
+        if (parent is null || repo is null || System.IO.Path.GetFileName(parent) != SnapshotsFolder) return null;
+        string repoName = System.IO.Path.GetFileName(repo);
+        if (!repoName.StartsWith(CacheRepoPrefix, StringComparison.Ordinal)) return null;
+        // models--ORG--NAME (or models--NAME for a repo without an owner): the part after the last "--".
+        string name = repoName[(repoName.LastIndexOf("--", StringComparison.Ordinal) + 2)..];
+        return name.Length > 0 ? name : null;
     }
 
     private static HfCheckpointDir FromRepoFolder(string repo)

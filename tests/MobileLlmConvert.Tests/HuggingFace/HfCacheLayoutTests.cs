@@ -85,6 +85,23 @@ public sealed class HfCacheLayoutTests : IDisposable
         Assert.True(r.ExitCode == 0, r.ToString());
     }
 
+    [Fact]
+    public void ConvertingFromTheRepoFolderHashesAndNamesTheSnapshot()
+    {
+        var (repo, snapshot, plain) = MakeCache(new(ModelFamily.MobileLLM));
+        var r = CliRunner.Run("hf2mobile", repo, "-o", _dir.File("bundle"), "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        string recorded = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement.GetProperty("manifest").GetProperty("source_checkpoint_sha256").GetString()!;
+        // Same names, same bytes: the cache snapshot hashes like the plain folder it mirrors.
+        Assert.Equal(MobileLlmConvert.Formats.Mobile.CheckpointHash.Compute(plain), recorded);
+        Assert.Equal(recorded, MobileLlmConvert.Formats.Mobile.CheckpointHash.Compute(snapshot));
+
+        string gguf = _dir.File("m.gguf");
+        Assert.Equal(0, CliRunner.Run("convert", snapshot, "--to", "gguf", "-o", gguf).ExitCode);
+        var name = MobileLlmConvert.Formats.Gguf.GgufFile.ReadMetadata(gguf).KeyValues.Single(kv => kv.Key == "general.name").Value.Value;
+        Assert.Equal("tiny", name);
+    }
+
     private static HfCheckpointException AssertRefused(HfCheckpointError kind, string path, params string[] fragments)
     {
         var e = Assert.Throws<HfCheckpointException>(() => HfImporter.Import(path).Dispose());
