@@ -39,14 +39,13 @@ public sealed class HfWeights
     {
         string directory = dir.Folder;
         string? single = dir.TryResolveFile(HfNames.SingleWeightsFile);
-        string? index = dir.TryResolveFile(HfNames.IndexFile);
         if (single is not null)
         {
             var file = resources.Add(SafetensorsFile.Open(single));
             return new HfWeights(file.Entries.ToDictionary(e => e.Name, _ => file, StringComparer.Ordinal),
                 file.Entries.Select(e => e.Name).ToList(), [file]);
         }
-        if (index is not null) return OpenSharded(dir, index, resources);
+        if (dir.TryResolveFile(HfNames.IndexFile) is { } index) return OpenSharded(dir, index, resources);
         string configPath = Path.Combine(directory, HfNames.ConfigFile);
         string hint = dir.TryResolveFile(HfNames.PickleWeightsFile) is not null
             ? $"{HfNames.PickleWeightsFile} (torch pickle) is not read; save the weights as safetensors"

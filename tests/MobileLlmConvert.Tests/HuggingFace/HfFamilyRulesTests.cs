@@ -123,6 +123,20 @@ public sealed class HfFamilyRulesTests : IDisposable
         }
     }
 
+    [Fact]
+    public void MobileLlm15BDeclaredLlamaKeepsItsOwnHead()
+    {
+        // MobileLLM-1.5B on the Hub: LlamaForCausalLM, model_type llama, its own lm_head, no MobileLLM keys.
+        string dir = Checkpoint.Write(_dir.File("1.5b"), Checkpoint.Spec(ModelFamily.Llama));
+        using var ir = HfImporter.Import(dir);
+        Assert.Equal(ModelFamily.Llama, ir.Config.Family);
+        Assert.Equal("lm_head.weight", ir.Output);
+        Assert.Empty(ir.ImportNotes);
+        var shared = SharingPipeline.Run(ir).Ir;
+        Assert.False(shared.IsTied);
+        Assert.Equal(Logits(ir), Logits(shared));
+    }
+
     /// <summary>What facebookresearch/MobileLLM's training code writes: a LlamaForCausalLM config with MobileLLM's keys.</summary>
     private string TrainingRepoOutput(bool layerSharing = true)
     {
