@@ -164,8 +164,9 @@ public static class HfFamilies
     /// <summary>
     /// The family whose rules apply: `--family` when given, else the declared architecture's. A
     /// LlamaForCausalLM config with MobileLLM's keys is what facebookresearch/MobileLLM's training
-    /// code writes (it passes share_embedding and layer_sharing as flags, both true by default), and
-    /// could equally be MobileLLM-1.5B's plain Llama: refuse to guess and ask.
+    /// code writes (it passes share_embedding and layer_sharing as flags, both true by default); read
+    /// as a Llama it would run a different model (an untied head, no repeats), read as MobileLLM it
+    /// would ignore what LlamaForCausalLM's code does: refuse to guess and ask.
     /// </summary>
     private static HfFamily ChooseFamily(HfConfigJson j, string path, HfFamily declared, ModelFamily? forced, List<string> notes)
     {
