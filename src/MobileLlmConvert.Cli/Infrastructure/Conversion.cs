@@ -47,6 +47,7 @@ internal sealed class Conversion
 
     public void PrintNotes(TextWriter o)
     {
+        foreach (var n in Source.ImportNotes) o.WriteLine($"  import: {n}");
         foreach (var r in Reports)
         {
             foreach (var n in r.Notes) o.WriteLine($"  {r.Pass}: {n}");
@@ -66,6 +67,7 @@ internal sealed class Conversion
         w.WriteString("format", format);
         w.WriteNumber("output_bytes", outputBytes);
         w.WriteNumber("seconds", Math.Round(Clock.Elapsed.TotalSeconds, 3));
+        w.WriteStrings("import_notes", Source.ImportNotes);
         w.WriteStartObject("parameters");
         w.WriteNumber("stored_before", Source.StoredParameters);
         w.WriteNumber("stored", Result.StoredParameters);

@@ -44,13 +44,18 @@ public static class ModelOpener
         throw new UsageException($"{path}: not a GGUF or mobile model file (unknown magic); for a Hugging Face checkpoint pass its directory");
     }
 
-    /// <summary>Opens the model; the IR owns the mapped files (dispose it).</summary>
-    public static ModelIr Open(string path)
+    /// <summary>
+    /// Opens the model; the IR owns the mapped files (dispose it). <paramref name="hf"/> (`--family`)
+    /// applies to Hugging Face checkpoints only: other formats store a resolved family.
+    /// </summary>
+    public static ModelIr Open(string path, HfImportOptions? hf = null)
     {
         var kind = Detect(path);
+        if (kind != ModelKind.HuggingFace && hf?.Family is not null)
+            throw new UsageException($"--family: {path} is a {kind} model, not a Hugging Face checkpoint; its family is stored in it");
         var ir = kind switch
         {
-            ModelKind.HuggingFace => HfImporter.Import(path),
+            ModelKind.HuggingFace => HfImporter.Import(path, options: hf),
             ModelKind.Gguf => GgufFile.Read(path, new ResourceBag()),
             _ => MobileBundle.Open(path, new ResourceBag()),
         };

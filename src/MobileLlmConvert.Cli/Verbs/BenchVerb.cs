@@ -16,12 +16,14 @@ public sealed class BenchVerb : IVerb
         var exec = new ExecutorFlags(QuantPath.Fast);
         var cmd = new Command("bench", "Measure prefill and decode speed and peak memory.") { model, promptTokens, genTokens, json };
         exec.AddTo(cmd);
+        var family = FamilyFlag.Create();
+        family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             int p = parse.GetValue(promptTokens), g = parse.GetValue(genTokens);
             if (p < 1 || g < 1) throw new UsageException("--prompt-tokens and --gen-tokens must be at least 1");
             string path = parse.GetValue(model)!;
-            using var ir = ModelOpener.Open(path);
+            using var ir = ModelOpener.Open(path, family.Options(parse));
             if (p + g > ir.Config.ContextLength)
                 throw new UsageException($"--prompt-tokens + --gen-tokens = {p + g} exceeds the model's context of {ir.Config.ContextLength}");
             var r = Benchmark.Run(ir, new BenchOptions { Threads = exec.Threads(parse), PromptTokens = p, GenTokens = g, QuantPath = exec.Path(parse) });

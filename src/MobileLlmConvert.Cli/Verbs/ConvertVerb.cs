@@ -2,6 +2,7 @@ using System.CommandLine;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.Gguf;
+using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Mobile;
 using MobileLlmConvert.Core.IO;
 
@@ -26,6 +27,8 @@ public sealed class ConvertVerb : IVerb
         var cmd = new Command("convert", "Convert a model to GGUF or the mobile format (sharing passes, optional quantization).") { source, to, output, dtype, json };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
+        var family = FamilyFlag.Create();
+        family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             string src = parse.GetValue(source)!, dst = parse.GetValue(output)!, target = parse.GetValue(to)!;
@@ -34,7 +37,7 @@ public sealed class ConvertVerb : IVerb
             if (target == "mobile" && policy is null) policy = Core.Passes.QuantPolicy.Parse(Hf2MobileVerb.DefaultQuant);
             if (target == "gguf" && policy is { IsQuantized: true, GroupSize: not 32 })
                 throw new UsageException($"--to gguf: GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); --quant {quant.Scheme(parse)} asks for group {policy.GroupSize}");
-            using var ir = ModelOpener.Open(src);
+            using var ir = ModelOpener.Open(src, family.Options(parse));
             var conversion = Conversion.Run(ir, sharing.Options(parse), policy);
             conversion.PrintWarnings(ctx);
             if (target == "gguf")
@@ -42,7 +45,8 @@ public sealed class ConvertVerb : IVerb
                 GgufWriter.Write(conversion.Result, dst, new GgufWriteOptions
                 {
                     FloatType = floatType,
-                    ModelName = Path.GetFileName(Path.GetFullPath(src).TrimEnd('/')),
+                    // A Hugging Face cache snapshot's folder is a commit hash: name the model after its repo.
+                    ModelName = HfCheckpointDir.CacheRepoName(ir.SourcePath ?? src) ?? Path.GetFileName(Path.GetFullPath(src).TrimEnd('/')),
                     Progress = ctx.Progress(),
                 });
             }

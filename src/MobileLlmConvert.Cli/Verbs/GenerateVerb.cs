@@ -22,6 +22,8 @@ public sealed class GenerateVerb : IVerb
         var exec = new ExecutorFlags(QuantPath.Fast);
         var cmd = new Command("generate", "Generate text from a prompt (greedy by default), streaming.") { model, prompt, maxTokens, temperature, topP, seed };
         exec.AddTo(cmd);
+        var family = FamilyFlag.Create();
+        family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             int n = parse.GetValue(maxTokens);
@@ -30,7 +32,7 @@ public sealed class GenerateVerb : IVerb
             if (!(temp >= 0) || float.IsInfinity(temp)) throw new UsageException($"--temperature: {temp} must be a finite number >= 0");
             if (!(p > 0 && p <= 1)) throw new UsageException($"--top-p: {p} must be in (0, 1]");
             string path = parse.GetValue(model)!;
-            using var ir = ModelOpener.Open(path);
+            using var ir = ModelOpener.Open(path, family.Options(parse));
             if (ir.Tokenizer is null) throw new UsageException($"{path}: the model has no tokenizer; use 'mlconvert logits --tokens' instead");
             var tokenizer = new TextTokenizer(ir.Tokenizer);
             var ids = tokenizer.Encode(parse.GetValue(prompt)!);

@@ -23,6 +23,8 @@ public sealed class Hf2MobileVerb : IVerb
         var cmd = new Command("hf2mobile", "Build a device bundle (model file + manifest.json) from a Hugging Face checkpoint.") { source, output, json };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
+        var family = FamilyFlag.Create();
+        family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             string src = parse.GetValue(source)!, dst = parse.GetValue(output)!;
@@ -30,7 +32,7 @@ public sealed class Hf2MobileVerb : IVerb
                 throw new UsageException($"{src}: hf2mobile takes a Hugging Face checkpoint directory; use 'convert --to mobile' for other inputs");
             var policy = quant.Policy(parse)!;
             var sharingOptions = sharing.Options(parse);
-            using var ir = ModelOpener.Open(src);
+            using var ir = ModelOpener.Open(src, family.Options(parse));
             var conversion = Conversion.Run(ir, sharingOptions, policy);
             conversion.PrintWarnings(ctx);
             var options = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -40,7 +42,8 @@ public sealed class Hf2MobileVerb : IVerb
             options["fold_gqa"] = (!sharingOptions.NoFoldGqa).ToString().ToLowerInvariant();
             var manifest = MobileBundle.Write(dst, conversion.Result, new BundleOptions
             {
-                SourceCheckpointSha256 = CheckpointHash.Compute(src),
+                // The folder the importer read: a cache repo folder's snapshot, not the repo folder.
+                SourceCheckpointSha256 = CheckpointHash.Compute(ir.SourcePath ?? src),
                 Options = options,
                 Progress = ctx.Progress(),
             });

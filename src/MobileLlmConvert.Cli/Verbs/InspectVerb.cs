@@ -8,7 +8,8 @@ namespace MobileLlmConvert.Cli.Verbs;
 
 /// <summary>
 /// `mlconvert inspect PATH [--json] [--raw]`: the model as the pipeline sees it after the sharing
-/// passes (or, with --raw, as stored): family, dimensions, layers executed vs stored, element types,
+/// passes (or, with --raw, as stored): family and what its rules decided on import (a head ignored,
+/// an FFN shared or not), dimensions, layers executed vs stored, element types,
 /// tokenizer, which steps share which stored tensors, parameter counts and the tensor table.
 /// </summary>
 public sealed class InspectVerb : IVerb
@@ -21,11 +22,13 @@ public sealed class InspectVerb : IVerb
         var sharing = SharingFlags.Create();
         var cmd = new Command("inspect", "Describe a model: family, dims, layers, dtypes, sharing, tensors.") { path, json, raw };
         sharing.AddTo(cmd);
+        var family = FamilyFlag.Create();
+        family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             string p = parse.GetValue(path)!;
             var kind = ModelOpener.Detect(p);
-            using var opened = ModelOpener.Open(p);
+            using var opened = ModelOpener.Open(p, family.Options(parse));
             var ir = opened;
             SharingResult? passes = null;
             if (!parse.GetValue(raw))
@@ -53,6 +56,7 @@ public sealed class InspectVerb : IVerb
         var c = ir.Config;
         o.WriteLine($"{path} ({kind})");
         o.WriteLine($"family: {c.Family} ({c.Architecture})");
+        foreach (var n in ir.ImportNotes) o.WriteLine($"import: {n}");
         o.WriteLine($"dims: hidden {c.HiddenSize}, intermediate {c.IntermediateSize}, heads {c.NumHeads}, kv heads {c.NumKvHeads}, head dim {c.HeadDim}, vocab {c.VocabSize}");
         o.WriteLine($"layers: {ir.Steps.Count} executed, {DistinctBlocks(ir)} distinct blocks ({c.StoredLayers} in the checkpoint)");
         o.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"rope theta {c.RopeTheta}, rms eps {c.RmsNormEps.ToString("R", System.Globalization.CultureInfo.InvariantCulture).ToLowerInvariant()}, context {c.ContextLength}"));
@@ -92,6 +96,7 @@ public sealed class InspectVerb : IVerb
             w.WriteBoolean("raw", passes is null);
             w.WriteString("family", c.Family.ToString());
             w.WriteString("architecture", c.Architecture);
+            w.WriteStrings("import_notes", ir.ImportNotes);
             w.WriteStartObject("config");
             w.WriteNumber("vocab_size", c.VocabSize);
             w.WriteNumber("hidden_size", c.HiddenSize);

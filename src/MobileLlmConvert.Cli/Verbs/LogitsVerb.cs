@@ -18,9 +18,11 @@ public sealed class LogitsVerb : IVerb
         var exec = new ExecutorFlags(QuantPath.Exact);
         var cmd = new Command("logits", "Print the executor's logits for every position of a token list, as JSON.") { model, tokens };
         exec.AddTo(cmd);
+        var family = FamilyFlag.Create();
+        family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
-            using var ir = ModelOpener.Open(parse.GetValue(model)!);
+            using var ir = ModelOpener.Open(parse.GetValue(model)!, family.Options(parse));
             var ids = TokenList.Parse(parse.GetValue(tokens)!, ir.Config.VocabSize, ir.Config.ContextLength);
             using var t = new Transformer(ir, exec.Options(parse, maxContext: ids.Length));
             var logits = t.Forward(ids);

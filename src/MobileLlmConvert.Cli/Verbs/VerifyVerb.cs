@@ -32,6 +32,8 @@ public sealed class VerifyVerb : IVerb
             model, reference, tokens, text, maxKl, maxTokens, json,
         };
         exec.AddTo(cmd);
+        var family = FamilyFlag.Create();
+        family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
             double threshold = parse.GetValue(maxKl);
@@ -39,8 +41,10 @@ public sealed class VerifyVerb : IVerb
             string modelPath = parse.GetValue(model)!, refPath = parse.GetValue(reference)!;
             if (ModelOpener.Detect(refPath) != ModelKind.HuggingFace)
                 throw new UsageException($"--reference: {refPath} is not a Hugging Face checkpoint directory");
-            using var refIr = ModelOpener.Open(refPath);
-            using var candidate = ModelOpener.Open(modelPath);
+            // --family is how the reference was read; a candidate that is itself a checkpoint is read the same way.
+            var hf = family.Options(parse);
+            using var refIr = ModelOpener.Open(refPath, hf);
+            using var candidate = ModelOpener.Open(modelPath, ModelOpener.Detect(modelPath) == ModelKind.HuggingFace ? hf : null);
             CheckCompatible(refIr, candidate, modelPath);
             var ids = Tokens(parse, tokens, text, maxTokens, refIr);
             var options = exec.Options(parse, maxContext: ids.Length);

@@ -38,6 +38,12 @@ public sealed record ModelIr : IDisposable
     public required string Output { get; init; }
     public required IReadOnlyList<LayerStep> Steps { get; init; }
     public TokenizerIr? Tokenizer { get; init; }
+    /// <summary>
+    /// What the importer's family rules decided, one sentence each ("FFN shared by all 22 blocks",
+    /// "the stored lm_head.weight is ignored"): shown by inspect and the conversion reports. Empty
+    /// for formats that store the IR as is.
+    /// </summary>
+    public IReadOnlyList<string> ImportNotes { get; init; } = [];
     /// <summary>Where the IR came from (a path), for messages and manifests.</summary>
     public string? SourcePath { get; init; }
     /// <summary>Mapped files and other resources the tensor sources depend on; shared by derived IRs.</summary>

@@ -45,6 +45,19 @@ public static class SyntheticVariants
         StoreHeadCopy(SyntheticModel.Create((spec ?? MobileLlmSpec) with { Family = ModelFamily.MobileLLM, Tied = true }));
 
     /// <summary>
+    /// MobiLlama-1B's layout: the MobiLlama architecture and config, but every block with its own,
+    /// distinct FFN. Built from a full-MHA Llama (per-layer FFNs, RoPE base 10000) by relabelling
+    /// the family, so the weights are exactly what a plain MHA Llama with the same seed computes.
+    /// </summary>
+    public static ModelIr AsMobiLlamaWithPerLayerFfns(ModelIr mhaLlama)
+    {
+        var c = mhaLlama.Config;
+        if (c.Family != ModelFamily.Llama || c.NumKvHeads != c.NumHeads || c.RopeTheta != 10000f)
+            throw new ArgumentException("needs a full-MHA Llama with RoPE base 10000", nameof(mhaLlama));
+        return Checked(mhaLlama with { Config = c with { Family = ModelFamily.MobiLlama, Architecture = "MobiLlamaForCausalLM" } });
+    }
+
+    /// <summary>
     /// Gives every executed step its own copy of each tensor it uses, named model.layers.{step}.*;
     /// embedding, final norm and head stay as they are. StoredLayers becomes the step count.
     /// </summary>

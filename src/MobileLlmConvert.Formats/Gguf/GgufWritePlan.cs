@@ -122,7 +122,8 @@ internal sealed class GgufWritePlan
     private static string DefaultName(ModelIr ir)
     {
         if (ir.SourcePath is null) return ir.Config.Architecture;
-        var name = Path.GetFileName(ir.SourcePath.TrimEnd('/', '\\'));
+        // A cache snapshot's folder is a commit hash: name the model after its repo instead.
+        var name = HuggingFace.HfCheckpointDir.CacheRepoName(ir.SourcePath) ?? Path.GetFileName(ir.SourcePath.TrimEnd('/', '\\'));
         return name.Length > 0 ? name : ir.Config.Architecture;
     }
 }

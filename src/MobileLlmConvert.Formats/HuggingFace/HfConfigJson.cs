@@ -36,6 +36,8 @@ public sealed record HfConfigJson
     /// <summary>The first id when config.json lists several (Llama 3 style).</summary>
     public int? EosTokenId { get; init; }
     public string? TorchDtype { get; init; }
+    /// <summary>MobileLLM-LS configs say false (their code's cache is wrong for repeated blocks); recorded, never obeyed.</summary>
+    public bool? UseCache { get; init; }
 
     /// <summary>config.json is a few KB; 1 MB is generous and keeps a hostile file from being parsed at length.</summary>
     public const int MaxConfigBytes = 1 << 20;
@@ -82,6 +84,7 @@ public sealed record HfConfigJson
             BosTokenId = r.IntOrFirst("bos_token_id"),
             EosTokenId = r.IntOrFirst("eos_token_id"),
             TorchDtype = r.String("torch_dtype"),
+            UseCache = r.Bool("use_cache"),
         };
     }
 

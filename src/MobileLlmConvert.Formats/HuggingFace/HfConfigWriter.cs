@@ -44,7 +44,9 @@ public static class HfConfigWriter
             ["rope_theta"] = c.RopeTheta,
             ["tie_word_embeddings"] = tieClaim,
             ["torch_dtype"] = dtype switch { ElementType.F16 => "float16", ElementType.BF16 => "bfloat16", _ => "float32" },
-            ["use_cache"] = true,
+            // The released layer-share configs (facebook/MobileLLM-125M-layer-share) say use_cache false:
+            // their code's cache is wrong for repeated blocks. The importer records it and caches anyway.
+            ["use_cache"] = !layerSharing,
             ["vocab_size"] = c.VocabSize,
         };
         switch (c.Family)

@@ -23,8 +23,10 @@ public enum HfConfigError
     UnknownTensor,
     /// <summary>No lm_head.weight and no config flag claiming a tied head.</summary>
     MissingHead,
-    /// <summary>MobiLlama per-layer copies of the shared FFN whose bytes differ from layer 0's.</summary>
+    /// <summary>MobiLlama FFN weights stored for some layers but not others: neither one shared FFN nor per-layer FFNs.</summary>
     SharedFfnMismatch,
+    /// <summary>A LlamaForCausalLM config that looks like another family (MobileLLM keys, MobiLlama's MHA k/v): `--family` decides.</summary>
+    AmbiguousFamily,
     /// <summary>No model.safetensors nor model.safetensors.index.json (pytorch_model.bin is not read).</summary>
     NoWeights,
 }
@@ -64,4 +66,31 @@ public sealed class HfIndexException(HfIndexError kind, string file, string fiel
     : ModelFormatException<HfIndexError>(kind, file, field, value, reason, inner)
 {
     public override string Format => "safetensors index";
+}
+
+public enum HfCheckpointError
+{
+    /// <summary>A required file (e.g. a cache repo folder's refs/main) is absent.</summary>
+    FileMissing,
+    /// <summary>A file name that is not a plain relative name (rooted, "..", empty parts).</summary>
+    BadName,
+    /// <summary>A symlink whose final target lies outside the checkpoint (or its models--ORG--NAME cache root).</summary>
+    OutsideRoot,
+    /// <summary>A symlink whose target does not exist (an interrupted download leaves these).</summary>
+    DanglingLink,
+    /// <summary>A name that is a directory (or other non-file) where a file is expected.</summary>
+    NotAFile,
+    /// <summary>Symlinks chained or looping past the resolution cap.</summary>
+    LinkLoop,
+    /// <summary>refs/main holds something other than a commit hash or a plain revision name.</summary>
+    BadRef,
+    /// <summary>refs/main names a snapshot folder that is absent.</summary>
+    SnapshotMissing,
+}
+
+/// <summary>The checkpoint folder's layout is bad: a symlink leading out, a dangling link, a hostile ref.</summary>
+public sealed class HfCheckpointException(HfCheckpointError kind, string file, string field, string value, string reason, Exception? inner = null)
+    : ModelFormatException<HfCheckpointError>(kind, file, field, value, reason, inner)
+{
+    public override string Format => "Hugging Face checkpoint";
 }

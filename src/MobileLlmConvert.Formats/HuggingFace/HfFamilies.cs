@@ -22,10 +22,29 @@ public sealed record HfFamily(
     float? FixedRopeTheta,
     bool SharedFfn,
     bool HasLayerSharing,
-    double? DefaultRmsNormEps);
+    double? DefaultRmsNormEps)
+{
+    /// <summary>
+    /// A config flag that, when true, makes the modelling code compute logits with the embedding and
+    /// never read a stored lm_head.weight (MobileLLM's share_embedding), or null.
+    /// </summary>
+    public string? EmbeddingHeadFlag { get; init; }
+    /// <summary>The name `--family` takes for this family.</summary>
+    public string FlagName => Family.ToString().ToLowerInvariant();
+}
+
+/// <summary>How to import a checkpoint. <see cref="Family"/> (`--family`) overrides the family config.json declares.</summary>
+public sealed record HfImportOptions
+{
+    public ModelFamily? Family { get; init; }
+
+    public static readonly HfImportOptions Default = new();
+}
 
 /// <summary>A resolved config plus the family facts the importer and exporter need to lay out tensors.</summary>
-public sealed record HfResolvedConfig(ModelConfig Config, HfFamily Family, bool LayerSharing);
+/// <param name="HeadIsEmbedding">The family's modelling code computes logits with the embedding whatever the file stores (MobileLLM share_embedding).</param>
+/// <param name="Notes">What the family rules decided from config.json alone (fields ignored, overrides), for the import notes.</param>
+public sealed record HfResolvedConfig(ModelConfig Config, HfFamily Family, bool LayerSharing, bool HeadIsEmbedding, IReadOnlyList<string> Notes);
 
 /// <summary>Stage two of reading config.json: the family table turns an <see cref="HfConfigJson"/> into a <see cref="ModelConfig"/>.</summary>
 public static class HfFamilies
@@ -47,8 +66,9 @@ public static class HfFamilies
 
     public static readonly HfFamily Llama = new("LlamaForCausalLM", ModelFamily.Llama, "llama", ["tie_word_embeddings"],
         FullMha: false, FixedRopeTheta: null, SharedFfn: false, HasLayerSharing: false, DefaultRmsNormEps: 1e-6);
+    /// <summary>modeling_mobilellm.py (facebook/MobileLLM-125M on the Hub): with share_embedding the logits are F.linear(h, embed_tokens.weight).</summary>
     public static readonly HfFamily MobileLlm = new("MobileLLMForCausalLM", ModelFamily.MobileLLM, "mobilellm", ["share_embedding", "tie_word_embeddings"],
-        FullMha: false, FixedRopeTheta: null, SharedFfn: false, HasLayerSharing: true, DefaultRmsNormEps: null);
+        FullMha: false, FixedRopeTheta: null, SharedFfn: false, HasLayerSharing: true, DefaultRmsNormEps: null) { EmbeddingHeadFlag = "share_embedding" };
     public static readonly HfFamily MobiLlama = new("MobiLlamaForCausalLM", ModelFamily.MobiLlama, "llama", ["tie_word_embeddings"],
         FullMha: true, FixedRopeTheta: 10000f, SharedFfn: true, HasLayerSharing: false, DefaultRmsNormEps: null);
 
@@ -56,16 +76,21 @@ public static class HfFamilies
 
     public static HfFamily For(ModelFamily family) => All.First(f => f.Family == family);
 
-    public static HfResolvedConfig Resolve(HfConfigJson j, string path)
+    /// <summary>Config keys only MobileLLM's code reads; on a LlamaForCausalLM config they mean the training repo wrote it.</summary>
+    private static readonly string[] MobileLlmKeys = ["share_embedding", "layer_sharing"];
+
+    public static HfResolvedConfig Resolve(HfConfigJson j, string path, HfImportOptions? options = null)
     {
         string supported = string.Join(", ", All.Select(f => f.Architecture));
         if (j.Architectures is not { Count: 1 } archs)
             throw new HfConfigException(j.Architectures is null ? HfConfigError.MissingField : HfConfigError.UnknownArchitecture, path, "architectures",
                 j.Architectures is null ? "(absent)" : "[" + string.Join(", ", j.Architectures) + "]", $"must name exactly one of: {supported}");
-        var family = All.FirstOrDefault(f => f.Architecture == archs[0])
+        var declared = All.FirstOrDefault(f => f.Architecture == archs[0])
             ?? throw new HfConfigException(HfConfigError.UnknownArchitecture, path, "architectures", archs[0], $"unsupported architecture; supported: {supported}");
-        if (j.ModelType is { } mt && mt != family.ModelType)
-            throw new HfConfigException(HfConfigError.ModelTypeMismatch, path, "model_type", mt, $"{family.Architecture} checkpoints have model_type \"{family.ModelType}\"");
+        if (j.ModelType is { } mt && mt != declared.ModelType)
+            throw new HfConfigException(HfConfigError.ModelTypeMismatch, path, "model_type", mt, $"{declared.Architecture} checkpoints have model_type \"{declared.ModelType}\"");
+        var notes = new List<string>();
+        var family = ChooseFamily(j, path, declared, options?.Family, notes);
 
         if (j.HiddenAct is { } act && act != "silu")
             throw new HfConfigException(HfConfigError.Unsupported, path, "hidden_act", act, "only silu (SwiGLU) is supported");
@@ -84,6 +109,8 @@ public static class HfFamilies
         int? kvOnDisk = Optional(path, "num_key_value_heads", j.NumKeyValueHeads, MaxHeads);
         // MobiLlama's attention is full MHA whatever the config says (its released config says 4).
         int kv = family.FullMha ? heads : kvOnDisk ?? heads;
+        if (family.FullMha && kvOnDisk is { } ignoredKv && ignoredKv != heads)
+            notes.Add($"num_key_value_heads {ignoredKv} ignored: {family.Architecture} attention is full MHA ({heads} kv heads)");
         if (kv > heads || heads % kv != 0)
             throw new HfConfigException(HfConfigError.OutOfRange, path, "num_key_value_heads", kv.ToString(CultureInfo.InvariantCulture), $"must divide num_attention_heads ({heads})");
         int headDim = Optional(path, "head_dim", j.HeadDim, MaxHeadDim) ?? DefaultHeadDim(path, hidden, heads);
@@ -97,6 +124,12 @@ public static class HfFamilies
         if (!(theta > 0 && theta <= MaxRopeTheta))
             throw new HfConfigException(HfConfigError.OutOfRange, path, "rope_theta", theta.ToString("R", CultureInfo.InvariantCulture), $"must be in (0, {MaxRopeTheta:R}]");
         float ropeTheta = family.FixedRopeTheta ?? (float)theta;
+        if (family.FixedRopeTheta is { } fixedTheta && j.RopeTheta is { } statedTheta && statedTheta != fixedTheta)
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"rope_theta {statedTheta:R} ignored: {family.Architecture} hard-codes RoPE base {fixedTheta:R}"));
+        // The LS model code turns its cache off because both passes of a block would write one slot;
+        // the executor gives every executed step its own slot, so caching is correct here.
+        if (j.UseCache == false)
+            notes.Add("use_cache false ignored: every executed step has its own KV-cache slot, so caching is exact");
 
         bool layerSharing = family.HasLayerSharing && j.LayerSharing == true;
         string? tieFlag = family.TieFlags.FirstOrDefault(flag => flag switch
@@ -124,7 +157,38 @@ public static class HfFamilies
             BosTokenId = CheckedId(path, "bos_token_id", j.BosTokenId, vocab),
             EosTokenId = CheckedId(path, "eos_token_id", j.EosTokenId, vocab),
         };
-        return new HfResolvedConfig(config, family, layerSharing);
+        bool headIsEmbedding = family.EmbeddingHeadFlag == "share_embedding" && j.ShareEmbedding == true;
+        return new HfResolvedConfig(config, family, layerSharing, headIsEmbedding, notes);
+    }
+
+    /// <summary>
+    /// The family whose rules apply: `--family` when given, else the declared architecture's. A
+    /// LlamaForCausalLM config with MobileLLM's keys is what facebookresearch/MobileLLM's training
+    /// code writes (it passes share_embedding and layer_sharing as flags, both true by default); read
+    /// as a Llama it would run a different model (an untied head, no repeats), read as MobileLLM it
+    /// would ignore what LlamaForCausalLM's code does: refuse to guess and ask.
+    /// </summary>
+    private static HfFamily ChooseFamily(HfConfigJson j, string path, HfFamily declared, ModelFamily? forced, List<string> notes)
+    {
+        string[] present = MobileLlmKeys.Where(k => k == "share_embedding" ? j.ShareEmbedding is not null : j.LayerSharing is not null).ToArray();
+        if (forced is not { } f)
+        {
+            if (declared == Llama && present.Length > 0)
+            {
+                string key = present[0];
+                bool? value = key == "share_embedding" ? j.ShareEmbedding : j.LayerSharing;
+                throw new HfConfigException(HfConfigError.AmbiguousFamily, path, key, value == true ? "true" : "false",
+                    $"LlamaForCausalLM does not read MobileLLM's {string.Join(" and ", present)}; pass --family mobilellm (honour them), llama (ignore them) or mobillama");
+            }
+            return declared;
+        }
+        var family = For(f);
+        notes.Add(family == declared
+            ? $"--family {family.FlagName}: {family.Architecture} rules, as config.json declares"
+            : $"--family {family.FlagName}: read with {family.Architecture} rules although config.json declares {declared.Architecture}");
+        if (family != MobileLlm && present.Length > 0)
+            notes.Add($"{string.Join(", ", present)} ignored: {family.Architecture} does not read {(present.Length == 1 ? "it" : "them")}");
+        return family;
     }
 
     private static int DefaultHeadDim(string path, int hidden, int heads)

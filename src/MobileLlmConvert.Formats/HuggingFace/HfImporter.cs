@@ -13,23 +13,28 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// <remarks>Specs: REFERENCE.md ("The models", "safetensors"), formats/safetensors.md, formats/sentencepiece/README.md.</remarks>
 public static class HfImporter
 {
-    public static ModelIr Import(string dir, ResourceBag? resources = null)
+    /// <summary>
+    /// Imports the checkpoint at <paramref name="dir"/>: a plain folder, a Hugging Face cache snapshot
+    /// (models--ORG--NAME/snapshots/REV) or cache repo folder (followed through refs/main). Every
+    /// file is opened through <see cref="HfCheckpointDir"/>'s one symlink rule.
+    /// </summary>
+    public static ModelIr Import(string dir, ResourceBag? resources = null, HfImportOptions? options = null)
     {
-        string configPath = Path.Combine(dir, HfNames.ConfigFile);
-        if (!File.Exists(configPath))
-            throw new HfConfigException(HfConfigError.FileMissing, configPath, "(file)", dir,
+        var checkpoint = HfCheckpointDir.Open(dir);
+        string configPath = checkpoint.TryResolveFile(HfNames.ConfigFile)
+            ?? throw new HfConfigException(HfConfigError.FileMissing, Path.Combine(dir, HfNames.ConfigFile), "(file)", dir,
                 Directory.Exists(dir) ? "a Hugging Face checkpoint needs config.json" : "directory does not exist");
         var configBytes = HfWeights.ReadCapped(configPath, HfConfigJson.MaxConfigBytes, n => new HfConfigException(HfConfigError.FileTooLarge,
             configPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfConfigJson.MaxConfigBytes} bytes"));
-        var resolved = HfFamilies.Resolve(HfConfigJson.Parse(configBytes, configPath), configPath);
-        var tokenizer = ReadTokenizer(dir);
+        var resolved = HfFamilies.Resolve(HfConfigJson.Parse(configBytes, configPath), configPath, options);
+        var tokenizer = ReadTokenizer(checkpoint);
 
         bool ownsBag = resources is null;
         var bag = resources ?? new ResourceBag();
         try
         {
-            var weights = HfWeights.Open(dir, bag);
-            var ir = Build(resolved, weights, tokenizer, configPath, dir, bag);
+            var weights = HfWeights.Open(checkpoint, bag);
+            var ir = Build(resolved, weights, tokenizer, configPath, checkpoint.Folder, bag, forced: options?.Family is not null);
             IrValidator.Validate(ir, configPath);
             return ir;
         }
@@ -40,9 +45,12 @@ public static class HfImporter
         }
     }
 
-    private static ModelIr Build(HfResolvedConfig resolved, HfWeights weights, TokenizerIr? tokenizer, string configPath, string dir, ResourceBag bag)
+    private static ModelIr Build(HfResolvedConfig resolved, HfWeights weights, TokenizerIr? tokenizer, string configPath, string dir, ResourceBag bag, bool forced)
     {
         var c = resolved.Config;
+        var notes = new List<string>(resolved.Notes);
+        if (!forced) CheckNotMhaInDisguise(resolved, weights, configPath);
+        if (resolved.Family.SharedFfn) notes.Add(HfFamilyDecisions.DecideSharedFfn(weights, c.StoredLayers, dir));
         var steps = new List<LayerStep>();
         for (int i = 0; i < c.StoredLayers; i++)
         {
@@ -52,10 +60,20 @@ public static class HfImporter
             // MobileLLM-LS: the repeat is hard-coded x2, immediately block-wise (0,0,1,1,...), REFERENCE.md.
             if (resolved.LayerSharing) steps.Add(step);
         }
-        if (resolved.Family.SharedFfn) CheckSharedFfnCopies(weights, c.StoredLayers);
 
         string output;
-        if (weights.Contains(HfNames.Head)) output = HfNames.Head; // kept as stored: a pass compares bytes before tying
+        var ignored = new HashSet<string>(StringComparer.Ordinal);
+        if (resolved.HeadIsEmbedding)
+        {
+            // The family's code never reads a stored head: neither do we, whatever its bytes.
+            output = HfNames.Embedding;
+            if (weights.Contains(HfNames.Head))
+            {
+                ignored.Add(HfNames.Head);
+                notes.Add(HfFamilyDecisions.IgnoredHeadNote(resolved, weights));
+            }
+        }
+        else if (weights.Contains(HfNames.Head)) output = HfNames.Head; // kept as stored: a pass compares bytes before tying
         else if (c.TieClaimFlag is not null) output = HfNames.Embedding;
         else
         {
@@ -66,7 +84,7 @@ public static class HfImporter
         var ir = new ModelIr
         {
             Config = c,
-            Tensors = CollectTensors(weights, steps, output),
+            Tensors = CollectTensors(weights, steps, output, ignored, dir),
             Embedding = HfNames.Embedding,
             FinalNorm = HfNames.FinalNorm,
             Output = output,
@@ -74,6 +92,7 @@ public static class HfImporter
             Tokenizer = tokenizer,
             SourcePath = dir,
             Resources = bag,
+            ImportNotes = notes,
         };
         return ir;
     }
@@ -83,31 +102,21 @@ public static class HfImporter
         resolved.Family.SharedFfn && !weights.Contains(name(layer)) ? name(0) : name(layer);
 
     /// <summary>
-    /// Per-layer copies of MobiLlama's shared FFN must be byte-identical to layer 0's: the model runs
-    /// one FFN, so differing copies would make the IR compute something MobiLlama does not.
+    /// Early MobiLlama-05B revisions declare LlamaForCausalLM with num_key_value_heads 4 while their
+    /// k_proj is full MHA width: Llama rules would fail on a shape, so say what it probably is.
     /// </summary>
-    private static void CheckSharedFfnCopies(HfWeights weights, int layers)
+    private static void CheckNotMhaInDisguise(HfResolvedConfig resolved, HfWeights weights, string configPath)
     {
-        foreach (var name in new Func<int, string>[] { HfNames.Gate, HfNames.Up, HfNames.Down })
-        {
-            if (!weights.Contains(name(0))) continue;
-            var first = weights.FileOf(name(0));
-            first.TryGetEntry(name(0), out var e0);
-            for (int i = 1; i < layers; i++)
-            {
-                if (!weights.Contains(name(i))) continue;
-                var file = weights.FileOf(name(i));
-                file.TryGetEntry(name(i), out var ei);
-                bool same = e0.DType == ei.DType && e0.Shape.AsSpan().SequenceEqual(ei.Shape) && first.GetBytes(name(0)).SequenceEqual(file.GetBytes(name(i)));
-                if (!same)
-                    throw new HfConfigException(HfConfigError.SharedFfnMismatch, file.Path, name(i), $"{ei.DType} {Shapes.Format(ei.Shape)}",
-                        $"MobiLlama shares one FFN, but this copy differs from {name(0)}");
-            }
-        }
+        var c = resolved.Config;
+        if (resolved.Family != HfFamilies.Llama || c.NumKvHeads == c.NumHeads || !weights.Contains(HfNames.K(0))) return;
+        var k = weights.GetTensor(HfNames.K(0));
+        if (k.Shape.Length == 2 && k.Shape[0] == (long)c.NumHeads * c.HeadDim)
+            throw new HfConfigException(HfConfigError.AmbiguousFamily, configPath, "num_key_value_heads", c.NumKvHeads.ToString(CultureInfo.InvariantCulture),
+                $"{HfNames.K(0)} is {k.Shape[0]} rows, full MHA for {c.NumHeads} heads (an early MobiLlama revision?); pass --family mobillama to read it as MobiLlama");
     }
 
     /// <summary>Every used tensor once, in execution order; anything else in the files is an error unless it is a rotary buffer.</summary>
-    private static List<Tensor> CollectTensors(HfWeights weights, List<LayerStep> steps, string output)
+    private static List<Tensor> CollectTensors(HfWeights weights, List<LayerStep> steps, string output, HashSet<string> ignored, string dir)
     {
         var used = new List<string> { HfNames.Embedding };
         foreach (var s in steps) used.AddRange(s.Keys);
@@ -122,22 +131,22 @@ public static class HfImporter
         }
         foreach (var name in weights.Names)
         {
-            if (seen.Contains(name) || name.EndsWith(HfNames.InvFreqSuffix, StringComparison.Ordinal)) continue;
+            if (seen.Contains(name) || ignored.Contains(name) || name.EndsWith(HfNames.InvFreqSuffix, StringComparison.Ordinal)) continue;
             throw new HfConfigException(HfConfigError.UnknownTensor, weights.FileOf(name).Path, name, "(unused)",
                 "tensor not used by the architecture; refusing to drop it silently");
         }
         return tensors;
     }
 
-    private static TokenizerIr? ReadTokenizer(string dir)
+    private static TokenizerIr? ReadTokenizer(HfCheckpointDir dir)
     {
-        string modelPath = Path.Combine(dir, HfNames.TokenizerModelFile);
-        if (!File.Exists(modelPath)) return null;
+        string? modelPath = dir.TryResolveFile(HfNames.TokenizerModelFile);
+        if (modelPath is null) return null;
         var bytes = HfWeights.ReadCapped(modelPath, SentencePieceModelFile.MaxModelBytes, n => new SentencePieceException(SentencePieceError.FileTooLarge,
             modelPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {SentencePieceModelFile.MaxModelBytes} bytes"));
-        string configPath = Path.Combine(dir, HfNames.TokenizerConfigFile);
+        string? configPath = dir.TryResolveFile(HfNames.TokenizerConfigFile);
         string? json = null;
-        if (File.Exists(configPath))
+        if (configPath is not null)
         {
             json = System.Text.Encoding.UTF8.GetString(HfWeights.ReadCapped(configPath, HfConfigJson.MaxConfigBytes, n => new SentencePieceException(
                 SentencePieceError.BadTokenizerConfig, configPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfConfigJson.MaxConfigBytes} bytes")));

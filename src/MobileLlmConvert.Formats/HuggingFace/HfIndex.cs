@@ -73,32 +73,26 @@ public sealed record HfIndex(IReadOnlyDictionary<string, string> WeightMap, long
             throw new HfIndexException(HfIndexError.BadShardName, path, field, shard, "a shard must be a plain file name inside the checkpoint directory");
     }
 
-    /// <summary>
-    /// The full path of a shard, refusing missing files and symlinks whose final target lies outside
-    /// <paramref name="directory"/>.
-    /// </summary>
-    public static string ResolveShard(string directory, string shard, string indexPath)
-    {
-        string dir = Path.GetFullPath(directory);
-        string full = Path.Combine(dir, shard);
-        var info = new FileInfo(full);
-        if (!info.Exists)
-            throw new HfIndexException(HfIndexError.ShardMissing, indexPath, "weight_map", shard, "shard file does not exist");
-        if (info.LinkTarget is not null)
-        {
-            string target = info.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? full;
-            string realDir = new DirectoryInfo(dir).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? dir;
-            bool inside = IsInside(target, dir) || IsInside(target, realDir);
-            if (!inside)
-                throw new HfIndexException(HfIndexError.ShardOutsideDirectory, indexPath, "weight_map", shard, $"symlink resolves to {target}, outside the checkpoint directory");
-        }
-        return full;
-    }
+    /// <summary>The full path of a shard in <paramref name="directory"/> (see <see cref="ResolveShard(HfCheckpointDir, string, string)"/>).</summary>
+    public static string ResolveShard(string directory, string shard, string indexPath) => ResolveShard(HfCheckpointDir.Open(directory), shard, indexPath);
 
-    private static bool IsInside(string file, string dir)
+    /// <summary>
+    /// The full path of a shard, by the checkpoint folder's one symlink rule (<see cref="HfCheckpointDir"/>),
+    /// reported as index errors: a missing or dangling shard, a symlink resolving outside the root.
+    /// </summary>
+    public static string ResolveShard(HfCheckpointDir directory, string shard, string indexPath)
     {
-        string prefix = dir.EndsWith(Path.DirectorySeparatorChar) ? dir : dir + Path.DirectorySeparatorChar;
-        return Path.GetFullPath(file).StartsWith(prefix, StringComparison.Ordinal);
+        var found = directory.Lookup(shard);
+        return found.Status switch
+        {
+            HfFileStatus.Found => found.Path,
+            HfFileStatus.Missing => throw new HfIndexException(HfIndexError.ShardMissing, indexPath, "weight_map", shard, "shard file does not exist"),
+            HfFileStatus.Dangling => throw new HfIndexException(HfIndexError.ShardMissing, indexPath, "weight_map", shard,
+                $"symlink target {found.Target} does not exist (an interrupted download?)"),
+            HfFileStatus.OutsideRoot => throw new HfIndexException(HfIndexError.ShardOutsideDirectory, indexPath, "weight_map", shard,
+                $"symlink resolves to {found.Target}, outside {directory.Root}"),
+            _ => throw directory.Refuse(found),
+        };
     }
 
     /// <summary>The index as transformers writes it: indent 2, keys sorted.</summary>

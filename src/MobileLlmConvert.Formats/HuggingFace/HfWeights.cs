@@ -32,25 +32,28 @@ public sealed class HfWeights
     /// Opens model.safetensors, or the shards model.safetensors.index.json names (transformers'
     /// order of preference). Opened files are added to <paramref name="resources"/>.
     /// </summary>
-    public static HfWeights Open(string directory, ResourceBag resources)
+    public static HfWeights Open(string directory, ResourceBag resources) => Open(HfCheckpointDir.Open(directory), resources);
+
+    /// <summary>As <see cref="Open(string, ResourceBag)"/>; every file is found through <paramref name="dir"/>'s symlink rule.</summary>
+    public static HfWeights Open(HfCheckpointDir dir, ResourceBag resources)
     {
-        string single = Path.Combine(directory, HfNames.SingleWeightsFile);
-        string index = Path.Combine(directory, HfNames.IndexFile);
-        if (File.Exists(single))
+        string directory = dir.Folder;
+        string? single = dir.TryResolveFile(HfNames.SingleWeightsFile);
+        if (single is not null)
         {
             var file = resources.Add(SafetensorsFile.Open(single));
             return new HfWeights(file.Entries.ToDictionary(e => e.Name, _ => file, StringComparer.Ordinal),
                 file.Entries.Select(e => e.Name).ToList(), [file]);
         }
-        if (File.Exists(index)) return OpenSharded(directory, index, resources);
+        if (dir.TryResolveFile(HfNames.IndexFile) is { } index) return OpenSharded(dir, index, resources);
         string configPath = Path.Combine(directory, HfNames.ConfigFile);
-        string hint = File.Exists(Path.Combine(directory, HfNames.PickleWeightsFile))
+        string hint = dir.TryResolveFile(HfNames.PickleWeightsFile) is not null
             ? $"{HfNames.PickleWeightsFile} (torch pickle) is not read; save the weights as safetensors"
             : $"expected {HfNames.SingleWeightsFile} or {HfNames.IndexFile}";
         throw new HfConfigException(HfConfigError.NoWeights, configPath, "weights", directory, hint);
     }
 
-    private static HfWeights OpenSharded(string directory, string indexPath, ResourceBag resources)
+    private static HfWeights OpenSharded(HfCheckpointDir directory, string indexPath, ResourceBag resources)
     {
         var index = HfIndex.Parse(ReadCapped(indexPath, HfIndex.MaxIndexBytes, n => new HfIndexException(HfIndexError.FileTooLarge, indexPath,
             "file length", n.ToString(System.Globalization.CultureInfo.InvariantCulture), $"exceeds the cap of {HfIndex.MaxIndexBytes} bytes")), indexPath);

@@ -1,13 +1,15 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using MobileLlmConvert.Formats.HuggingFace;
 
 namespace MobileLlmConvert.Formats.Mobile;
 
 /// <summary>
 /// The source checkpoint hash a bundle manifest records: SHA-256 over the files of a Hugging Face
 /// checkpoint directory that decide the converted model. Hashed (top level only, symlinks followed
-/// as the Hugging Face cache uses them): <c>config.json</c>; the tokenizer files
+/// by <see cref="HfCheckpointDir"/>'s rule, as the importer follows them; a cache repo folder is read
+/// through refs/main): <c>config.json</c>; the tokenizer files
 /// <c>tokenizer.model</c>, <c>tokenizer.json</c>, <c>tokenizer_config.json</c>,
 /// <c>special_tokens_map.json</c>; every weight file (<c>*.safetensors</c>, <c>*.bin</c>) and index
 /// (<c>*.index.json</c>). Not hashed: <c>generation_config.json</c> (sampling defaults), READMEs,
@@ -23,11 +25,13 @@ public static class CheckpointHash
     private static readonly string[] Suffixes = [".safetensors", ".bin", ".index.json"];
 
     /// <summary>The files <see cref="Compute"/> hashes, in the order it hashes them (names relative to the directory).</summary>
-    public static IReadOnlyList<string> Files(string hfDir)
+    public static IReadOnlyList<string> Files(string hfDir) => Files(HfCheckpointDir.Open(hfDir));
+
+    private static List<string> Files(HfCheckpointDir dir)
     {
-        if (!File.Exists(Path.Combine(hfDir, "config.json")))
-            throw new FileNotFoundException($"{hfDir}: no config.json: not a Hugging Face checkpoint directory", Path.Combine(hfDir, "config.json"));
-        return Directory.EnumerateFiles(hfDir)
+        if (dir.TryResolveFile("config.json") is null)
+            throw new FileNotFoundException($"{dir.Folder}: no config.json: not a Hugging Face checkpoint directory", Path.Combine(dir.Folder, "config.json"));
+        return Directory.EnumerateFiles(dir.Folder)
             .Select(Path.GetFileName)
             .OfType<string>()
             .Where(n => NamedFiles.Contains(n, StringComparer.Ordinal) || Suffixes.Any(s => n.EndsWith(s, StringComparison.Ordinal)))
@@ -41,9 +45,10 @@ public static class CheckpointHash
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[1 << 20];
         Span<byte> frame = stackalloc byte[9];
-        foreach (var name in Files(hfDir))
+        var dir = HfCheckpointDir.Open(hfDir);
+        foreach (var name in Files(dir))
         {
-            using var stream = new FileStream(Path.Combine(hfDir, name), FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+            using var stream = new FileStream(dir.ResolveFile(name), FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
             hash.AppendData(Encoding.UTF8.GetBytes(name));
             frame[0] = 0;
             BinaryPrimitives.WriteUInt64LittleEndian(frame[1..], (ulong)stream.Length);

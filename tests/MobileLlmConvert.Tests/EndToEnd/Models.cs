@@ -7,8 +7,8 @@ namespace MobileLlmConvert.Tests.EndToEnd;
 /// <summary>The committed fixtures and the executor, as the end-to-end tests use them.</summary>
 internal static class Models
 {
-    /// <summary>Every family's fixture: GQA Llama, tied Llama, MobileLLM, MobileLLM-LS, MobiLlama, sharded Llama.</summary>
-    public static readonly string[] Families = ["llama-tiny", "llama-tiny-tied", "mobilellm-tiny", "mobilellm-ls-tiny", "mobillama-tiny", "llama-sharded"];
+    /// <summary>Every family's fixture: GQA Llama, tied Llama, MobileLLM, MobileLLM-LS, MobiLlama (shared and per-layer FFNs), sharded Llama.</summary>
+    public static readonly string[] Families = ["llama-tiny", "llama-tiny-tied", "mobilellm-tiny", "mobilellm-ls-tiny", "mobillama-tiny", "mobillama-unshared", "llama-sharded"];
 
     public static TheoryData<string> FamilyData()
     {

@@ -33,7 +33,9 @@ public sealed class SharingTests(ITestOutputHelper output)
         { "mobillama-ffn-copies", Unique(3, 1, 4, 4, tied: false), "model.layers.0.mlp.gate_proj.weight is also stored as model.layers.{1,2}.mlp.gate_proj.weight" },
         { "llama-mha-repeated-kv", Unique(2, 2, 4, 2, tied: false), "folded n_kv 4 -> 2" },
         { "llama-untied-claims-tied", Unique(2, 2, 4, 2, tied: false), "config flag tie_word_embeddings claims a tied head, but lm_head.weight differs" },
-        { "mobilellm-with-lm-head", Unique(2, 2, 4, 2, tied: true), "lm_head.weight is byte-identical to model.embed_tokens.weight: tied the head" },
+        // MobileLLM's share_embedding: the importer drops the stored head (the model code never reads it) and says whether it was equal.
+        { "mobilellm-with-lm-head", Unique(2, 2, 4, 2, tied: true), "the stored lm_head.weight (bf16 [320, 32]) is ignored and dropped: it is byte-identical to the embedding" },
+        { "mobillama-unshared", Unique(3, 3, 4, 4, tied: false), "per-layer FFNs, not shared" },
         { "mobilellm-ls-tiny", Unique(2, 2, 4, 2, tied: true), "head already tied" },
     };
 
@@ -52,6 +54,7 @@ public sealed class SharingTests(ITestOutputHelper output)
         using var report = JsonDocument.Parse(convert.Stdout);
         var texts = report.RootElement.GetProperty("passes").GetProperty("reports").EnumerateArray()
             .SelectMany(r => r.GetProperty("notes").EnumerateArray().Concat(r.GetProperty("warnings").EnumerateArray()))
+            .Concat(report.RootElement.GetProperty("import_notes").EnumerateArray())
             .Select(e => e.GetString()!).ToList();
         Assert.Contains(texts, t => t.Contains(reported, StringComparison.Ordinal));
         var totals = report.RootElement.GetProperty("passes").GetProperty("totals");

@@ -56,6 +56,9 @@ public static class FixtureCatalog
             new HfExportOptions(), ir => SyntheticVariants.ClaimTie(ir, "tie_word_embeddings")),
         new("mobilellm-with-lm-head", Tiny(ModelFamily.MobileLLM, 21, ElementType.BF16) with { Tied = true },
             new HfExportOptions(), SyntheticVariants.StoreHeadCopy),
+        // MobiLlama-1B's layout (issue 8): MobiLlama's name and config, distinct FFNs per block.
+        new("mobillama-unshared", Tiny(ModelFamily.Llama, 22, ElementType.BF16) with { NumKvHeads = 4, StoredLayers = 3 },
+            new HfExportOptions(), SyntheticVariants.AsMobiLlamaWithPerLayerFfns),
     ];
 
     public static Fixture Get(string name) => All.Single(f => f.Name == name);

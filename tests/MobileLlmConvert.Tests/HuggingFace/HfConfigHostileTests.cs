@@ -163,7 +163,31 @@ public sealed class HfConfigHostileTests : IDisposable
     {
         string dir = Make(ModelFamily.MobiLlama);
         Checkpoint.EditWeights(Path.Combine(dir, "model.safetensors"), ts => ts.Add(Checkpoint.Filled("model.layers.1.mlp.up_proj.weight", [64, 32], ElementType.F32, 7)));
-        AssertError(HfConfigError.SharedFfnMismatch, dir, "model.safetensors", "model.layers.1.mlp.up_proj.weight", "F32 [64, 32]");
+        var e = AssertError(HfConfigError.SharedFfnMismatch, dir, "", "model.layers.1.mlp.gate_proj.weight", "(absent)");
+        Assert.EndsWith("MobiLlama FFN weights are stored for 1 of 2 layers: neither one shared FFN nor one per layer", e.Message);
+    }
+
+    [Fact]
+    public void AmbiguousFamilyLlamaWithMobileLlmKeys()
+    {
+        string dir = Make();
+        Checkpoint.EditConfig(dir, c => c["share_embedding"] = true);
+        var e = AssertError(HfConfigError.AmbiguousFamily, dir, "config.json", "share_embedding", "true");
+        Assert.EndsWith("LlamaForCausalLM does not read MobileLLM's share_embedding; pass --family mobilellm (honour them), llama (ignore them) or mobillama", e.Message);
+    }
+
+    [Fact]
+    public void AmbiguousFamilyLlamaWithMhaKeysButGqaConfig()
+    {
+        // Early MobiLlama-05B revisions: LlamaForCausalLM, num_key_value_heads 4, full-MHA k_proj.
+        string dir = Make(ModelFamily.MobiLlama);
+        Checkpoint.EditConfig(dir, c =>
+        {
+            c["architectures"] = new JsonArray("LlamaForCausalLM");
+            c["num_key_value_heads"] = 2;
+        });
+        var e = AssertError(HfConfigError.AmbiguousFamily, dir, "config.json", "num_key_value_heads", "2");
+        Assert.EndsWith("model.layers.0.self_attn.k_proj.weight is 32 rows, full MHA for 4 heads (an early MobiLlama revision?); pass --family mobillama to read it as MobiLlama", e.Message);
     }
 
     [Fact]

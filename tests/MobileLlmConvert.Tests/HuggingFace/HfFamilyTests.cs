@@ -37,12 +37,12 @@ public sealed class HfFamilyTests : IDisposable
     }
 
     [Fact]
-    public void AClaimedTieWithAStoredHeadKeepsTheHeadForAPassToDecide()
+    public void AClaimedTieWithoutShareEmbeddingKeepsTheHeadForAPassToDecide()
     {
         string dir = Make(ModelFamily.MobileLLM);
-        Checkpoint.EditConfig(dir, c => c["share_embedding"] = true);
+        Checkpoint.EditConfig(dir, c => c["tie_word_embeddings"] = true);
         using var ir = HfImporter.Import(dir);
-        Assert.Equal("share_embedding", ir.Config.TieClaimFlag);
+        Assert.Equal("tie_word_embeddings", ir.Config.TieClaimFlag);
         Assert.Equal("lm_head.weight", ir.Output);
         Assert.False(ir.IsTied);
     }
@@ -52,8 +52,9 @@ public sealed class HfFamilyTests : IDisposable
     {
         string dir = Make(ModelFamily.Llama);
         Checkpoint.EditConfig(dir, c => c["layer_sharing"] = true);
-        using var ir = HfImporter.Import(dir);
+        using var ir = HfImporter.Import(dir, options: new HfImportOptions { Family = ModelFamily.Llama });
         Assert.Equal(2, ir.Steps.Count);
+        Assert.Contains("layer_sharing ignored: LlamaForCausalLM does not read it", ir.ImportNotes);
     }
 
     [Fact]
