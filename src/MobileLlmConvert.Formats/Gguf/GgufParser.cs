@@ -119,7 +119,7 @@ internal static class GgufParser
         return new GgufTensorInfo(name, dims, type, (long)offset, blocks * type.BlockBytes);
     }
 
-    /// <summary>The data section holds exactly the tensors, each at the previous one's padded end: no overlap, no hole, no tail.</summary>
+    /// <summary>The data section holds exactly the tensors, in declaration order, each at the previous one's padded end: no overlap, no hole, no tail.</summary>
     private static void CheckDataSection(string path, List<GgufTensorInfo> tensors, long dataOffset, long fileLength, uint alignment)
     {
         if (tensors.Count == 0)
@@ -138,17 +138,25 @@ internal static class GgufParser
                 throw new GgufException(GgufError.OffsetOutOfRange, path, t.Name + ".offset", t.Offset.ToString(CultureInfo.InvariantCulture),
                     $"{t.ByteSize} bytes from there pass the end of the data section ({dataLength} bytes)");
         }
-        var sorted = tensors.OrderBy(t => t.Offset).ThenBy(t => t.Name, StringComparer.Ordinal).ToList();
+        // Declaration order, not offset order: ggml's gguf.cpp (gguf_init_from_file_impl) requires each
+        // tensor info's offset to equal the padded sum of the tensors declared before it ("tensor '%s'
+        // has offset %zu, expected %zu"), so a file whose infos are listed out of offset order is
+        // refused there and must be refused here too.
         long expected = 0;
         GgufTensorInfo? previous = null;
-        foreach (var t in sorted)
+        for (int i = 0; i < tensors.Count; i++)
         {
-            if (previous is not null && t.Offset < previous.Offset + previous.ByteSize)
+            var t = tensors[i];
+            if (t.Offset < expected)
+            {
+                // Offsets are aligned, so one below the running sum lies inside an earlier tensor's bytes.
+                var hit = tensors.Take(i).First(o => t.Offset < o.Offset + o.ByteSize);
                 throw new GgufException(GgufError.OverlappingTensors, path, t.Name + ".offset", t.Offset.ToString(CultureInfo.InvariantCulture),
-                    $"overlaps {previous.Name} at [{previous.Offset}, {previous.Offset + previous.ByteSize})");
+                    $"overlaps {hit.Name} at [{hit.Offset}, {hit.Offset + hit.ByteSize})");
+            }
             if (t.Offset != expected)
                 throw new GgufException(GgufError.DataHole, path, t.Name + ".offset", t.Offset.ToString(CultureInfo.InvariantCulture),
-                    $"expected {expected}: tensors must follow each other with only alignment padding between them");
+                    $"expected {expected}: in declaration order, each tensor starts at the previous one's padded end");
             expected = AlignUp(t.Offset + t.ByteSize, alignment);
             previous = t;
         }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using MobileLlmConvert.Formats.Json;
 
 namespace MobileLlmConvert.Formats.HuggingFace;
 
@@ -44,11 +45,11 @@ public sealed record HfConfigJson
 
     public static HfConfigJson Parse(byte[] json, string path)
     {
-        using var doc = HfJson.ParseObject(json, MaxConfigBytes, maxDepth: 32, "config.json", (failure, field, value, reason, inner) =>
+        using var doc = StrictJson.ParseObject(json, MaxConfigBytes, maxDepth: 32, "config.json", (failure, field, value, reason, inner) =>
             new HfConfigException(failure switch
             {
-                HfJsonFailure.TooLarge => HfConfigError.FileTooLarge,
-                HfJsonFailure.Invalid => HfConfigError.InvalidJson,
+                JsonFailure.TooLarge => HfConfigError.FileTooLarge,
+                JsonFailure.InvalidUtf8 or JsonFailure.Invalid => HfConfigError.InvalidJson,
                 _ => HfConfigError.NotObject,
             }, path, field, value, reason, inner));
         var root = doc.RootElement;

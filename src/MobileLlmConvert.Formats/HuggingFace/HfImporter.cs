@@ -145,11 +145,11 @@ public static class HfImporter
         var bytes = HfWeights.ReadCapped(modelPath, SentencePieceModelFile.MaxModelBytes, n => new SentencePieceException(SentencePieceError.FileTooLarge,
             modelPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {SentencePieceModelFile.MaxModelBytes} bytes"));
         string? configPath = dir.TryResolveFile(HfNames.TokenizerConfigFile);
-        string? json = null;
+        byte[]? json = null;
         if (configPath is not null)
         {
-            json = System.Text.Encoding.UTF8.GetString(HfWeights.ReadCapped(configPath, HfConfigJson.MaxConfigBytes, n => new SentencePieceException(
-                SentencePieceError.BadTokenizerConfig, configPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfConfigJson.MaxConfigBytes} bytes")));
+            json = HfWeights.ReadCapped(configPath, HfConfigJson.MaxConfigBytes, n => new SentencePieceException(
+                SentencePieceError.BadTokenizerConfig, configPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfConfigJson.MaxConfigBytes} bytes"));
         }
         return SentencePieceModelFile.Read(bytes, modelPath, json);
     }

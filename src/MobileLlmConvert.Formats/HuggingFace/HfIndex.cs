@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using MobileLlmConvert.Formats.Json;
 
 namespace MobileLlmConvert.Formats.HuggingFace;
 
@@ -22,11 +23,11 @@ public sealed record HfIndex(IReadOnlyDictionary<string, string> WeightMap, long
 
     public static HfIndex Parse(byte[] json, string path)
     {
-        using var doc = HfJson.ParseObject(json, MaxIndexBytes, maxDepth: 8, "the index", (failure, field, value, reason, inner) =>
+        using var doc = StrictJson.ParseObject(json, MaxIndexBytes, maxDepth: 8, "the index", (failure, field, value, reason, inner) =>
             new HfIndexException(failure switch
             {
-                HfJsonFailure.TooLarge => HfIndexError.FileTooLarge,
-                HfJsonFailure.Invalid => HfIndexError.InvalidJson,
+                JsonFailure.TooLarge => HfIndexError.FileTooLarge,
+                JsonFailure.InvalidUtf8 or JsonFailure.Invalid => HfIndexError.InvalidJson,
                 _ => HfIndexError.NotObject,
             }, path, field, value, reason, inner));
         var root = doc.RootElement;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using MobileLlmConvert.Formats.Json;
 
 namespace MobileLlmConvert.Formats.Mobile;
 
@@ -71,15 +72,10 @@ public sealed record BundleManifest(
         BundleException Bad(BundleError kind, string field, string value, string reason, Exception? inner = null) => new(kind, file, field, value, reason, inner);
         if (json.Length > MaxManifestBytes)
             throw Bad(BundleError.OverCap, "manifest.json", $"{json.Length} bytes", $"above the cap of {MaxManifestBytes} bytes ({nameof(MaxManifestBytes)})");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 8 });
-        }
-        catch (JsonException e)
-        {
-            throw Bad(BundleError.ManifestParse, "manifest.json", $"{json.Length} bytes", $"not valid JSON ({e.Message})", e);
-        }
+        int length = json.Length;
+        var doc = StrictJson.Parse(json, new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 8 }, "manifest.json",
+            (failure, _, value, reason, inner) => Bad(BundleError.ManifestParse, "manifest.json", inner is null ? value : $"{length} bytes",
+                inner is null ? reason : $"not valid JSON ({inner.Message})", inner));
         using (doc)
         {
             var root = doc.RootElement;

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
+using MobileLlmConvert.Formats.Json;
 
 namespace MobileLlmConvert.Formats.Safetensors;
 
@@ -49,16 +50,10 @@ public static class SafetensorsHeaderParser
     {
         if (!Utf8.IsValid(json))
             throw new SafetensorsException(SafetensorsError.InvalidUtf8, path, "header", FirstBadUtf8(json), "header is not valid UTF-8");
-        JsonDocument doc;
-        try
-        {
-            // Duplicates are detected by hand below so that the error can name the duplicate.
-            doc = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { AllowDuplicateProperties = true, MaxDepth = 8 });
-        }
-        catch (JsonException e)
-        {
-            throw new SafetensorsException(SafetensorsError.InvalidJson, path, "header", $"line {e.LineNumber}, byte {e.BytePositionInLine}", "header is not valid JSON", e);
-        }
+        // Duplicates are detected by hand below so that the error can name the duplicate.
+        var doc = StrictJson.Parse(json, new JsonDocumentOptions { AllowDuplicateProperties = true, MaxDepth = 8 }, "header",
+            (failure, _, value, reason, inner) => new SafetensorsException(failure == JsonFailure.InvalidUtf8 ? SafetensorsError.InvalidUtf8 : SafetensorsError.InvalidJson,
+                path, "header", value, failure == JsonFailure.Invalid && inner is not null ? "header is not valid JSON" : reason, inner));
         using (doc)
         {
             var root = doc.RootElement;

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using Google.Protobuf;
+using MobileLlmConvert.Formats.HuggingFace;
+using MobileLlmConvert.Formats.Json;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.SentencePiece.Proto;
 using ProtoType = MobileLlmConvert.Formats.SentencePiece.Proto.ModelProto.Types.SentencePiece.Types.Type;
@@ -21,7 +23,7 @@ public static class SentencePieceModelFile
     /// <summary>Longest piece in UTF-8 bytes (real pieces are under ~100 bytes; sentencepiece trains to 16 chars by default).</summary>
     public const int MaxPieceBytes = 1024;
 
-    public static TokenizerIr Read(byte[] bytes, string path, string? tokenizerConfigJson)
+    public static TokenizerIr Read(byte[] bytes, string path, byte[]? tokenizerConfigJson)
     {
         if (bytes.Length > MaxModelBytes)
             throw new SentencePieceException(SentencePieceError.FileTooLarge, path, "file length", bytes.Length.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {MaxModelBytes} bytes");
@@ -78,7 +80,9 @@ public static class SentencePieceModelFile
             throw new SentencePieceException(SentencePieceError.BadUnknownPiece, path, $"pieces[{unk}].type", types[unk].ToString(), "the piece at unk_id must be of type UNKNOWN");
 
         var (addBos, addEos) = ReadTokenizerConfig(tokenizerConfigJson, path);
-        return new TokenizerIr(pieces, scores, types, unk, bos, eos, pad, addBos, addEos, bytes, tokenizerConfigJson);
+        // Decoding is lossless here: ReadTokenizerConfig has proved the bytes are UTF-8.
+        string? configText = tokenizerConfigJson is null ? null : System.Text.Encoding.UTF8.GetString(tokenizerConfigJson);
+        return new TokenizerIr(pieces, scores, types, unk, bos, eos, pad, addBos, addEos, bytes, configText);
     }
 
     /// <summary>
@@ -136,21 +140,15 @@ public static class SentencePieceModelFile
     }
 
     /// <summary>add_bos_token (default true, as LlamaTokenizer) and add_eos_token (default false).</summary>
-    public static (bool AddBos, bool AddEos) ReadTokenizerConfig(string? json, string modelPath)
+    /// <param name="json">tokenizer_config.json as bytes: the file's text is checked as UTF-8 here, not decoded with replacement characters first.</param>
+    public static (bool AddBos, bool AddEos) ReadTokenizerConfig(byte[]? json, string modelPath)
     {
         if (json is null) return (true, false);
         string path = Path.Combine(Path.GetDirectoryName(modelPath) ?? "", "tokenizer_config.json");
-        try
-        {
-            using var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new SentencePieceException(SentencePieceError.BadTokenizerConfig, path, "(root)", doc.RootElement.ValueKind.ToString(), "must be a JSON object");
-            return (Flag(doc.RootElement, "add_bos_token", true, path), Flag(doc.RootElement, "add_eos_token", false, path));
-        }
-        catch (JsonException e)
-        {
-            throw new SentencePieceException(SentencePieceError.BadTokenizerConfig, path, "(json)", $"line {e.LineNumber}", "not valid JSON", e);
-        }
+        using var doc = StrictJson.ParseObject(json, HfConfigJson.MaxConfigBytes, maxDepth: 16, "tokenizer_config.json", (failure, field, value, reason, inner) =>
+            new SentencePieceException(SentencePieceError.BadTokenizerConfig, path, field,
+                failure == JsonFailure.Invalid && inner is JsonException e ? $"line {e.LineNumber}" : value, reason, inner));
+        return (Flag(doc.RootElement, "add_bos_token", true, path), Flag(doc.RootElement, "add_eos_token", false, path));
     }
 
     private static bool Flag(JsonElement root, string name, bool fallback, string path)

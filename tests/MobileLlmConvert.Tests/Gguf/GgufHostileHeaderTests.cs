@@ -141,7 +141,21 @@ public class GgufHostileHeaderTests
 
     [Fact]
     public void DataHole() =>
-        Fails(OneTensor("t", [8], 0, 32).Zeros(64), GgufError.DataHole, "t.offset = 32: expected 0: tensors must follow each other with only alignment padding between them");
+        Fails(OneTensor("t", [8], 0, 32).Zeros(64), GgufError.DataHole, "t.offset = 32: expected 0: in declaration order, each tensor starts at the previous one's padded end");
+
+    /// <summary>
+    /// Disjoint tensors listed out of offset order: ggml's gguf.cpp refuses them ("tensor 'a' has
+    /// offset 32, expected 0"), so the reader does too rather than sorting the infos first.
+    /// </summary>
+    [Fact]
+    public void TensorInfosOutOfOffsetOrder() =>
+        Fails(GgufBytes.Header(2, 0).Tensor("a", [8], 0, 32).Tensor("b", [8], 0, 0).Pad().Zeros(64),
+            GgufError.DataHole, "a.offset = 32: expected 0: in declaration order, each tensor starts at the previous one's padded end");
+
+    [Fact]
+    public void LaterTensorInsideAnEarlierOne() =>
+        Fails(GgufBytes.Header(3, 0).Tensor("a", [8], 0, 0).Tensor("b", [8], 0, 32).Tensor("c", [8], 0, 0).Pad().Zeros(96),
+            GgufError.OverlappingTensors, "c.offset = 0: overlaps a at [0, 32)");
 
     [Fact]
     public void TrailingBytes() =>

@@ -76,11 +76,11 @@ public sealed class SentencePieceModelFileTests
     [Fact]
     public void TokenizerConfigSetsBosAndEos()
     {
-        var read = SentencePieceModelFile.Read(Built(), ModelPath, """{"add_bos_token": false, "add_eos_token": true, "other": [1]}""");
+        var read = SentencePieceModelFile.Read(Built(), ModelPath, """{"add_bos_token": false, "add_eos_token": true, "other": [1]}"""u8.ToArray());
         Assert.False(read.AddBos);
         Assert.True(read.AddEos);
         Assert.Equal("""{"add_bos_token": false, "add_eos_token": true, "other": [1]}""", read.TokenizerConfigJson);
-        var defaults = SentencePieceModelFile.Read(Built(), ModelPath, "{}");
+        var defaults = SentencePieceModelFile.Read(Built(), ModelPath, "{}"u8.ToArray());
         Assert.True(defaults.AddBos);
         Assert.False(defaults.AddEos);
     }
@@ -94,7 +94,7 @@ public sealed class SentencePieceModelFileTests
 
     private static void AssertError(SentencePieceError kind, byte[] bytes, string field, string value, string? config = null, string file = ModelPath)
     {
-        var e = Assert.Throws<SentencePieceException>(() => SentencePieceModelFile.Read(bytes, ModelPath, config));
+        var e = Assert.Throws<SentencePieceException>(() => SentencePieceModelFile.Read(bytes, ModelPath, config is null ? null : System.Text.Encoding.UTF8.GetBytes(config)));
         Assert.Equal(kind, e.Kind);
         Assert.Contains(file, e.Message);
         Assert.Contains(field, e.Message);
