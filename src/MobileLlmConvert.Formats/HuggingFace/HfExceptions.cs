@@ -25,7 +25,7 @@ public enum HfConfigError
     MissingHead,
     /// <summary>MobiLlama per-layer copies of the shared FFN whose bytes differ from layer 0's.</summary>
     SharedFfnMismatch,
-    /// <summary>No model.safetensors nor model.safetensors.index.json (pytorch_model.bin is not read).</summary>
+    /// <summary>None of model.safetensors, its index, pytorch_model.bin, or its index.</summary>
     NoWeights,
 }
 

@@ -5,7 +5,7 @@ using MobileLlmConvert.Formats.SentencePiece;
 namespace MobileLlmConvert.Formats.HuggingFace;
 
 /// <summary>
-/// Reads a Hugging Face checkpoint directory (config.json, model.safetensors or shards + index,
+/// Reads a Hugging Face checkpoint directory (config.json, model.safetensors or pytorch_model.bin or shards + index,
 /// optional tokenizer.model and tokenizer_config.json) into the IR. Tensors stay mapped and lazy.
 /// Sharing is expressed the IR way: MobileLLM-LS steps name each stored block twice, MobiLlama's
 /// steps all name the shared FFN, a claimed tie without lm_head names the embedding as the head.
@@ -47,7 +47,8 @@ public static class HfImporter
         for (int i = 0; i < c.StoredLayers; i++)
         {
             var step = new LayerStep(HfNames.AttnNorm(i), HfNames.Q(i), HfNames.K(i), HfNames.V(i), HfNames.O(i), HfNames.FfnNorm(i),
-                Ffn(resolved, weights, HfNames.Gate, i), Ffn(resolved, weights, HfNames.Up, i), Ffn(resolved, weights, HfNames.Down, i));
+                Ffn(resolved, weights, HfNames.Gate, i), Ffn(resolved, weights, HfNames.Up, i), Ffn(resolved, weights, HfNames.Down, i))
+                .Remap(weights.CanonicalName); // names aliasing one torch storage become one key
             steps.Add(step);
             // MobileLLM-LS: the repeat is hard-coded x2, immediately block-wise (0,0,1,1,...), REFERENCE.md.
             if (resolved.LayerSharing) steps.Add(step);
@@ -55,7 +56,8 @@ public static class HfImporter
         if (resolved.Family.SharedFfn) CheckSharedFfnCopies(weights, c.StoredLayers);
 
         string output;
-        if (weights.Contains(HfNames.Head)) output = HfNames.Head; // kept as stored: a pass compares bytes before tying
+        // Kept as stored: a pass compares bytes before tying (a head aliasing the embedding's storage is already one key).
+        if (weights.Contains(HfNames.Head)) output = weights.CanonicalName(HfNames.Head);
         else if (c.TieClaimFlag is not null) output = HfNames.Embedding;
         else
         {
@@ -91,16 +93,14 @@ public static class HfImporter
         foreach (var name in new Func<int, string>[] { HfNames.Gate, HfNames.Up, HfNames.Down })
         {
             if (!weights.Contains(name(0))) continue;
-            var first = weights.FileOf(name(0));
-            first.TryGetEntry(name(0), out var e0);
+            var first = weights.GetTensor(name(0));
             for (int i = 1; i < layers; i++)
             {
-                if (!weights.Contains(name(i))) continue;
-                var file = weights.FileOf(name(i));
-                file.TryGetEntry(name(i), out var ei);
-                bool same = e0.DType == ei.DType && e0.Shape.AsSpan().SequenceEqual(ei.Shape) && first.GetBytes(name(0)).SequenceEqual(file.GetBytes(name(i)));
+                if (!weights.Contains(name(i)) || weights.CanonicalName(name(i)) == weights.CanonicalName(name(0))) continue;
+                var copy = weights.GetTensor(name(i));
+                bool same = first.Type == copy.Type && first.Shape.AsSpan().SequenceEqual(copy.Shape) && first.Source.Read().SequenceEqual(copy.Source.Read());
                 if (!same)
-                    throw new HfConfigException(HfConfigError.SharedFfnMismatch, file.Path, name(i), $"{ei.DType} {Shapes.Format(ei.Shape)}",
+                    throw new HfConfigException(HfConfigError.SharedFfnMismatch, weights.FileOf(name(i)).Path, name(i), $"{weights.FileOf(name(i)).StoredDType(name(i))} {Shapes.Format(copy.Shape)}",
                         $"MobiLlama shares one FFN, but this copy differs from {name(0)}");
             }
         }
@@ -122,7 +122,7 @@ public static class HfImporter
         }
         foreach (var name in weights.Names)
         {
-            if (seen.Contains(name) || name.EndsWith(HfNames.InvFreqSuffix, StringComparison.Ordinal)) continue;
+            if (seen.Contains(weights.CanonicalName(name)) || name.EndsWith(HfNames.InvFreqSuffix, StringComparison.Ordinal)) continue;
             throw new HfConfigException(HfConfigError.UnknownTensor, weights.FileOf(name).Path, name, "(unused)",
                 "tensor not used by the architecture; refusing to drop it silently");
         }
