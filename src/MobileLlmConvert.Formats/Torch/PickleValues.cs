@@ -66,8 +66,4 @@ public sealed record TorchView(TorchStorage Storage, long Offset, long[] Size, l
             return n;
         }
     }
-
-    /// <summary>Same storage, same offset, same size and stride: the same bytes under two names.</summary>
-    public bool SameAs(TorchView other) =>
-        ReferenceEquals(Storage, other.Storage) && Offset == other.Offset && Size.AsSpan().SequenceEqual(other.Size) && Stride.AsSpan().SequenceEqual(other.Stride);
 }

@@ -50,23 +50,27 @@ public sealed class TorchFile : IDisposable
         Entries = entries;
         _byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
         _canonical = new Dictionary<string, string>(StringComparer.Ordinal);
-        var aliases = new List<TorchAlias>();
-        var firsts = new List<TorchEntry>();
+        // Keyed by (storage, offset, size, stride): identical views are the same bytes under two names.
+        var firstOfView = new Dictionary<string, string>(StringComparer.Ordinal);
         var groups = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var order = new List<TorchEntry>();
         foreach (var e in entries)
         {
-            var first = firsts.FirstOrDefault(f => f.View.SameAs(e.View));
-            if (first is null)
+            var v = e.View;
+            string viewKey = $"{v.Storage.Key}|{v.Offset}|{string.Join(',', v.Size)}|{string.Join(',', v.Stride)}";
+            if (!firstOfView.TryGetValue(viewKey, out var first))
             {
-                firsts.Add(e);
+                firstOfView.Add(viewKey, e.Name);
                 _canonical[e.Name] = e.Name;
+                order.Add(e);
                 continue;
             }
-            _canonical[e.Name] = first.Name;
-            if (!groups.TryGetValue(first.Name, out var g)) groups[first.Name] = g = [first.Name];
+            _canonical[e.Name] = first;
+            if (!groups.TryGetValue(first, out var g)) groups[first] = g = [first];
             g.Add(e.Name);
         }
-        foreach (var f in firsts)
+        var aliases = new List<TorchAlias>();
+        foreach (var f in order)
         {
             if (groups.TryGetValue(f.Name, out var g)) aliases.Add(new TorchAlias(f.View.Storage.Key, g));
         }
