@@ -83,6 +83,10 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
             Assert.Equal(expected, FloatConvert.ToSingleArray(t));
         }
         Assert.Equal(names, f.Entries.Select(e => e.Name));
+        // The fixture really takes the paths MobiLlama's and torch 2.x's files take.
+        var raw = File.ReadAllBytes(Path.Combine(Dir, "dtypes.bin"));
+        Assert.True(raw.AsSpan().IndexOf("ctorch._tensor\n_rebuild_from_type_v2\n"u8) > 0);
+        Assert.True(raw.AsSpan().IndexOf("ctorch._utils\n_rebuild_parameter\n"u8) > 0);
         // Contiguous views (with or without a storage offset) map the file; the transposed one is gathered.
         Assert.IsType<MappedSource>(f.GetTensor("offset_view").Source);
         Assert.IsType<MappedSource>(f.GetTensor("from_type").Source);

@@ -292,6 +292,17 @@ public sealed class TorchHostileTests
     }
 
     [Fact]
+    public void Zip64RecordDisagreeingWithTheEndRecordIsRefused()
+    {
+        // torch (miniz) always writes ZIP64 end records; a count there that differs from the plain one is a trick.
+        var bytes = File.ReadAllBytes(Path.Combine(FixtureCatalog.RepoRoot, "testdata", "torch", "dtypes.bin"));
+        int at = bytes.AsSpan().LastIndexOf("PK\x06\x06"u8);
+        Assert.True(at > 0);
+        bytes[at + 32] ^= 1; // total entries (APPNOTE 4.3.14)
+        Fails(bytes, TorchError.BadZip64, "zip64 end of central directory", "disagrees with the end record");
+    }
+
+    [Fact]
     public void NotAZipIsRefused() => Fails("hello"u8.ToArray(), TorchError.NotZip, "magic = 68656c6c: not a torch.save zip");
 
     [Fact]
