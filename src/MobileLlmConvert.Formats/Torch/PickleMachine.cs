@@ -24,6 +24,8 @@ internal sealed class PickleMachine
     /// <summary>SETITEMS of a whole state dict puts two entries per tensor on the stack.</summary>
     public const int MaxStackItems = 1 << 22;
     public const int MaxMemo = 1 << 22;
+    /// <summary>Items put into lists and dicts in total: DUP + APPEND could otherwise grow a list by one slot per pickle byte.</summary>
+    public const int MaxContainerItems = 1 << 22;
     /// <summary>A state dict nests MARKs three deep (dict, tensor args, persistent id).</summary>
     public const int MaxNesting = 32;
     /// <summary>Tensor names and module paths are short; a megabyte string is an attack.</summary>
@@ -51,6 +53,7 @@ internal sealed class PickleMachine
     private readonly Dictionary<string, TorchStorage> _storages = new(StringComparer.Ordinal);
     private int _pos;
     private int _opStart;
+    private long _containerItems;
 
     private PickleMachine(byte[] data, string path, string record)
     {
@@ -115,8 +118,8 @@ internal sealed class PickleMachine
                 case 0x86: { var b = Pop(); var a = Pop(); Push(new[] { a, b }); break; }
                 case 0x87: { var c = Pop(); var b = Pop(); var a = Pop(); Push(new[] { a, b, c }); break; }
                 case (byte)']': Push(new PyList()); break;
-                case (byte)'a': { var v = Pop(); ListAt(_stack.Count - 1).Items.Add(v); break; }
-                case (byte)'e': { var items = PopMark(); ListAt(_stack.Count - 1).Items.AddRange(items); break; }
+                case (byte)'a': { var v = Pop(); Grow(1); ListAt(_stack.Count - 1).Items.Add(v); break; }
+                case (byte)'e': { var items = PopMark(); Grow(items.Count); ListAt(_stack.Count - 1).Items.AddRange(items); break; }
                 case (byte)'}': Push(new PyDict()); break;
                 case (byte)'s': { var v = Pop(); var k = Pop(); SetItem(DictAt(_stack.Count - 1), k, v); break; }
                 case (byte)'u':
@@ -228,8 +231,15 @@ internal sealed class PickleMachine
         throw Err(TorchError.DisallowedGlobal, g.ToString(), "only collections.OrderedDict, torch's tensor rebuild functions, torch.Tensor and torch storage types are allowed");
     }
 
+    private void Grow(int items)
+    {
+        _containerItems += items;
+        if (_containerItems > MaxContainerItems) throw Err(TorchError.TooLarge, $"{_containerItems} container items", $"above {MaxContainerItems}");
+    }
+
     private void SetItem(PyDict d, object? key, object? value)
     {
+        Grow(1);
         if (key is not (string or long)) throw Err(TorchError.NotAStateDict, Describe(key), "dict keys must be strings or integers");
         if (!d.TryAdd(key, value)) throw Err(TorchError.DuplicateName, Describe(key), "key set twice in one dict");
     }

@@ -118,6 +118,9 @@ public sealed class TorchFile : IDisposable
         if (bytes > Array.MaxLength)
             throw new TorchFormatException(TorchError.TensorTooLarge, Path, name, $"{bytes} bytes", $"a single tensor may hold at most {Array.MaxLength} bytes");
         var record = _records[StoragePrefix + v.Storage.Key];
+        if (!v.IsContiguous && record.Length > Array.MaxLength)
+            throw new TorchFormatException(TorchError.TensorTooLarge, Path, name, $"storage {v.Storage.Key} of {record.Length} bytes",
+                $"a strided view is gathered from a span of its storage, which may hold at most {Array.MaxLength} bytes");
         TensorSource source = v.IsContiguous
             ? _file.Slice(checked(record.DataOffset + v.Offset * type.ElementSize), bytes)
             : new ComputedSource(bytes, dst => Gather(_file.Span(record.DataOffset, record.Length), v, type.ElementSize, dst));

@@ -170,6 +170,16 @@ public sealed class TorchHostileTests
         Fails(Archive(new Pickle().Proto().Op((byte)'X', 0xff, 0xff, 0xff, 0x7f).Stop()), TorchError.TooLarge, "= string of 2147483647 bytes: above 65536");
 
     [Fact]
+    public void ListGrownPastTheItemCapIsRefused()
+    {
+        var p = new Pickle().Proto().EmptyList();
+        var pair = new byte[] { (byte)'N', (byte)'a' };
+        var body = new byte[pair.Length * (PickleMachine.MaxContainerItems + 1)];
+        for (int i = 0; i < body.Length; i += 2) pair.CopyTo(body, i);
+        Fails(Archive(p.Raw(body).Stop()), TorchError.TooLarge, $"= {PickleMachine.MaxContainerItems + 1} container items: above {PickleMachine.MaxContainerItems}");
+    }
+
+    [Fact]
     public void BytesAfterStopAreRefused() =>
         Fails(Archive(new Pickle().Proto().EmptyDict().Stop().Op(0x4e)), TorchError.TrailingBytes, "= 1 bytes: after STOP");
 
