@@ -10,7 +10,7 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// Sharing is expressed the IR way: MobileLLM-LS steps name each stored block twice, MobiLlama's
 /// steps all name the shared FFN, a claimed tie without lm_head names the embedding as the head.
 /// </summary>
-/// <remarks>Specs: REFERENCE.md ("The models", "safetensors"), formats/safetensors.md, formats/sentencepiece/README.md.</remarks>
+/// <remarks>Specs: REFERENCE.md ("The models", "safetensors"), formats/safetensors.md, formats/torch.md, formats/sentencepiece/README.md.</remarks>
 public static class HfImporter
 {
     public static ModelIr Import(string dir, ResourceBag? resources = null)
