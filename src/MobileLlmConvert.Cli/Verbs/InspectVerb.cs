@@ -10,7 +10,8 @@ namespace MobileLlmConvert.Cli.Verbs;
 /// `mlconvert inspect PATH [--json] [--raw]`: the model as the pipeline sees it after the sharing
 /// passes (or, with --raw, as stored): family and what its rules decided on import (a head ignored,
 /// an FFN shared or not), dimensions, layers executed vs stored, element types,
-/// tokenizer, which steps share which stored tensors, parameter counts and the tensor table.
+/// tokenizer, which steps share which stored tensors, parameter counts and the tensor table; for a
+/// checkpoint directory also the weight container, stored dtypes and aliased storages (InspectWeights).
 /// </summary>
 public sealed class InspectVerb : IVerb
 {
@@ -62,6 +63,7 @@ public sealed class InspectVerb : IVerb
         o.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"rope theta {c.RopeTheta}, rms eps {c.RmsNormEps.ToString("R", System.Globalization.CultureInfo.InvariantCulture).ToLowerInvariant()}, context {c.ContextLength}"));
         o.WriteLine($"parameters: {Format.Count(ir.StoredParameters)} stored, {Format.Count(ir.ExecutedParameters)} executed");
         o.WriteLine("dtypes: " + string.Join(", ", DTypes(ir).Select(kv => $"{kv.Key} x{kv.Value}")));
+        foreach (var line in InspectWeights.Of(path, kind)?.TextLines() ?? []) o.WriteLine(line);
         if (ir.Tokenizer is { } tok)
             o.WriteLine($"tokenizer: sentencepiece, {tok.Count} pieces, bos {tok.BosId}, eos {tok.EosId}, unk {tok.UnkId}, add_bos {tok.AddBos.ToString().ToLowerInvariant()}");
         else
@@ -122,6 +124,7 @@ public sealed class InspectVerb : IVerb
             w.WriteStartObject("dtypes");
             foreach (var (name, count) in DTypes(ir)) w.WriteNumber(name, count);
             w.WriteEndObject();
+            InspectWeights.Of(path, kind)?.WriteJson(w);
             w.WriteStartObject("kv_cache");
             w.WriteNumber("kv_heads", c.NumKvHeads);
             w.WriteNumber("bytes_per_token", s.KvCacheBytesPerToken);

@@ -27,7 +27,7 @@ public enum HfConfigError
     SharedFfnMismatch,
     /// <summary>A LlamaForCausalLM config that looks like another family (MobileLLM keys, MobiLlama's MHA k/v): `--family` decides.</summary>
     AmbiguousFamily,
-    /// <summary>No model.safetensors nor model.safetensors.index.json (pytorch_model.bin is not read).</summary>
+    /// <summary>None of model.safetensors, its index, pytorch_model.bin, or its index.</summary>
     NoWeights,
 }
 

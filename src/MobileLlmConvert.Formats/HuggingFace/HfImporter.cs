@@ -5,12 +5,12 @@ using MobileLlmConvert.Formats.SentencePiece;
 namespace MobileLlmConvert.Formats.HuggingFace;
 
 /// <summary>
-/// Reads a Hugging Face checkpoint directory (config.json, model.safetensors or shards + index,
+/// Reads a Hugging Face checkpoint directory (config.json, model.safetensors or pytorch_model.bin or shards + index,
 /// optional tokenizer.model and tokenizer_config.json) into the IR. Tensors stay mapped and lazy.
 /// Sharing is expressed the IR way: MobileLLM-LS steps name each stored block twice, MobiLlama's
 /// steps all name the shared FFN, a claimed tie without lm_head names the embedding as the head.
 /// </summary>
-/// <remarks>Specs: REFERENCE.md ("The models", "safetensors"), formats/safetensors.md, formats/sentencepiece/README.md.</remarks>
+/// <remarks>Specs: REFERENCE.md ("The models", "safetensors"), formats/safetensors.md, formats/torch.md, formats/sentencepiece/README.md.</remarks>
 public static class HfImporter
 {
     /// <summary>
@@ -55,7 +55,8 @@ public static class HfImporter
         for (int i = 0; i < c.StoredLayers; i++)
         {
             var step = new LayerStep(HfNames.AttnNorm(i), HfNames.Q(i), HfNames.K(i), HfNames.V(i), HfNames.O(i), HfNames.FfnNorm(i),
-                Ffn(resolved, weights, HfNames.Gate, i), Ffn(resolved, weights, HfNames.Up, i), Ffn(resolved, weights, HfNames.Down, i));
+                Ffn(resolved, weights, HfNames.Gate, i), Ffn(resolved, weights, HfNames.Up, i), Ffn(resolved, weights, HfNames.Down, i))
+                .Remap(weights.CanonicalName); // names aliasing one torch storage become one key
             steps.Add(step);
             // MobileLLM-LS: the repeat is hard-coded x2, immediately block-wise (0,0,1,1,...), REFERENCE.md.
             if (resolved.LayerSharing) steps.Add(step);
@@ -73,7 +74,7 @@ public static class HfImporter
                 notes.Add(HfFamilyDecisions.IgnoredHeadNote(resolved, weights));
             }
         }
-        else if (weights.Contains(HfNames.Head)) output = HfNames.Head; // kept as stored: a pass compares bytes before tying
+        else if (weights.Contains(HfNames.Head)) output = weights.CanonicalName(HfNames.Head); // kept as stored: a pass compares bytes before tying (a head aliasing the embedding's storage is already one key)
         else if (c.TieClaimFlag is not null) output = HfNames.Embedding;
         else
         {
@@ -131,7 +132,7 @@ public static class HfImporter
         }
         foreach (var name in weights.Names)
         {
-            if (seen.Contains(name) || ignored.Contains(name) || name.EndsWith(HfNames.InvFreqSuffix, StringComparison.Ordinal)) continue;
+            if (seen.Contains(weights.CanonicalName(name)) || ignored.Contains(name) || name.EndsWith(HfNames.InvFreqSuffix, StringComparison.Ordinal)) continue;
             throw new HfConfigException(HfConfigError.UnknownTensor, weights.FileOf(name).Path, name, "(unused)",
                 "tensor not used by the architecture; refusing to drop it silently");
         }

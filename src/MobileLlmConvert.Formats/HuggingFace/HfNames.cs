@@ -14,7 +14,10 @@ public static class HfNames
     public const string IndexFile = "model.safetensors.index.json";
     public const string TokenizerModelFile = "tokenizer.model";
     public const string TokenizerConfigFile = "tokenizer_config.json";
+    /// <summary>torch.save zip (formats/torch.md); transformers' WEIGHTS_NAME.</summary>
     public const string PickleWeightsFile = "pytorch_model.bin";
+    /// <summary>The index of sharded pytorch_model-0000N-of-0000M.bin files; same schema as the safetensors index.</summary>
+    public const string PickleIndexFile = "pytorch_model.bin.index.json";
 
     public static string Layer(int i, string suffix) => $"model.layers.{i}.{suffix}";
     public static string AttnNorm(int i) => Layer(i, "input_layernorm.weight");

@@ -1,22 +1,26 @@
 using MobileLlmConvert.Core.Ir;
-using MobileLlmConvert.Formats.Safetensors;
+using MobileLlmConvert.Formats.Torch;
 
 namespace MobileLlmConvert.Formats.HuggingFace;
 
 /// <summary>
-/// The tensors of a checkpoint directory, single-file or sharded, as one name -> file table. Every
-/// shard is mapped and validated; every name is in exactly one shard and in the index.
+/// The tensors of a checkpoint directory, single-file or sharded, safetensors or torch.save zips, as
+/// one name -> file table. Every file is mapped and validated; every name is in exactly one shard and
+/// in the index. Torch files may store one storage under several names: <see cref="CanonicalName"/>
+/// folds those to one key, so the IR holds the bytes once.
 /// </summary>
 public sealed class HfWeights
 {
-    private readonly Dictionary<string, SafetensorsFile> _owner;
+    private readonly Dictionary<string, HfWeightFile> _owner;
 
-    /// <summary>Every stored tensor name, in file order (shard by shard, ascending offsets).</summary>
+    /// <summary>Every stored tensor name, in file order (shard by shard).</summary>
     public IReadOnlyList<string> Names { get; }
-    public IReadOnlyList<SafetensorsFile> Files { get; }
+    public IReadOnlyList<HfWeightFile> Files { get; }
+    public HfWeightContainer Container { get; }
 
-    private HfWeights(Dictionary<string, SafetensorsFile> owner, List<string> names, List<SafetensorsFile> files)
+    private HfWeights(HfWeightContainer container, Dictionary<string, HfWeightFile> owner, List<string> names, List<HfWeightFile> files)
     {
+        Container = container;
         _owner = owner;
         Names = names;
         Files = files;
@@ -24,13 +28,26 @@ public sealed class HfWeights
 
     public bool Contains(string name) => _owner.ContainsKey(name);
 
-    public SafetensorsFile FileOf(string name) => _owner[name];
+    public HfWeightFile FileOf(string name) => _owner[name];
 
     public Tensor GetTensor(string name) => _owner[name].GetTensor(name);
 
+    /// <summary>The name the IR uses for <paramref name="name"/>'s bytes: the first name aliasing the same storage view (itself otherwise).</summary>
+    public string CanonicalName(string name) => _owner.TryGetValue(name, out var f) ? f.CanonicalName(name) : name;
+
+    /// <summary>Groups of names over one storage's bytes, file by file (torch only).</summary>
+    public IReadOnlyList<TorchAlias> Aliases => Files.SelectMany(f => f.Aliases).ToList();
+
+    /// <summary>Stored dtype (as the file spells it) -> number of names, ordinal order.</summary>
+    public IReadOnlyDictionary<string, int> StoredDTypes =>
+        Names.GroupBy(n => _owner[n].StoredDType(n), StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+
     /// <summary>
-    /// Opens model.safetensors, or the shards model.safetensors.index.json names (transformers'
-    /// order of preference). Opened files are added to <paramref name="resources"/>.
+    /// Opens, in transformers' order of preference, model.safetensors, the shards of
+    /// model.safetensors.index.json, pytorch_model.bin, or the shards of pytorch_model.bin.index.json
+    /// (transformers' modeling_utils: SAFE_WEIGHTS_NAME before WEIGHTS_NAME; MobiLlama-1B ships both).
+    /// Opened files are added to <paramref name="resources"/>.
     /// </summary>
     public static HfWeights Open(string directory, ResourceBag resources) => Open(HfCheckpointDir.Open(directory), resources);
 
@@ -38,40 +55,45 @@ public sealed class HfWeights
     public static HfWeights Open(HfCheckpointDir dir, ResourceBag resources)
     {
         string directory = dir.Folder;
-        string? single = dir.TryResolveFile(HfNames.SingleWeightsFile);
-        if (single is not null)
+        var layouts = new (string File, bool Sharded, HfWeightContainer Container, Func<string, HfWeightFile> Open)[]
         {
-            var file = resources.Add(SafetensorsFile.Open(single));
-            return new HfWeights(file.Entries.ToDictionary(e => e.Name, _ => file, StringComparer.Ordinal),
-                file.Entries.Select(e => e.Name).ToList(), [file]);
+            (HfNames.SingleWeightsFile, false, HfWeightContainer.Safetensors, HfWeightFile.OpenSafetensors),
+            (HfNames.IndexFile, true, HfWeightContainer.ShardedSafetensors, HfWeightFile.OpenSafetensors),
+            (HfNames.PickleWeightsFile, false, HfWeightContainer.TorchZip, HfWeightFile.OpenTorch),
+            (HfNames.PickleIndexFile, true, HfWeightContainer.ShardedTorchZip, HfWeightFile.OpenTorch),
+        };
+        foreach (var (name, sharded, container, open) in layouts)
+        {
+            string? path = dir.TryResolveFile(name);
+            if (path is null) continue;
+            if (sharded) return OpenSharded(dir, path, container, open, resources);
+            var file = resources.Add(open(path));
+            return new HfWeights(container, file.Names.ToDictionary(n => n, _ => file, StringComparer.Ordinal), [.. file.Names], [file]);
         }
-        if (dir.TryResolveFile(HfNames.IndexFile) is { } index) return OpenSharded(dir, index, resources);
         string configPath = Path.Combine(directory, HfNames.ConfigFile);
-        string hint = dir.TryResolveFile(HfNames.PickleWeightsFile) is not null
-            ? $"{HfNames.PickleWeightsFile} (torch pickle) is not read; save the weights as safetensors"
-            : $"expected {HfNames.SingleWeightsFile} or {HfNames.IndexFile}";
-        throw new HfConfigException(HfConfigError.NoWeights, configPath, "weights", directory, hint);
+        throw new HfConfigException(HfConfigError.NoWeights, configPath, "weights", directory,
+            $"expected {string.Join(", ", layouts.Select(l => l.File).SkipLast(1))} or {layouts[^1].File}");
     }
 
-    private static HfWeights OpenSharded(HfCheckpointDir directory, string indexPath, ResourceBag resources)
+    private static HfWeights OpenSharded(HfCheckpointDir directory, string indexPath, HfWeightContainer container, Func<string, HfWeightFile> open, ResourceBag resources)
     {
         var index = HfIndex.Parse(ReadCapped(indexPath, HfIndex.MaxIndexBytes, n => new HfIndexException(HfIndexError.FileTooLarge, indexPath,
             "file length", n.ToString(System.Globalization.CultureInfo.InvariantCulture), $"exceeds the cap of {HfIndex.MaxIndexBytes} bytes")), indexPath);
-        var owner = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
+        var owner = new Dictionary<string, HfWeightFile>(StringComparer.Ordinal);
         var shardOf = new Dictionary<string, string>(StringComparer.Ordinal);
         var names = new List<string>();
-        var files = new List<SafetensorsFile>();
+        var files = new List<HfWeightFile>();
         foreach (var shard in index.Shards)
         {
-            var file = resources.Add(SafetensorsFile.Open(HfIndex.ResolveShard(directory, shard, indexPath)));
+            var file = resources.Add(open(HfIndex.ResolveShard(directory, shard, indexPath)));
             files.Add(file);
-            foreach (var e in file.Entries)
+            foreach (var name in file.Names)
             {
-                if (shardOf.TryGetValue(e.Name, out var first))
-                    throw new HfIndexException(HfIndexError.TensorInTwoShards, indexPath, e.Name, $"{first}, {shard}", "tensor stored in two shards");
-                shardOf.Add(e.Name, shard);
-                owner.Add(e.Name, file);
-                names.Add(e.Name);
+                if (shardOf.TryGetValue(name, out var first))
+                    throw new HfIndexException(HfIndexError.TensorInTwoShards, indexPath, name, $"{first}, {shard}", "tensor stored in two shards");
+                shardOf.Add(name, shard);
+                owner.Add(name, file);
+                names.Add(name);
             }
         }
         foreach (var (name, shard) in index.WeightMap.OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -85,7 +107,7 @@ public sealed class HfWeights
             if (!index.WeightMap.ContainsKey(name))
                 throw new HfIndexException(HfIndexError.TensorNotInMap, indexPath, name, shardOf[name], "tensor stored in a shard but missing from weight_map");
         }
-        return new HfWeights(owner, names, files);
+        return new HfWeights(container, owner, names, files);
     }
 
     /// <summary>Reads a small JSON file after checking its length, so a huge file is refused before it is loaded.</summary>

@@ -195,9 +195,9 @@ public sealed class HfConfigHostileTests : IDisposable
     {
         string dir = Make();
         File.Delete(Path.Combine(dir, "model.safetensors"));
-        File.WriteAllBytes(Path.Combine(dir, "pytorch_model.bin"), [0x50, 0x4B]);
+        File.WriteAllBytes(Path.Combine(dir, "pytorch_model.bin.json"), [0x50, 0x4B]);
         var e = AssertError(HfConfigError.NoWeights, dir, "config.json", "weights", dir);
-        Assert.EndsWith("pytorch_model.bin (torch pickle) is not read; save the weights as safetensors", e.Message);
+        Assert.EndsWith("expected model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json", e.Message);
     }
 
     [Fact]
