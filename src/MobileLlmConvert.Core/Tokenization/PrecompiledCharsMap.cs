@@ -107,29 +107,37 @@ public sealed class PrecompiledCharsMap
     {
         const byte Open = 1, Done = 2; // 0: not reached yet
         var state = new byte[_units.Length];
+        var nextLabel = new short[_units.Length];
         var utf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
-        var stack = new Stack<(int Unit, int NextLabel)>();
+        var stack = new Stack<int>();
         state[0] = Open;
-        stack.Push((0, 0));
-        while (stack.Count > 0)
+        stack.Push(0);
+        while (stack.TryPeek(out int u))
         {
-            var (u, b) = stack.Pop();
-            if (b == 256)
+            long node = u ^ Offset(_units[u]);
+            int b = nextLabel[u];
+            long child = -1;
+            for (; b < 256; b++)
+            {
+                long c = node ^ b;
+                // Out of range: the walk stops there (a miss, not an error). Done: checked by another path.
+                if (c >= _units.Length || Label(_units[c]) != (uint)b || state[c] == Done) continue;
+                if (state[c] == Open)
+                    throw Bad("trie unit", c, "lies on a cycle: the double array is not a trie");
+                child = c;
+                break;
+            }
+            if (child < 0)
             {
                 state[u] = Done;
+                stack.Pop();
                 continue;
             }
-            stack.Push((u, b + 1));
-            long child = u ^ Offset(_units[u]) ^ b;
-            if (child >= _units.Length) continue; // the walk stops there: a miss, not an error
+            nextLabel[u] = (short)(b + 1);
             uint unit = _units[child];
-            if (Label(unit) != (uint)b) continue;
-            if (state[child] == Open)
-                throw Bad("trie unit", child, "lies on a cycle: the double array is not a trie");
-            if (state[child] == Done) continue;
             if (HasLeaf(unit)) CheckLeaf(child, child ^ Offset(unit), utf8);
             state[child] = Open;
-            stack.Push(((int)child, 0));
+            stack.Push((int)child);
         }
     }
 
