@@ -1,15 +1,15 @@
-using Microsoft.ML.Tokenizers;
 using MobileLlmConvert.Core.Ir;
 
 namespace MobileLlmConvert.Runtime;
 
 /// <summary>
-/// Text &lt;-&gt; ids for a model's <see cref="TokenizerIr"/>, through Microsoft.ML.Tokenizers' LLaMA
-/// sentencepiece tokenizer over the IR's serialized ModelProto (REFERENCE.md, Tokenizer).
+/// Text &lt;-&gt; ids for a model's <see cref="TokenizerIr"/>. A sentencepiece ModelProto is encoded by
+/// <see cref="SentencePieceEncoder"/> (BPE or unigram, its normalizer and precompiled charsmap), so ids
+/// equal those of google/sentencepiece's SentencePieceProcessor.
 /// </summary>
 public sealed class TextTokenizer
 {
-    private readonly LlamaTokenizer _tokenizer;
+    private readonly SentencePieceEncoder _sentencePiece;
 
     public TokenizerIr Ir { get; }
     public int BosId => Ir.BosId;
@@ -22,16 +22,24 @@ public sealed class TextTokenizer
             throw new InvalidOperationException(
                 "the tokenizer has no sentencepiece model (TokenizerIr.SentencePieceModel is null): build one from the vocabulary before creating a TextTokenizer");
         Ir = ir;
-        using var stream = new MemoryStream(ir.SentencePieceModel, writable: false);
-        _tokenizer = LlamaTokenizer.Create(stream, addBeginOfSentence: ir.AddBos, addEndOfSentence: ir.AddEos);
+        _sentencePiece = new SentencePieceEncoder(ir, SentencePieceSpec.Parse(ir.SentencePieceModel));
     }
 
     /// <summary>Token ids of <paramref name="text"/>, with BOS/EOS as the tokenizer config asks (add_bos_token, add_eos_token).</summary>
-    public IReadOnlyList<int> Encode(string text) =>
-        _tokenizer.EncodeToIds(text, addBeginningOfSentence: Ir.AddBos, addEndOfSentence: Ir.AddEos);
+    public IReadOnlyList<int> Encode(string text) => Encode(text, Ir.AddBos, Ir.AddEos);
 
-    /// <summary>Text of <paramref name="ids"/>; control tokens (BOS, EOS) are left out.</summary>
-    public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids, considerSpecialTokens: false);
+    /// <summary>Token ids of <paramref name="text"/>, with BOS and EOS only where asked.</summary>
+    public IReadOnlyList<int> Encode(string text, bool addBos, bool addEos)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = _sentencePiece.Encode(text);
+        if (addBos) ids.Insert(0, BosId);
+        if (addEos) ids.Add(EosId);
+        return ids;
+    }
+
+    /// <summary>Text of <paramref name="ids"/> as sentencepiece decodes it; control tokens (BOS, EOS) are left out.</summary>
+    public string Decode(IEnumerable<int> ids) => _sentencePiece.Decode(ids);
 
     /// <summary>
     /// A decoder that turns ids into text as they are generated. Pass <paramref name="startOfText"/> false

@@ -20,8 +20,12 @@ public enum SentencePieceError
     BadUnknownPiece,
     /// <summary>A BYTE piece that is not spelled &lt;0xNN&gt;.</summary>
     BadBytePiece,
-    /// <summary>A model type other than BPE (the IR and GGUF's "llama" tokenizer carry BPE only).</summary>
+    /// <summary>A model type other than BPE or unigram (WORD and CHAR models are refused).</summary>
     UnsupportedModelType,
+    /// <summary>An encoding option this toolchain does not reproduce (treat_whitespace_as_suffix, denormalization rules).</summary>
+    UnsupportedOption,
+    /// <summary>normalizer_spec.precompiled_charsmap is malformed (trie size, unit index, string offset, not a trie).</summary>
+    BadCharsMap,
     /// <summary>A score that is NaN or infinite.</summary>
     BadScore,
     /// <summary>tokenizer_config.json is not JSON, not an object, or add_bos_token/add_eos_token is not a boolean.</summary>

@@ -4,6 +4,7 @@ using Google.Protobuf;
 using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Json;
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Tokenization;
 using MobileLlmConvert.Formats.SentencePiece.Proto;
 using ProtoType = MobileLlmConvert.Formats.SentencePiece.Proto.ModelProto.Types.SentencePiece.Types.Type;
 
@@ -45,8 +46,7 @@ public static class SentencePieceModelFile
         if (count == 0)
             throw new SentencePieceException(SentencePieceError.NoPieces, path, "pieces", "0", "a model needs at least one piece");
         var trainer = model.TrainerSpec ?? new TrainerSpec();
-        if (trainer.ModelType != TrainerSpec.Types.ModelType.Bpe)
-            throw new SentencePieceException(SentencePieceError.UnsupportedModelType, path, "trainer_spec.model_type", trainer.ModelType.ToString(), "only BPE models are supported");
+        CheckEncodingOptions(model, trainer, path);
 
         var pieces = new string[count];
         var scores = new float[count];
@@ -78,6 +78,11 @@ public static class SentencePieceModelFile
         int? pad = Id(path, "trainer_spec.pad_id", trainer.PadId, count, required: false);
         if (types[unk] != PieceType.Unknown)
             throw new SentencePieceException(SentencePieceError.BadUnknownPiece, path, $"pieces[{unk}].type", types[unk].ToString(), "the piece at unk_id must be of type UNKNOWN");
+        // model_interface.cc InitializePieces: "unk is already defined."
+        int second = Array.FindIndex(types, t => t == PieceType.Unknown);
+        if (second == unk) second = Array.FindIndex(types, unk + 1, t => t == PieceType.Unknown);
+        if (second >= 0)
+            throw new SentencePieceException(SentencePieceError.BadUnknownPiece, path, $"pieces[{second}].type", types[second].ToString(), $"only the piece at unk_id {unk} may be UNKNOWN");
 
         var (addBos, addEos) = ReadTokenizerConfig(tokenizerConfigJson, path);
         // Decoding is lossless here: ReadTokenizerConfig has proved the bytes are UTF-8.
@@ -123,6 +128,40 @@ public static class SentencePieceModelFile
             });
         }
         return model.ToByteArray();
+    }
+
+    /// <summary>Names the normalizer spec's rules may carry: what spm_train writes (normalization_rule_name, or user_defined for a TSV).</summary>
+    private static readonly HashSet<string> KnownNormalizers = new(StringComparer.Ordinal) { "", "identity", "nmt_nfkc", "nfkc", "nmt_nfkc_cf", "nfkc_cf", "user_defined" };
+
+    /// <summary>
+    /// What changes encoding is checked here, so the executor's tokenizer never meets a model it cannot
+    /// reproduce: model_type (BPE and unigram; google/sentencepiece src/model_factory.cc also has WORD and
+    /// CHAR), the precompiled charsmap (what sentencepiece applies, whatever the normalizer's name:
+    /// src/normalizer.cc), and the options we do not reproduce.
+    /// </summary>
+    private static void CheckEncodingOptions(ModelProto model, TrainerSpec trainer, string path)
+    {
+        if (trainer.ModelType is not (TrainerSpec.Types.ModelType.Bpe or TrainerSpec.Types.ModelType.Unigram))
+            throw new SentencePieceException(SentencePieceError.UnsupportedModelType, path, "trainer_spec.model_type", trainer.ModelType.ToString(), "only BPE and unigram models are supported");
+        if (trainer.TreatWhitespaceAsSuffix)
+            throw new SentencePieceException(SentencePieceError.UnsupportedOption, path, "trainer_spec.treat_whitespace_as_suffix", "true", "whitespace as a suffix is not supported");
+        if (model.DenormalizerSpec is { PrecompiledCharsmap.Length: > 0 } denorm)
+            throw new SentencePieceException(SentencePieceError.UnsupportedOption, path, "denormalizer_spec.precompiled_charsmap", $"{denorm.PrecompiledCharsmap.Length} bytes", "denormalization rules are not supported");
+        var normalizer = model.NormalizerSpec ?? new NormalizerSpec();
+        var charsMap = normalizer.PrecompiledCharsmap;
+        if (charsMap.Length == 0 && !KnownNormalizers.Contains(normalizer.Name))
+            throw new SentencePieceException(SentencePieceError.UnsupportedOption, path, "normalizer_spec.name", normalizer.Name, "an unknown normalizer without a precompiled_charsmap");
+        if (charsMap.Length > 0)
+        {
+            try
+            {
+                PrecompiledCharsMap.Parse(charsMap.Span);
+            }
+            catch (CharsMapFormatException e)
+            {
+                throw new SentencePieceException(SentencePieceError.BadCharsMap, path, e.Field, e.Value, e.Reason, e);
+            }
+        }
     }
 
     /// <summary>Number of top-level field-1 (pieces) records, read without parsing them.</summary>

@@ -143,7 +143,24 @@ public sealed class SentencePieceModelFileTests
 
     [Fact]
     public void UnsupportedModelType() =>
-        AssertError(SentencePieceError.UnsupportedModelType, Mutate(m => m.TrainerSpec.ModelType = TrainerSpec.Types.ModelType.Unigram), "trainer_spec.model_type", "Unigram");
+        AssertError(SentencePieceError.UnsupportedModelType, Mutate(m => m.TrainerSpec.ModelType = TrainerSpec.Types.ModelType.Word), "trainer_spec.model_type", "Word");
+
+    [Fact]
+    public void SecondUnknownPiece() =>
+        AssertError(SentencePieceError.BadUnknownPiece, Mutate(m => m.Pieces[300].Type = ProtoType.Unknown), "pieces[300].type", "Unknown");
+
+    [Fact]
+    public void WhitespaceAsSuffixIsRefused() =>
+        AssertError(SentencePieceError.UnsupportedOption, Mutate(m => m.TrainerSpec.TreatWhitespaceAsSuffix = true), "trainer_spec.treat_whitespace_as_suffix", "true");
+
+    [Fact]
+    public void DenormalizationRulesAreRefused() =>
+        AssertError(SentencePieceError.UnsupportedOption, Mutate(m => m.DenormalizerSpec = new NormalizerSpec { PrecompiledCharsmap = ByteString.CopyFrom(1, 2, 3, 4, 5) }),
+            "denormalizer_spec.precompiled_charsmap", "5 bytes");
+
+    [Fact]
+    public void UnknownNormalizerWithoutRulesIsRefused() =>
+        AssertError(SentencePieceError.UnsupportedOption, Mutate(m => m.NormalizerSpec.Name = "nfd"), "normalizer_spec.name", "nfd");
 
     [Fact]
     public void BadScore() => AssertError(SentencePieceError.BadScore, Mutate(m => m.Pieces[300].Score = float.NaN), "pieces[300].score", "NaN");
