@@ -22,7 +22,9 @@ internal sealed class Conversion
     public static Conversion Run(ModelIr source, SharingOptions sharing, QuantPolicy? policy)
     {
         var clock = Stopwatch.StartNew();
-        var shared = SharingPipeline.Run(source, sharing);
+        // Inputs are read through pread with a size/mtime check, not the mapping: a file truncated
+        // under a conversion then ends in one "input changed while reading" line, not SIGBUS.
+        var shared = SharingPipeline.Run(source.WithCheckedReads(), sharing);
         var ir = shared.Ir;
         PassReport? quant = null;
         if (policy is not null)

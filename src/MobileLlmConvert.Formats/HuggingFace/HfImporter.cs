@@ -31,7 +31,7 @@ public static class HfImporter
             var weights = HfWeights.Open(dir, bag);
             var ir = Build(resolved, weights, tokenizer, configPath, dir, bag);
             IrValidator.Validate(ir, configPath);
-            return ir;
+            return ir with { SourceFiles = FilesRead(dir, configPath, tokenizer, weights) };
         }
         catch
         {
@@ -127,6 +127,21 @@ public static class HfImporter
                 "tensor not used by the architecture; refusing to drop it silently");
         }
         return tensors;
+    }
+
+    /// <summary>The files this import read, in reading order (what a bundle's source hash covers).</summary>
+    private static List<string> FilesRead(string dir, string configPath, TokenizerIr? tokenizer, HfWeights weights)
+    {
+        var files = new List<string> { configPath };
+        if (tokenizer is not null)
+        {
+            files.Add(Path.Combine(dir, HfNames.TokenizerModelFile));
+            string tokenizerConfig = Path.Combine(dir, HfNames.TokenizerConfigFile);
+            if (File.Exists(tokenizerConfig)) files.Add(tokenizerConfig);
+        }
+        if (weights.IndexPath is { } index) files.Add(index);
+        files.AddRange(weights.Files.Select(f => f.Path));
+        return files;
     }
 
     private static TokenizerIr? ReadTokenizer(string dir)

@@ -14,6 +14,8 @@ public sealed class HfWeights
     /// <summary>Every stored tensor name, in file order (shard by shard, ascending offsets).</summary>
     public IReadOnlyList<string> Names { get; }
     public IReadOnlyList<SafetensorsFile> Files { get; }
+    /// <summary>model.safetensors.index.json when the weights are sharded (it was read too).</summary>
+    public string? IndexPath { get; private init; }
 
     private HfWeights(Dictionary<string, SafetensorsFile> owner, List<string> names, List<SafetensorsFile> files)
     {
@@ -82,13 +84,13 @@ public sealed class HfWeights
             if (!index.WeightMap.ContainsKey(name))
                 throw new HfIndexException(HfIndexError.TensorNotInMap, indexPath, name, shardOf[name], "tensor stored in a shard but missing from weight_map");
         }
-        return new HfWeights(owner, names, files);
+        return new HfWeights(owner, names, files) { IndexPath = indexPath };
     }
 
     /// <summary>Reads a small JSON file after checking its length, so a huge file is refused before it is loaded.</summary>
     internal static byte[] ReadCapped(string path, int cap, Func<long, Exception> tooLarge)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var stream = Core.IO.InputFile.OpenRead(path);
         if (stream.Length > cap) throw tooLarge(stream.Length);
         var bytes = new byte[stream.Length];
         stream.ReadExactly(bytes);
