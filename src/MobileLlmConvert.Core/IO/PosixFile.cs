@@ -38,46 +38,60 @@ public static unsafe class PosixFile
     private const int StxInoOffset = 32;
     private const int AtEmptyPath = 0x1000;
 
-    [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
-    private static extern int StatXFd(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, byte* buffer);
+    // Loaded by soname, not "libc": the unversioned libc.so is a linker script that exists only
+    // where development packages are installed. Absent functions leave the pointers null and the
+    // answers fall back to FileSystemInfo.
+    private static readonly nint Libc = LoadLibc();
+    private static readonly delegate* unmanaged<int, byte*, int, uint, byte*, int> StatxFn =
+        (delegate* unmanaged<int, byte*, int, uint, byte*, int>)Export("statx");
+    private static readonly delegate* unmanaged<byte*, byte*, byte*> RealpathFn = (delegate* unmanaged<byte*, byte*, byte*>)Export("realpath");
+    private static readonly delegate* unmanaged<void*, void> FreeFn = (delegate* unmanaged<void*, void>)Export("free");
 
-    [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
-    private static extern int StatX(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, byte* buffer);
+    private static nint LoadLibc()
+    {
+        if (OperatingSystem.IsWindows()) return 0;
+        foreach (var name in new[] { "libc.so.6", "libc", "/usr/lib/libSystem.B.dylib" })
+        {
+            if (NativeLibrary.TryLoad(name, out var handle)) return handle;
+        }
+        return 0;
+    }
 
-    [DllImport("libc", EntryPoint = "realpath", SetLastError = true)]
-    private static extern IntPtr RealPathNative([MarshalAs(UnmanagedType.LPUTF8Str)] string path, IntPtr resolved);
+    private static nint Export(string name) => Libc != 0 && NativeLibrary.TryGetExport(Libc, name, out var f) ? f : 0;
 
-    [DllImport("libc", EntryPoint = "free")]
-    private static extern void Free(IntPtr pointer);
+    private static int StatX(int dirfd, string path, int flags, uint mask, byte* buffer)
+    {
+        fixed (byte* p = Utf8(path)) return StatxFn(dirfd, p, flags, mask, buffer);
+    }
 
-    private static bool _noStatx;
+    private static byte[] Utf8(string s)
+    {
+        var bytes = new byte[System.Text.Encoding.UTF8.GetByteCount(s) + 1];
+        System.Text.Encoding.UTF8.GetBytes(s, bytes);
+        return bytes;
+    }
+
+    private static readonly bool _noStatx = !OperatingSystem.IsLinux() || StatxFn == null;
 
     /// <summary>The kind of file <paramref name="path"/> names; <paramref name="followLinks"/> false reports a symlink itself.</summary>
     public static FileKind Kind(string path, bool followLinks = true)
     {
-        if (OperatingSystem.IsLinux() && !_noStatx)
+        if (!_noStatx)
         {
             byte* buffer = stackalloc byte[StatxBufferBytes];
-            try
+            if (StatX(AtFdCwd, path, followLinks ? 0 : AtSymlinkNoFollow, StatxType, buffer) != 0) return FileKind.Missing;
+            ushort mode = *(ushort*)(buffer + StxModeOffset);
+            return (mode & 0xF000) switch
             {
-                if (StatX(AtFdCwd, path, followLinks ? 0 : AtSymlinkNoFollow, StatxType, buffer) != 0) return FileKind.Missing;
-                ushort mode = *(ushort*)(buffer + StxModeOffset);
-                return (mode & 0xF000) switch
-                {
-                    0x8000 => FileKind.Regular,
-                    0x4000 => FileKind.Directory,
-                    0xA000 => FileKind.Symlink,
-                    0x1000 => FileKind.Fifo,
-                    0x2000 => FileKind.CharDevice,
-                    0x6000 => FileKind.BlockDevice,
-                    0xC000 => FileKind.Socket,
-                    _ => FileKind.Unknown,
-                };
-            }
-            catch (EntryPointNotFoundException)
-            {
-                _noStatx = true;
-            }
+                0x8000 => FileKind.Regular,
+                0x4000 => FileKind.Directory,
+                0xA000 => FileKind.Symlink,
+                0x1000 => FileKind.Fifo,
+                0x2000 => FileKind.CharDevice,
+                0x6000 => FileKind.BlockDevice,
+                0xC000 => FileKind.Socket,
+                _ => FileKind.Unknown,
+            };
         }
         FileSystemInfo info = new FileInfo(path);
         if (!followLinks && info.Exists && info.LinkTarget is not null) return FileKind.Symlink;
@@ -91,7 +105,7 @@ public static unsafe class PosixFile
     /// </summary>
     public static bool SameFile(Microsoft.Win32.SafeHandles.SafeFileHandle handle, string path)
     {
-        if (!OperatingSystem.IsLinux() || _noStatx) return true;
+        if (_noStatx) return true;
         byte* a = stackalloc byte[StatxBufferBytes];
         byte* b = stackalloc byte[StatxBufferBytes];
         bool added = false;
@@ -99,14 +113,9 @@ public static unsafe class PosixFile
         {
             handle.DangerousAddRef(ref added);
             int fd = (int)handle.DangerousGetHandle();
-            if (StatXFd(fd, "", AtEmptyPath, StatxIno, a) != 0) return false;
+            if (StatX(fd, "", AtEmptyPath, StatxIno, a) != 0) return false;
             if (StatX(AtFdCwd, path, AtSymlinkNoFollow, StatxIno, b) != 0) return false;
             return *(ulong*)(a + StxInoOffset) == *(ulong*)(b + StxInoOffset);
-        }
-        catch (EntryPointNotFoundException)
-        {
-            _noStatx = true;
-            return true;
         }
         finally
         {
@@ -135,13 +144,14 @@ public static unsafe class PosixFile
 
     private static string Resolve(string existing)
     {
-        if (!OperatingSystem.IsWindows())
+        if (RealpathFn != null && FreeFn != null)
         {
-            IntPtr p = RealPathNative(existing, IntPtr.Zero);
-            if (p != IntPtr.Zero)
+            byte* p;
+            fixed (byte* path = Utf8(existing)) p = RealpathFn(path, null);
+            if (p != null)
             {
-                try { return Marshal.PtrToStringUTF8(p)!; }
-                finally { Free(p); }
+                try { return Marshal.PtrToStringUTF8((nint)p)!; }
+                finally { FreeFn(p); }
             }
         }
         var info = new FileInfo(existing);

@@ -37,7 +37,7 @@ public static class CheckpointHash
             frame[0] = 0;
             BinaryPrimitives.WriteUInt64LittleEndian(frame[1..], (ulong)length);
             hash.AppendData(frame);
-            AppendExactly(hash, stream, length, buffer);
+            AppendExactly(hash, stream, Path.Combine(checkpointDir, name), length, buffer);
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
@@ -47,12 +47,12 @@ public static class CheckpointHash
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using var stream = InputFile.OpenRead(path, 1, FileOptions.SequentialScan);
-        AppendExactly(hash, stream, stream.Length, new byte[BufferBytes]);
+        AppendExactly(hash, stream, path, stream.Length, new byte[BufferBytes]);
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     /// <summary>Hashes exactly the length seen at open: a file that grows or shrinks meanwhile is an error, not a different hash.</summary>
-    private static void AppendExactly(IncrementalHash hash, FileStream stream, long length, byte[] buffer)
+    private static void AppendExactly(IncrementalHash hash, FileStream stream, string path, long length, byte[] buffer)
     {
         long left = length;
         while (left > 0)
@@ -63,7 +63,7 @@ public static class CheckpointHash
             left -= n;
         }
         if (left != 0 || stream.Length != length)
-            throw new Core.Errors.InputFileException(Core.Errors.InputFileError.ChangedWhileReading, stream.Name, "size",
+            throw new Core.Errors.InputFileException(Core.Errors.InputFileError.ChangedWhileReading, path, "size",
                 $"{stream.Length} bytes (was {length})", "input changed while reading");
     }
 

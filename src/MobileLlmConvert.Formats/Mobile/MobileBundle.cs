@@ -86,7 +86,12 @@ public static class MobileBundle
         return model;
     }
 
-    /// <summary>True when <paramref name="dir"/> holds a manifest.json that names our bundle format (a previous output of ours).</summary>
+    /// <summary>
+    /// True when <paramref name="dir"/> looks like a previous output of ours: a manifest.json that
+    /// names our bundle format, and nothing in the directory but it and the files it lists (so a
+    /// user's file dropped into a bundle is not deleted by replacing the bundle without --force).
+    /// Sizes and hashes are not checked: a damaged bundle of ours may be replaced.
+    /// </summary>
     public static bool LooksLikeBundle(string dir)
     {
         string manifestPath = Path.Combine(dir, ManifestFileName);
@@ -97,8 +102,8 @@ public static class MobileBundle
             if (stream.Length > BundleManifest.MaxManifestBytes) return false;
             var bytes = new byte[stream.Length];
             stream.ReadExactly(bytes);
-            BundleManifest.Parse(bytes, manifestPath);
-            return true;
+            var listed = BundleManifest.Parse(bytes, manifestPath).Files.Select(f => f.Path).Append(ManifestFileName).ToHashSet(StringComparer.Ordinal);
+            return Directory.EnumerateFileSystemEntries(dir).All(e => listed.Contains(Path.GetFileName(e)));
         }
         catch (Exception e) when (e is Core.Errors.ModelFormatException or IOException)
         {

@@ -83,6 +83,17 @@ public sealed class OutputSafetyTests
     }
 
     [Fact]
+    public void A_bundle_holding_a_file_it_does_not_list_is_not_replaced_without_force()
+    {
+        using var dir = new TempDir();
+        Assert.Equal(0, CliRunner.Run("hf2mobile", Tiny, "-o", dir["bundle"]).ExitCode);
+        File.WriteAllText(dir["bundle/my-notes.txt"], "keep me");
+        string before = TreeHash(dir.Path);
+        OneLineError(CliRunner.Run("hf2mobile", Tiny, "-o", dir["bundle"], "--quant", "q8"), "exists and is not a bundle of ours");
+        Assert.Equal(before, TreeHash(dir.Path));
+    }
+
+    [Fact]
     public void Convert_replaces_its_own_outputs_but_not_a_foreign_file()
     {
         using var dir = new TempDir();
