@@ -51,15 +51,15 @@ internal sealed class Conversion
     {
         foreach (var r in Reports)
         {
-            foreach (var n in r.Notes) o.WriteLine($"  {r.Pass}: {n}");
+            foreach (var n in r.Notes) o.WriteLine(CliApp.Line($"  {r.Pass}: {n}"));
         }
     }
 
-    /// <summary>The one-line summary a conversion ends with.</summary>
-    public string Summary(string verb, string source, string output, long outputBytes) =>
+    /// <summary>The one-line summary a conversion ends with (paths escaped like every message).</summary>
+    public string Summary(string verb, string source, string output, long outputBytes) => CliApp.Line(
         $"{verb}: {source} -> {output}: {Format.Count(Source.StoredParameters)} -> {Format.Count(Result.StoredParameters)} stored parameters, " +
         $"{Format.Bytes(Source.StoredBytes)} stored -> {Format.Bytes(outputBytes)} written, " +
-        $"{Sharing.Totals.TensorsMerged} tensors merged, {Format.Seconds(Clock.Elapsed)}";
+        $"{Sharing.Totals.TensorsMerged} tensors merged, {Format.Seconds(Clock.Elapsed)}");
 
     public void WriteJson(Utf8JsonWriter w, string source, string output, string format, long outputBytes)
     {

@@ -61,7 +61,7 @@ public sealed class SynthVerb : IVerb
             var clock = Stopwatch.StartNew();
             using var ir = SyntheticModel.Create(spec);
             HfExporter.Export(ir, dir, new HfExportOptions());
-            ctx.Err.WriteLine($"synth: {name}{(spec.LayerSharing ? " (layer-shared)" : "")}: {Format.Count(ir.StoredParameters)} parameters -> {dir} in {Format.Seconds(clock.Elapsed)}");
+            ctx.Err.WriteLine(CliApp.Line($"synth: {name}{(spec.LayerSharing ? " (layer-shared)" : "")}: {Format.Count(ir.StoredParameters)} parameters -> {dir} in {Format.Seconds(clock.Elapsed)}"));
             return CliApp.ExitOk;
         });
         return cmd;

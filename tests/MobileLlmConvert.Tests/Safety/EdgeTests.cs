@@ -61,6 +61,19 @@ public sealed class EdgeTests
     }
 
     [Fact]
+    public void A_successful_run_escapes_paths_in_its_summary_line()
+    {
+        using var dir = new TempDir();
+        string ckpt = CopyTiny(dir, "ck\u001b]0;pwned\u0007pt");
+        var r = CliRunner.Run("hf2mobile", ckpt, "-o", dir["out\nbundle"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.DoesNotContain(r.Stderr, c => c is '\u001b' or '\u0007');
+        Assert.Contains("ck\\x1b]0;pwned\\x07pt -> ", r.Stderr);
+        Assert.Contains("out\\nbundle: ", r.Stderr);
+        Assert.True(Directory.Exists(dir["out\nbundle"]));
+    }
+
+    [Fact]
     public void Control_characters_in_a_config_value_are_escaped()
     {
         using var dir = new TempDir();
