@@ -120,7 +120,7 @@ public static class AtomicFile
     /// <summary>Under the lock: puts back the old output a killed run moved aside, or drops backups whose swap completed.</summary>
     private static void Recover(string parent, string name, string full)
     {
-        var backups = Leftovers(parent, name, BackupSuffix).OrderByDescending(p => new FileInfo(p).LastWriteTimeUtc).ToList();
+        var backups = Leftovers(parent, name, backup: true).OrderByDescending(p => new FileInfo(p).LastWriteTimeUtc).ToList();
         foreach (var backup in backups)
         {
             if (!Exists(full)) Rename(backup, full);
@@ -131,30 +131,47 @@ public static class AtomicFile
     /// <summary>Deletes temporaries of NAME left by processes that are gone and started before this one.</summary>
     private static void CleanStaleTemporaries(string parent, string name)
     {
-        foreach (var temp in Leftovers(parent, name, TempSuffix))
+        foreach (var temp in Leftovers(parent, name, backup: false))
         {
-            if (PidOf(name, temp) is { } pid && !PosixFile.IsAlive(pid) && new FileInfo(temp).LastWriteTimeUtc < PosixFile.ProcessStartUtc)
+            if (PidOf(name, Path.GetFileName(temp)) is ({ } pid, _) && !PosixFile.IsAlive(pid) && new FileInfo(temp).LastWriteTimeUtc < PosixFile.ProcessStartUtc)
                 DeleteEntry(temp);
         }
     }
 
-    private static IEnumerable<string> Leftovers(string parent, string name, string suffix)
+    private static List<string> Leftovers(string parent, string name, bool backup)
     {
-        string prefix = "." + name + Marker;
-        return Directory.EnumerateFileSystemEntries(parent, "." + name + Marker + "*" + suffix)
-            .Where(p => Path.GetFileName(p) is { } n && n.StartsWith(prefix, StringComparison.Ordinal) && n.EndsWith(suffix, StringComparison.Ordinal)
-                && PidOf(name, p) is not null)
+        string head = "." + name + ".";
+        return Directory.EnumerateFileSystemEntries(parent)
+            .Where(p => Path.GetFileName(p) is { } n && n.StartsWith(head, StringComparison.Ordinal) && PidOf(name, n) is (_, var isBackup) && isBackup == backup)
             .Order(StringComparer.Ordinal).ToList();
     }
 
     private static string NewName(string name, string suffix) => $".{name}{Marker}{Environment.ProcessId}-{Guid.NewGuid():N}{suffix}";
 
-    private static int? PidOf(string name, string path)
+    /// <summary>
+    /// The writer's pid and whether the entry is a backup, for our names: <c>.NAME.mlconvert-PID-HEX.tmp</c>
+    /// and <c>.NAME.mlconvert-PID-HEX.old</c>, and those of versions before the swap protocol,
+    /// <c>.NAME.PID.HEX32.tmp</c> and <c>.NAME.PID.HEX32.tmp.old</c> (so their leftovers are cleaned too).
+    /// </summary>
+    private static (int Pid, bool Backup)? PidOf(string name, string fileName)
     {
-        string n = Path.GetFileName(path);
-        int start = name.Length + 1 + Marker.Length;
-        int dash = n.IndexOf('-', start);
-        return dash > start && int.TryParse(n.AsSpan(start, dash - start), System.Globalization.NumberStyles.None, null, out int pid) ? pid : null;
+        var rest = fileName.AsSpan(name.Length + 2);
+        char separator = '.';
+        if (rest.StartsWith(Marker.AsSpan(1), StringComparison.Ordinal))
+        {
+            rest = rest[(Marker.Length - 1)..];
+            separator = '-';
+        }
+        int cut = rest.IndexOf(separator);
+        if (cut <= 0 || !int.TryParse(rest[..cut], System.Globalization.NumberStyles.None, null, out int pid)) return null;
+        var tail = rest[(cut + 1)..];
+        bool legacy = separator == '.';
+        string tempEnd = TempSuffix, backupEnd = legacy ? TempSuffix + BackupSuffix : BackupSuffix;
+        bool backup = tail.EndsWith(backupEnd, StringComparison.Ordinal);
+        if (!backup && !tail.EndsWith(tempEnd, StringComparison.Ordinal)) return null;
+        var hex = tail[..^(backup ? backupEnd.Length : tempEnd.Length)];
+        if (hex.Length == 0 || (legacy && hex.Length != 32) || hex.IndexOfAnyExcept("0123456789abcdef") >= 0) return null;
+        return (pid, backup);
     }
 
     /// <summary>

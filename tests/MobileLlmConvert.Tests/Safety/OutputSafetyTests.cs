@@ -132,11 +132,16 @@ public sealed class OutputSafetyTests
         Directory.CreateDirectory(dir[$".bundle.mlconvert-{deadPid}-4567.tmp"]);
         File.WriteAllText(dir[$".bundle.mlconvert-{deadPid}-4567.tmp/model.mlcm"], "half");
         Directory.SetLastWriteTimeUtc(dir[$".bundle.mlconvert-{deadPid}-4567.tmp"], DateTime.UtcNow.AddHours(-1));
+        // Earlier versions named temporaries .NAME.PID.GUID.tmp and never cleaned them.
+        string legacy = dir[$".bundle.{deadPid}.{new string('a', 32)}.tmp"];
+        Directory.CreateDirectory(legacy);
+        Directory.SetLastWriteTimeUtc(legacy, DateTime.UtcNow.AddHours(-1));
+        Directory.CreateDirectory(dir[".bundle.notes"]);
 
         // A run that fails after recovery still leaves the old bundle back in place.
         Assert.Throws<InvalidOperationException>(() => AtomicFile.WriteDirectory(dir["bundle"], _ => throw new InvalidOperationException("disk on fire")));
         Assert.Equal(old, TreeHash(dir["bundle"]));
-        Assert.Empty(Leftovers(dir.Path));
+        Assert.Equal([".bundle.notes", "bundle"], Directory.EnumerateFileSystemEntries(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.Equal(0, CliRunner.Run("verify", dir["bundle"], "--bundle-only").ExitCode);
     }
 
