@@ -34,7 +34,7 @@ public static class CliApp
         {
             // System.CommandLine would print every error plus the help text; CI logs want one line.
             string message = string.Join(' ', parse.Errors[0].Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-            stderr.WriteLine($"mlconvert: {message} (try 'mlconvert {FirstVerb(args)}--help')");
+            stderr.WriteLine(Line($"mlconvert: {message} (try 'mlconvert {FirstVerb(args)}--help')"));
             return ExitBadInput;
         }
         try
@@ -47,36 +47,44 @@ public static class CliApp
         }
     }
 
+    /// <summary>
+    /// The one place failures become stderr lines. Every line goes through <see cref="Line"/>:
+    /// control characters escaped (MessageText.Escape), so a path or value from a hostile file can
+    /// neither drive the terminal nor forge a second line.
+    /// </summary>
     internal static int ReportFailure(Exception ex, TextWriter stderr)
     {
         switch (ex)
         {
             case ModelFormatException fmt:
-                stderr.WriteLine($"mlconvert: error: {fmt.Message}");
+                stderr.WriteLine(Line($"mlconvert: error: {fmt.Message}"));
                 return ExitBadInput;
             case UsageException or QuantPolicyException:
-                stderr.WriteLine($"mlconvert: {ex.Message}");
+                stderr.WriteLine(Line($"mlconvert: {ex.Message}"));
                 return ExitBadInput;
             case InvalidDataException data:
                 // Weights that cannot be converted (a NaN the quantizer refuses): bad input, not a bug.
-                stderr.WriteLine($"mlconvert: error: {data.Message.ReplaceLineEndings(" ")}");
+                stderr.WriteLine(Line($"mlconvert: error: {data.Message}"));
                 return ExitBadInput;
             case FileNotFoundException fnf:
-                stderr.WriteLine($"mlconvert: error: {fnf.FileName ?? "(file)"}: not found");
+                stderr.WriteLine(Line($"mlconvert: error: {fnf.FileName ?? "(file)"}: not found"));
                 return ExitBadInput;
             case DirectoryNotFoundException or UnauthorizedAccessException or IOException:
-                stderr.WriteLine($"mlconvert: error: {ex.Message.ReplaceLineEndings(" ")}");
+                stderr.WriteLine(Line($"mlconvert: error: {ex.Message}"));
                 return ExitBadInput;
             case OperationCanceledException:
                 stderr.WriteLine("mlconvert: cancelled");
                 return ExitBadInput;
             default:
                 // A bug of ours, not bad input: say so in one line; MLC_DEBUG=1 shows the trace.
-                stderr.WriteLine($"mlconvert: internal error ({ex.GetType().Name}): {ex.Message.ReplaceLineEndings(" ")}");
+                stderr.WriteLine(Line($"mlconvert: internal error ({ex.GetType().Name}): {ex.Message}"));
                 if (Environment.GetEnvironmentVariable("MLC_DEBUG") == "1") stderr.WriteLine(ex);
                 return ExitInternal;
         }
     }
+
+    /// <summary>One line whatever the message holds: every control character escaped, line breaks included.</summary>
+    internal static string Line(string message) => MessageText.Escape(message);
 
     private static string FirstVerb(string[] args) => args.Length > 0 && !args[0].StartsWith('-') ? args[0] + " " : "";
 }

@@ -13,7 +13,7 @@ public sealed class CliContext(TextWriter stdout, TextWriter stderr, bool isTerm
 
     public IProgress<ConversionProgress>? Progress() => IsTerminal ? new ProgressBar(Err) : null;
 
-    public void Warn(string message) => Err.WriteLine($"mlconvert: warning: {message}");
+    public void Warn(string message) => Err.WriteLine(CliApp.Line($"mlconvert: warning: {message}"));
 }
 
 /// <summary>A one-line progress bar redrawn in place on stderr, throttled to ~10 redraws a second.</summary>
@@ -33,7 +33,8 @@ internal sealed class ProgressBar(TextWriter err) : IProgress<ConversionProgress
         _lastStage = value.Stage;
         double fraction = value.Total > 0 ? Math.Clamp((double)value.Done / value.Total, 0, 1) : 0;
         int filled = (int)(fraction * Width);
-        string item = value.Item is { Length: > 40 } s ? "…" + s[^39..] : value.Item ?? "";
+        string escaped = Core.Errors.MessageText.Escape(value.Item ?? "");
+        string item = escaped is { Length: > 40 } s ? "…" + s[^39..] : escaped;
         err.Write($"\r{value.Stage,-10} [{new string('#', filled)}{new string('.', Width - filled)}] {fraction,4:P0} {item,-40}");
         if (done) err.WriteLine();
     }

@@ -22,7 +22,9 @@ internal sealed class Conversion
     public static Conversion Run(ModelIr source, SharingOptions sharing, QuantPolicy? policy)
     {
         var clock = Stopwatch.StartNew();
-        var shared = SharingPipeline.Run(source, sharing);
+        // Inputs are read through pread with a size/mtime check, not the mapping: a file truncated
+        // under a conversion then ends in one "input changed while reading" line, not SIGBUS.
+        var shared = SharingPipeline.Run(source.WithCheckedReads(), sharing);
         var ir = shared.Ir;
         PassReport? quant = null;
         if (policy is not null)
@@ -50,15 +52,15 @@ internal sealed class Conversion
         foreach (var n in Source.ImportNotes) o.WriteLine($"  import: {n}");
         foreach (var r in Reports)
         {
-            foreach (var n in r.Notes) o.WriteLine($"  {r.Pass}: {n}");
+            foreach (var n in r.Notes) o.WriteLine(CliApp.Line($"  {r.Pass}: {n}"));
         }
     }
 
-    /// <summary>The one-line summary a conversion ends with.</summary>
-    public string Summary(string verb, string source, string output, long outputBytes) =>
+    /// <summary>The one-line summary a conversion ends with (paths escaped like every message).</summary>
+    public string Summary(string verb, string source, string output, long outputBytes) => CliApp.Line(
         $"{verb}: {source} -> {output}: {Format.Count(Source.StoredParameters)} -> {Format.Count(Result.StoredParameters)} stored parameters, " +
         $"{Format.Bytes(Source.StoredBytes)} stored -> {Format.Bytes(outputBytes)} written, " +
-        $"{Sharing.Totals.TensorsMerged} tensors merged, {Format.Seconds(Clock.Elapsed)}";
+        $"{Sharing.Totals.TensorsMerged} tensors merged, {Format.Seconds(Clock.Elapsed)}");
 
     public void WriteJson(Utf8JsonWriter w, string source, string output, string format, long outputBytes)
     {

@@ -1,3 +1,4 @@
+using MobileLlmConvert.Core.IO;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.Gguf;
 using MobileLlmConvert.Formats.HuggingFace;
@@ -34,7 +35,7 @@ public static class ModelOpener
         if (!File.Exists(path)) throw new UsageException($"{path}: no such file or directory");
         Span<byte> head = stackalloc byte[8];
         int n;
-        using (var s = File.OpenRead(path)) n = s.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        using (var s = InputFile.OpenRead(path)) n = s.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         if (n >= 4 && head[..4].SequenceEqual(GgufMagic)) return ModelKind.Gguf;
         if (n >= MobileFormat.Magic.Length && head[..MobileFormat.Magic.Length].SequenceEqual(MobileFormat.Magic)) return ModelKind.Mobile;
         // A known extension with the wrong magic goes to that format's reader, whose error says

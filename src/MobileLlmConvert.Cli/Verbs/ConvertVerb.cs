@@ -19,12 +19,13 @@ public sealed class ConvertVerb : IVerb
         var source = new Argument<string>("SRC") { Description = "Hugging Face directory, .gguf file or mobile bundle/model file" };
         var to = new Option<string>("--to") { Description = "gguf or mobile", Required = true };
         to.AcceptOnlyFromAmong("gguf", "mobile");
-        var output = new Option<string>("--output", "-o") { Description = "file to write", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "file to write (a previous output of ours there is replaced; see --force)", Required = true };
+        var force = OutputSafety.ForceOption();
         var dtype = new Option<string>("--dtype") { Description = "GGUF only: float type of unquantized matrices, f32 or f16 (default f16); norms stay f32" };
         var json = new Option<bool>("--json") { Description = "print the report as one JSON document on stdout" };
         var quant = new QuantFlags(defaultScheme: null);
         var sharing = SharingFlags.Create();
-        var cmd = new Command("convert", "Convert a model to GGUF or the mobile format (sharing passes, optional quantization).") { source, to, output, dtype, json };
+        var cmd = new Command("convert", "Convert a model to GGUF or the mobile format (sharing passes, optional quantization).") { source, to, output, dtype, json, force };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
         var family = FamilyFlag.Create();
@@ -38,6 +39,8 @@ public sealed class ConvertVerb : IVerb
             if (target == "gguf" && policy is { IsQuantized: true, GroupSize: not 32 })
                 throw new UsageException($"--to gguf: GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); --quant {quant.Scheme(parse)} asks for group {policy.GroupSize}");
             using var ir = ModelOpener.Open(src, family.Options(parse));
+            OutputSafety.Check(dst, OutputKind.ModelFile, [src, .. ir.SourceFiles], parse.GetValue(force));
+
             var conversion = Conversion.Run(ir, sharing.Options(parse), policy);
             conversion.PrintWarnings(ctx);
             if (target == "gguf")

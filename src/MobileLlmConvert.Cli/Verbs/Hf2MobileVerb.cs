@@ -16,11 +16,12 @@ public sealed class Hf2MobileVerb : IVerb
     public Command Build(CliContext ctx)
     {
         var source = new Argument<string>("HF_DIR") { Description = "Hugging Face checkpoint directory" };
-        var output = new Option<string>("--output", "-o") { Description = "bundle directory to create (replaced if it exists)", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "bundle directory to create (a previous bundle there is replaced; see --force)", Required = true };
+        var force = OutputSafety.ForceOption();
         var json = new Option<bool>("--json") { Description = "print the report as one JSON document on stdout" };
         var quant = new QuantFlags(DefaultQuant);
         var sharing = SharingFlags.Create();
-        var cmd = new Command("hf2mobile", "Build a device bundle (model file + manifest.json) from a Hugging Face checkpoint.") { source, output, json };
+        var cmd = new Command("hf2mobile", "Build a device bundle (model file + manifest.json) from a Hugging Face checkpoint.") { source, output, json, force };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
         var family = FamilyFlag.Create();
@@ -33,6 +34,8 @@ public sealed class Hf2MobileVerb : IVerb
             var policy = quant.Policy(parse)!;
             var sharingOptions = sharing.Options(parse);
             using var ir = ModelOpener.Open(src, family.Options(parse));
+            OutputSafety.Check(dst, OutputKind.Bundle, [src, .. ir.SourceFiles], parse.GetValue(force));
+
             var conversion = Conversion.Run(ir, sharingOptions, policy);
             conversion.PrintWarnings(ctx);
             var options = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -43,7 +46,7 @@ public sealed class Hf2MobileVerb : IVerb
             var manifest = MobileBundle.Write(dst, conversion.Result, new BundleOptions
             {
                 // The folder the importer read: a cache repo folder's snapshot, not the repo folder.
-                SourceCheckpointSha256 = CheckpointHash.Compute(ir.SourcePath ?? src),
+                SourceCheckpointSha256 = CheckpointHash.Compute(ir.SourcePath ?? src, ir.SourceFiles),
                 Options = options,
                 Progress = ctx.Progress(),
             });

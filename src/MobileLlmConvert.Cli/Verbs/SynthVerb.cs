@@ -34,10 +34,11 @@ public sealed class SynthVerb : IVerb
         var ls = new Option<bool>("--layer-sharing") { Description = "MobileLLM-LS: every stored block executes twice" };
         var dtype = new Option<string>("--dtype") { Description = "f32, f16 or bf16 (default: the preset's)" };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
-        var output = new Option<string>("--output", "-o") { Description = "checkpoint directory to write", Required = true };
+        var output = new Option<string>("--output", "-o") { Description = "checkpoint directory to write (must not exist or be empty; see --force)", Required = true };
+        var force = OutputSafety.ForceOption();
         var cmd = new Command("synth", "Write a random-weight Hugging Face checkpoint of a known model shape (for benchmarks).")
         {
-            preset, ls, dtype, seed, output,
+            preset, ls, dtype, seed, output, force,
         };
         cmd.SetAction(parse =>
         {
@@ -55,11 +56,12 @@ public sealed class SynthVerb : IVerb
                 if (!ElementTypes.TryParse(dt, out var t) || t.Info().IsQuantized) throw new UsageException($"--dtype: '{dt}' is not f32, f16 or bf16");
                 spec = spec with { DType = t };
             }
+            string dir = parse.GetValue(output)!;
+            OutputSafety.Check(dir, OutputKind.Checkpoint, [], parse.GetValue(force));
             var clock = Stopwatch.StartNew();
             using var ir = SyntheticModel.Create(spec);
-            string dir = parse.GetValue(output)!;
             HfExporter.Export(ir, dir, new HfExportOptions());
-            ctx.Err.WriteLine($"synth: {name}{(spec.LayerSharing ? " (layer-shared)" : "")}: {Format.Count(ir.StoredParameters)} parameters -> {dir} in {Format.Seconds(clock.Elapsed)}");
+            ctx.Err.WriteLine(CliApp.Line($"synth: {name}{(spec.LayerSharing ? " (layer-shared)" : "")}: {Format.Count(ir.StoredParameters)} parameters -> {dir} in {Format.Seconds(clock.Elapsed)}"));
             return CliApp.ExitOk;
         });
         return cmd;

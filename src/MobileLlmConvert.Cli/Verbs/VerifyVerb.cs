@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats.Mobile;
 using MobileLlmConvert.Runtime;
 
 namespace MobileLlmConvert.Cli.Verbs;
@@ -10,6 +11,8 @@ namespace MobileLlmConvert.Cli.Verbs;
 /// `mlconvert verify MODEL --reference HF_DIR`: runs the converted model and the Hugging Face
 /// reference on the same tokens and reports top-1 agreement, mean and max KL divergence and the
 /// largest logit error. Exit code 1 when max KL is over --max-kl, so a CI job can gate a release.
+/// `verify BUNDLE --bundle-only` checks a bundle against its manifest without running anything
+/// (file types, names, sizes, SHA-256, no unlisted files): exit 0 or 2 with one line.
 /// </summary>
 public sealed class VerifyVerb : IVerb
 {
@@ -20,7 +23,8 @@ public sealed class VerifyVerb : IVerb
     public Command Build(CliContext ctx)
     {
         var model = new Argument<string>("MODEL") { Description = "converted model: .gguf file, mobile bundle or model file (or another HF directory)" };
-        var reference = new Option<string>("--reference") { Description = "the Hugging Face checkpoint it was converted from", Required = true };
+        var reference = new Option<string>("--reference") { Description = "the Hugging Face checkpoint it was converted from (required unless --bundle-only)" };
+        var bundleOnly = new Option<bool>("--bundle-only") { Description = "only check a bundle against its manifest (names, types, sizes, sha256, no unlisted files); runs no model" };
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids to evaluate" };
         var text = new Option<string>("--text") { Description = "a UTF-8 text file to tokenize (with the reference's tokenizer) and evaluate" };
         var maxKl = new Option<double>("--max-kl") { Description = $"fail (exit 1) when max KL divergence exceeds this (default {DefaultMaxKl})", DefaultValueFactory = _ => DefaultMaxKl };
@@ -29,7 +33,7 @@ public sealed class VerifyVerb : IVerb
         var exec = new ExecutorFlags(QuantPath.Exact);
         var cmd = new Command("verify", "Compare a converted model's logits with its Hugging Face reference; exit 1 over threshold.")
         {
-            model, reference, tokens, text, maxKl, maxTokens, json,
+            model, reference, bundleOnly, tokens, text, maxKl, maxTokens, json,
         };
         exec.AddTo(cmd);
         var family = FamilyFlag.Create();
@@ -38,7 +42,9 @@ public sealed class VerifyVerb : IVerb
         {
             double threshold = parse.GetValue(maxKl);
             if (!(threshold >= 0)) throw new UsageException($"--max-kl: {threshold} must be >= 0");
-            string modelPath = parse.GetValue(model)!, refPath = parse.GetValue(reference)!;
+            string modelPath = parse.GetValue(model)!;
+            if (parse.GetValue(bundleOnly)) return VerifyBundle(ctx, modelPath, parse.GetValue(json));
+            string refPath = parse.GetValue(reference) ?? throw new UsageException("--reference: required (the Hugging Face checkpoint the model was converted from), unless --bundle-only");
             if (ModelOpener.Detect(refPath) != ModelKind.HuggingFace)
                 throw new UsageException($"--reference: {refPath} is not a Hugging Face checkpoint directory");
             // --family is how the reference was read; a candidate that is itself a checkpoint is read the same way.
@@ -83,6 +89,31 @@ public sealed class VerifyVerb : IVerb
             return pass ? CliApp.ExitOk : CliApp.ExitCheckFailed;
         });
         return cmd;
+    }
+
+    private static int VerifyBundle(CliContext ctx, string path, bool json)
+    {
+        if (MobileBundle.BundleDirOf(path) is not { } dir)
+            throw new UsageException($"--bundle-only: {path} is not a bundle directory (no {MobileBundle.ManifestFileName})");
+        var manifest = MobileBundle.VerifyManifest(dir);
+        long bytes = manifest.Files.Sum(f => f.Bytes);
+        if (json)
+        {
+            JsonOut.Write(ctx.Out, w =>
+            {
+                w.WriteStartObject();
+                w.WriteString("bundle", dir);
+                w.WriteNumber("files", manifest.Files.Count);
+                w.WriteNumber("bytes", bytes);
+                w.WriteBoolean("pass", true);
+                w.WriteEndObject();
+            });
+        }
+        else
+        {
+            ctx.Out.WriteLine($"{CliApp.Line(dir)}: bundle OK: {manifest.Files.Count} file(s), {Format.Bytes(bytes)}, sizes and sha256 match the manifest");
+        }
+        return CliApp.ExitOk;
     }
 
     private static void CheckCompatible(ModelIr reference, ModelIr candidate, string path)

@@ -26,12 +26,14 @@ public abstract class ModelFormatException : Exception
         Reason = reason;
     }
 
+    /// <summary>Every part is escaped (<see cref="MessageText.Escape"/>): file names and field names come from hostile files too.</summary>
     private static string Compose(string file, string field, string value, string reason) =>
-        $"{file}: {field} = {Truncate(value)}: {reason}";
+        $"{MessageText.Escape(file)}: {MessageText.Escape(field)} = {Truncate(value)}: {MessageText.Escape(reason)}";
 
+    /// <summary>The value as echoed: control characters escaped, then cut to <see cref="MaxValueChars"/>.</summary>
     public static string Truncate(string value)
     {
-        var oneLine = value.ReplaceLineEndings(" ");
+        var oneLine = MessageText.Escape(value);
         return oneLine.Length <= MaxValueChars ? oneLine : oneLine[..MaxValueChars] + "…";
     }
 }

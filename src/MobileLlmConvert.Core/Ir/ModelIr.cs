@@ -46,6 +46,12 @@ public sealed record ModelIr : IDisposable
     public IReadOnlyList<string> ImportNotes { get; init; } = [];
     /// <summary>Where the IR came from (a path), for messages and manifests.</summary>
     public string? SourcePath { get; init; }
+    /// <summary>
+    /// Every file the importer read to build this IR (config, tokenizer, index, weight files), as
+    /// opened; empty when the IR did not come from a checkpoint directory. A bundle's source hash
+    /// covers exactly these (CheckpointHash), so unrelated files beside a checkpoint are never read.
+    /// </summary>
+    public IReadOnlyList<string> SourceFiles { get; init; } = [];
     /// <summary>Mapped files and other resources the tensor sources depend on; shared by derived IRs.</summary>
     public ResourceBag Resources { get; init; } = new();
 

@@ -75,11 +75,19 @@ public sealed class ComputedSource : TensorSource
     public override void CopyTo(Span<byte> destination) => _fill(destination[..(int)_length]);
 }
 
-/// <summary>A read-only memory-mapped file. Slices of it are <see cref="MappedSource"/>s.</summary>
+/// <summary>
+/// A read-only memory-mapped file. Slices of it are <see cref="MappedSource"/>s. The size and
+/// modification time seen at open are kept: a file truncated under a mapping faults (SIGBUS) on the
+/// next touch of a lost page, which .NET cannot turn into an exception on Linux, so readers that
+/// must survive a changing input read through <see cref="ReadChecked"/> (pread(2), which returns
+/// short instead of faulting) after <see cref="EnsureUnchanged"/>.
+/// </summary>
 public sealed unsafe class MappedFile : IDisposable
 {
+    private readonly FileStream _stream;
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
+    private readonly DateTime _modifiedUtc;
     private byte* _pointer;
 
     public string Path { get; }
@@ -88,27 +96,72 @@ public sealed unsafe class MappedFile : IDisposable
     public MappedFile(string path)
     {
         Path = path;
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        Length = stream.Length;
-        if (Length == 0) return; // an empty file cannot be mapped; every slice of it is empty
-        _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-        _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        byte* p = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        _pointer = p + _view.PointerOffset;
+        _stream = IO.InputFile.OpenRead(path, bufferSize: 1);
+        try
+        {
+            Length = _stream.Length;
+            _modifiedUtc = File.GetLastWriteTimeUtc(_stream.SafeFileHandle);
+            if (Length == 0) return; // an empty file cannot be mapped; every slice of it is empty
+            _map = MemoryMappedFile.CreateFromFile(_stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: true);
+            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            byte* p = null;
+            _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+            _pointer = p + _view.PointerOffset;
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
     }
 
     /// <summary>A view of [offset, offset+length); the caller has checked the range against <see cref="Length"/>.</summary>
     public ReadOnlySpan<byte> Span(long offset, long length)
     {
-        if (offset < 0 || length < 0 || offset > Length || length > Length - offset)
-            throw new ArgumentOutOfRangeException(nameof(offset), $"range {offset}+{length} outside file of {Length} bytes");
+        CheckRange(offset, length);
         if (length == 0) return ReadOnlySpan<byte>.Empty;
         ObjectDisposedException.ThrowIf(_pointer == null, this);
         return new ReadOnlySpan<byte>(_pointer + offset, checked((int)length));
     }
 
     public MappedSource Slice(long offset, long length) => new(this, offset, length);
+
+    /// <summary>Throws <see cref="Errors.InputFileException"/> when the file's size or modification time differs from what it was at open.</summary>
+    public void EnsureUnchanged()
+    {
+        long now = RandomAccess.GetLength(_stream.SafeFileHandle);
+        if (now != Length)
+            throw Changed("size", $"{now} bytes (was {Length})");
+        var modified = File.GetLastWriteTimeUtc(_stream.SafeFileHandle);
+        if (modified != _modifiedUtc)
+            throw Changed("modification time", $"{modified:O} (was {_modifiedUtc:O})");
+    }
+
+    /// <summary>
+    /// Copies [offset, offset+destination.Length) with pread(2) rather than through the mapping, so a
+    /// file truncated at this very moment gives a short read (an exception) instead of SIGBUS.
+    /// </summary>
+    public void ReadChecked(long offset, Span<byte> destination)
+    {
+        CheckRange(offset, destination.Length);
+        EnsureUnchanged();
+        while (destination.Length > 0)
+        {
+            int n = RandomAccess.Read(_stream.SafeFileHandle, destination, offset);
+            if (n <= 0) throw Changed("size", $"ends before byte {offset} (was {Length})");
+            destination = destination[n..];
+            offset += n;
+        }
+    }
+
+    private Errors.InputFileException Changed(string field, string value) =>
+        new(Errors.InputFileError.ChangedWhileReading, Path, field, value, "input changed while reading");
+
+    private void CheckRange(long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset > Length || length > Length - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"range {offset}+{length} outside file of {Length} bytes");
+    }
 
     public void Dispose()
     {
@@ -119,7 +172,32 @@ public sealed unsafe class MappedFile : IDisposable
         }
         _view?.Dispose();
         _map?.Dispose();
+        _stream?.Dispose();
     }
+}
+
+/// <summary>
+/// A slice of a mapped file read only through the checked path (<see cref="MappedFile.ReadChecked"/>):
+/// no zero-copy span is handed out, so no consumer can touch a page the file no longer has.
+/// Conversions read their inputs this way (<see cref="CheckedReads.WithCheckedReads"/>).
+/// </summary>
+public sealed class CheckedFileSource(MappedSource mapped) : TensorSource
+{
+    public override long Length => mapped.Length;
+    public override void CopyTo(Span<byte> destination) => mapped.File.ReadChecked(mapped.Offset, destination[..(int)mapped.Length]);
+}
+
+public static class CheckedReads
+{
+    /// <summary>
+    /// The same IR with every memory-mapped tensor read through pread and a size/mtime check instead
+    /// of the mapping: a conversion then ends in one "input changed while reading" error, not a
+    /// signal, when a file is truncated under it. Owned and computed sources are kept as they are.
+    /// </summary>
+    public static ModelIr WithCheckedReads(this ModelIr ir) => ir with
+    {
+        Tensors = ir.Tensors.Select(t => t.Source is MappedSource m ? new Tensor(t.Name, t.Shape, t.Type, new CheckedFileSource(m)) : t).ToList(),
+    };
 }
 
 public sealed class MappedSource : TensorSource

@@ -36,7 +36,7 @@ public static class HfImporter
             var weights = HfWeights.Open(checkpoint, bag);
             var ir = Build(resolved, weights, tokenizer, configPath, checkpoint.Folder, bag, forced: options?.Family is not null);
             IrValidator.Validate(ir, configPath);
-            return ir;
+            return ir with { SourceFiles = FilesRead(checkpoint, tokenizer, weights) };
         }
         catch
         {
@@ -137,6 +137,24 @@ public static class HfImporter
                 "tensor not used by the architecture; refusing to drop it silently");
         }
         return tensors;
+    }
+
+    /// <summary>
+    /// The files this import read, as named in the checkpoint folder (a cache snapshot's links, not
+    /// their blobs, so a snapshot hashes like the plain folder it mirrors): what a bundle's source
+    /// hash covers and what output safety protects (it resolves links itself).
+    /// </summary>
+    private static List<string> FilesRead(HfCheckpointDir dir, TokenizerIr? tokenizer, HfWeights weights)
+    {
+        var files = new List<string> { Path.Combine(dir.Folder, HfNames.ConfigFile) };
+        if (tokenizer is not null)
+        {
+            foreach (var name in new[] { HfNames.TokenizerModelFile, HfNames.TokenizerConfigFile })
+                if (dir.TryResolveFile(name) is not null) files.Add(Path.Combine(dir.Folder, name));
+        }
+        if (weights.IndexName is { } index) files.Add(Path.Combine(dir.Folder, index));
+        files.AddRange(weights.FileNames.Select(f => Path.Combine(dir.Folder, f)));
+        return files;
     }
 
     private static TokenizerIr? ReadTokenizer(HfCheckpointDir dir)

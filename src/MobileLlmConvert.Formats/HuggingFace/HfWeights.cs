@@ -17,6 +17,10 @@ public sealed class HfWeights
     public IReadOnlyList<string> Names { get; }
     public IReadOnlyList<HfWeightFile> Files { get; }
     public HfWeightContainer Container { get; }
+    /// <summary>The weight files (and index, <see cref="IndexName"/>) as named in the checkpoint folder, before symlinks are followed: what a bundle's source hash covers.</summary>
+    public IReadOnlyList<string> FileNames { get; private init; } = [];
+    /// <summary>The shard index's name in the checkpoint folder when the weights are sharded (it was read too).</summary>
+    public string? IndexName { get; private init; }
 
     private HfWeights(HfWeightContainer container, Dictionary<string, HfWeightFile> owner, List<string> names, List<HfWeightFile> files)
     {
@@ -68,7 +72,7 @@ public sealed class HfWeights
             if (path is null) continue;
             if (sharded) return OpenSharded(dir, path, container, open, resources);
             var file = resources.Add(open(path));
-            return new HfWeights(container, file.Names.ToDictionary(n => n, _ => file, StringComparer.Ordinal), [.. file.Names], [file]);
+            return new HfWeights(container, file.Names.ToDictionary(n => n, _ => file, StringComparer.Ordinal), [.. file.Names], [file]) { FileNames = [name] };
         }
         string configPath = Path.Combine(directory, HfNames.ConfigFile);
         throw new HfConfigException(HfConfigError.NoWeights, configPath, "weights", directory,
@@ -107,13 +111,13 @@ public sealed class HfWeights
             if (!index.WeightMap.ContainsKey(name))
                 throw new HfIndexException(HfIndexError.TensorNotInMap, indexPath, name, shardOf[name], "tensor stored in a shard but missing from weight_map");
         }
-        return new HfWeights(container, owner, names, files);
+        return new HfWeights(container, owner, names, files) { FileNames = [.. index.Shards], IndexName = Path.GetFileName(indexPath) };
     }
 
     /// <summary>Reads a small JSON file after checking its length, so a huge file is refused before it is loaded.</summary>
     internal static byte[] ReadCapped(string path, int cap, Func<long, Exception> tooLarge)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var stream = Core.IO.InputFile.OpenRead(path);
         if (stream.Length > cap) throw tooLarge(stream.Length);
         var bytes = new byte[stream.Length];
         stream.ReadExactly(bytes);

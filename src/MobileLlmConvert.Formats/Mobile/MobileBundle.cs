@@ -56,33 +56,84 @@ public static class MobileBundle
         return manifest!;
     }
 
-    /// <summary>Reads a bundle's model: <paramref name="path"/> is the bundle directory or the model file itself.</summary>
-    public static ModelIr Open(string path, ResourceBag resources, bool verifyChecksums = true) =>
-        MobileFile.Read(ModelPath(path), resources, verifyChecksums);
+    /// <summary>
+    /// Reads a bundle's model: <paramref name="path"/> is the bundle directory or the model file
+    /// itself. A bundle (a directory, or a model.mlcm with manifest.json beside it) is checked
+    /// against its manifest first (<see cref="VerifyManifest"/>): a bundle that lies is never run.
+    /// </summary>
+    public static ModelIr Open(string path, ResourceBag resources, bool verifyChecksums = true)
+    {
+        if (BundleDirOf(path) is { } bundle) VerifyManifest(bundle);
+        return MobileFile.Read(ModelPath(path), resources, verifyChecksums);
+    }
+
+    /// <summary>The bundle directory <paramref name="path"/> names or lies in, or null for a loose model file.</summary>
+    public static string? BundleDirOf(string path)
+    {
+        if (Directory.Exists(path)) return path;
+        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        return dir is not null && Path.GetFileName(path) == ModelFileName && PosixFile.Kind(Path.Combine(dir, ManifestFileName), followLinks: false) != FileKind.Missing
+            ? dir : null;
+    }
 
     /// <summary>The model file of a bundle directory, or <paramref name="path"/> itself when it is a file.</summary>
     public static string ModelPath(string path)
     {
         if (!Directory.Exists(path)) return path;
         string model = Path.Combine(path, ModelFileName);
-        if (!File.Exists(model))
+        if (PosixFile.Kind(model, followLinks: false) == FileKind.Missing)
             throw new BundleException(BundleError.MissingFile, path, ModelFileName, "(absent)", "a bundle directory holds the model file");
         return model;
     }
 
     /// <summary>
-    /// Checks a bundle directory against its manifest: every listed file exists as a plain file of
-    /// the listed size and SHA-256, and nothing else is in the directory. Returns the manifest.
+    /// True when <paramref name="dir"/> looks like a previous output of ours: a manifest.json that
+    /// names our bundle format, and nothing in the directory but it and the files it lists (so a
+    /// user's file dropped into a bundle is not deleted by replacing the bundle without --force).
+    /// Sizes and hashes are not checked: a damaged bundle of ours may be replaced.
+    /// </summary>
+    public static bool LooksLikeBundle(string dir)
+    {
+        string manifestPath = Path.Combine(dir, ManifestFileName);
+        if (PosixFile.Kind(manifestPath, followLinks: false) != FileKind.Regular) return false;
+        try
+        {
+            using var stream = InputFile.OpenRead(manifestPath);
+            if (stream.Length > BundleManifest.MaxManifestBytes) return false;
+            var bytes = new byte[stream.Length];
+            stream.ReadExactly(bytes);
+            var listed = BundleManifest.Parse(bytes, manifestPath).Files.Select(f => f.Path).Append(ManifestFileName).ToHashSet(StringComparer.Ordinal);
+            return Directory.EnumerateFileSystemEntries(dir).All(e => listed.Contains(Path.GetFileName(e)));
+        }
+        catch (Exception e) when (e is Core.Errors.ModelFormatException or IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Checks a bundle directory against its manifest: every listed file is a plain name inside the
+    /// bundle naming a regular file (not a link, FIFO or device: checked by type before anything is
+    /// opened) of the listed size and SHA-256 (streamed through a fixed buffer, never more than the
+    /// listed size), and nothing else is in the directory. Returns the manifest.
     /// </summary>
     public static BundleManifest VerifyManifest(string bundleDir)
     {
         string manifestPath = Path.Combine(bundleDir, ManifestFileName);
-        if (!File.Exists(manifestPath))
+        var manifestKind = PosixFile.Kind(manifestPath, followLinks: false);
+        if (manifestKind == FileKind.Missing)
             throw new BundleException(BundleError.MissingManifest, bundleDir, ManifestFileName, "(absent)", "a bundle directory holds manifest.json");
-        var length = new FileInfo(manifestPath).Length;
-        if (length > BundleManifest.MaxManifestBytes)
-            throw new BundleException(BundleError.OverCap, manifestPath, "manifest.json", $"{length} bytes", $"above the cap of {BundleManifest.MaxManifestBytes} bytes");
-        var manifest = BundleManifest.Parse(File.ReadAllBytes(manifestPath), manifestPath);
+        if (manifestKind != FileKind.Regular)
+            throw new BundleException(BundleError.BadPath, manifestPath, ManifestFileName, InputFile.Describe(manifestKind), "manifest.json must be a regular file, not a link");
+        byte[] bytes;
+        using (var stream = InputFile.OpenRead(manifestPath))
+        {
+            if (stream.Length > BundleManifest.MaxManifestBytes)
+                throw new BundleException(BundleError.OverCap, manifestPath, "manifest.json", $"{stream.Length} bytes", $"above the cap of {BundleManifest.MaxManifestBytes} bytes");
+            bytes = new byte[stream.Length];
+            stream.ReadExactly(bytes);
+        }
+        var manifest = BundleManifest.Parse(bytes, manifestPath);
 
         var listed = new HashSet<string>(StringComparer.Ordinal);
         for (int i = 0; i < manifest.Files.Count; i++)
@@ -93,14 +144,18 @@ public static class MobileBundle
                 throw new BundleException(BundleError.BadPath, manifestPath, field, f.Path, "must be a plain file name inside the bundle (no separators, no \"..\")");
             if (!listed.Add(f.Path))
                 throw new BundleException(BundleError.DuplicatePath, manifestPath, field, f.Path, "listed twice");
-            var info = new FileInfo(Path.Combine(bundleDir, f.Path));
-            if (!info.Exists)
+            string filePath = Path.Combine(bundleDir, f.Path);
+            var kind = PosixFile.Kind(filePath, followLinks: false);
+            if (kind == FileKind.Missing)
                 throw new BundleException(BundleError.MissingFile, manifestPath, field, f.Path, "listed but not in the bundle");
-            if (info.LinkTarget is not null)
+            if (kind == FileKind.Symlink)
                 throw new BundleException(BundleError.BadPath, manifestPath, field, f.Path, "a bundle file must not be a link");
-            if (info.Length != f.Bytes)
-                throw new BundleException(BundleError.SizeMismatch, manifestPath, $"files[{i}].bytes", f.Bytes.ToString(), $"{f.Path} has {info.Length} bytes");
-            string sha = CheckpointHash.FileSha256(info.FullName);
+            if (kind != FileKind.Regular)
+                throw new BundleException(BundleError.BadPath, manifestPath, field, f.Path, $"a bundle file must be a regular file, not a {InputFile.Describe(kind)}");
+            long length = new FileInfo(filePath).Length;
+            if (length != f.Bytes)
+                throw new BundleException(BundleError.SizeMismatch, manifestPath, $"files[{i}].bytes", f.Bytes.ToString(), $"{f.Path} has {length} bytes");
+            string sha = CheckpointHash.FileSha256(filePath);
             if (!string.Equals(sha, f.Sha256, StringComparison.Ordinal))
                 throw new BundleException(BundleError.HashMismatch, manifestPath, $"files[{i}].sha256", f.Sha256, $"{f.Path} hashes to {sha}");
         }

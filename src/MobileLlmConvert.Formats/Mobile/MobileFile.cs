@@ -45,7 +45,7 @@ public static class MobileFile
     public static bool HasMagic(string path)
     {
         Span<byte> head = stackalloc byte[8];
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        using var stream = Core.IO.InputFile.OpenRead(path);
         return stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && head.SequenceEqual(MobileFormat.Magic);
     }
 }

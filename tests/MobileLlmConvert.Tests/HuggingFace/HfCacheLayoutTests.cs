@@ -93,8 +93,10 @@ public sealed class HfCacheLayoutTests : IDisposable
         Assert.True(r.ExitCode == 0, r.ToString());
         string recorded = System.Text.Json.JsonDocument.Parse(r.Stdout).RootElement.GetProperty("manifest").GetProperty("source_checkpoint_sha256").GetString()!;
         // Same names, same bytes: the cache snapshot hashes like the plain folder it mirrors.
-        Assert.Equal(MobileLlmConvert.Formats.Mobile.CheckpointHash.Compute(plain), recorded);
-        Assert.Equal(recorded, MobileLlmConvert.Formats.Mobile.CheckpointHash.Compute(snapshot));
+        using (var plainIr = HfImporter.Import(plain))
+            Assert.Equal(MobileLlmConvert.Formats.Mobile.CheckpointHash.Compute(plain, plainIr.SourceFiles), recorded);
+        using (var snapshotIr = HfImporter.Import(snapshot))
+            Assert.Equal(recorded, MobileLlmConvert.Formats.Mobile.CheckpointHash.Compute(snapshot, snapshotIr.SourceFiles));
 
         string gguf = _dir.File("m.gguf");
         Assert.Equal(0, CliRunner.Run("convert", snapshot, "--to", "gguf", "-o", gguf).ExitCode);

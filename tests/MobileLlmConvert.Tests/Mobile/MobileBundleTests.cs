@@ -198,7 +198,7 @@ public class MobileBundleTests
     }
 
     [Fact]
-    public void The_checkpoint_hash_covers_config_tokenizer_and_weights_only()
+    public void The_checkpoint_hash_covers_exactly_the_files_the_importer_read()
     {
         using var dir = new TempDir();
         string hf = dir["hf"];
@@ -208,8 +208,10 @@ public class MobileBundleTests
         File.WriteAllBytes(Path.Combine(hf, "model.safetensors"), [4, 5, 6, 7]);
         File.WriteAllText(Path.Combine(hf, "README.md"), "readme");
         File.WriteAllText(Path.Combine(hf, "generation_config.json"), "{}");
+        File.WriteAllBytes(Path.Combine(hf, "pytorch_model.bin"), [9, 9]);
+        string[] used = [Path.Combine(hf, "tokenizer.model"), Path.Combine(hf, "config.json"), Path.Combine(hf, "model.safetensors")];
 
-        Assert.Equal(["config.json", "model.safetensors", "tokenizer.model"], CheckpointHash.Files(hf));
+        Assert.Equal(["config.json", "model.safetensors", "tokenizer.model"], CheckpointHash.Names(hf, used));
         // By hand: per file in ordinal order, name, a zero byte, the u64 LE length, the bytes.
         var expected = new List<byte>();
         void Frame(string name, byte[] bytes)
@@ -222,15 +224,16 @@ public class MobileBundleTests
         Frame("config.json", Encoding.UTF8.GetBytes("{\"model_type\": \"mobilellm\"}"));
         Frame("model.safetensors", [4, 5, 6, 7]);
         Frame("tokenizer.model", [1, 2, 3]);
-        string hash = CheckpointHash.Compute(hf);
+        string hash = CheckpointHash.Compute(hf, used);
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(expected.ToArray())), hash);
 
         File.WriteAllText(Path.Combine(hf, "README.md"), "changed");
-        Assert.Equal(hash, CheckpointHash.Compute(hf));
+        File.WriteAllBytes(Path.Combine(hf, "pytorch_model.bin"), [8]);
+        Assert.Equal(hash, CheckpointHash.Compute(hf, used));
         File.WriteAllBytes(Path.Combine(hf, "model.safetensors"), [4, 5, 6, 8]);
-        Assert.NotEqual(hash, CheckpointHash.Compute(hf));
+        Assert.NotEqual(hash, CheckpointHash.Compute(hf, used));
 
         File.Delete(Path.Combine(hf, "config.json"));
-        Assert.Throws<FileNotFoundException>(() => CheckpointHash.Compute(hf));
+        Assert.Throws<FileNotFoundException>(() => CheckpointHash.Compute(hf, used));
     }
 }

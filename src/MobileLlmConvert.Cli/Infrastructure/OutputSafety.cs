@@ -1,0 +1,85 @@
+using System.CommandLine;
+using MobileLlmConvert.Core.Errors;
+using MobileLlmConvert.Core.IO;
+using MobileLlmConvert.Formats.Gguf;
+using MobileLlmConvert.Formats.Mobile;
+
+namespace MobileLlmConvert.Cli.Infrastructure;
+
+public enum OutputKind
+{
+    /// <summary>One file (convert): a GGUF or mobile model file.</summary>
+    ModelFile,
+    /// <summary>A bundle directory (hf2mobile).</summary>
+    Bundle,
+    /// <summary>A checkpoint directory (synth).</summary>
+    Checkpoint,
+}
+
+/// <summary>
+/// Where a writing verb may write (docs/cli.md, "Where outputs go"). Paths are compared after every
+/// symlink is resolved. Never, even with --force: the input, anything holding an input (an ancestor
+/// of it), anything inside an input directory, the working directory or an ancestor of it.
+/// Without --force an existing output is replaced only when it is a previous artifact of ours: a
+/// bundle directory with our manifest, a model file with our mobile magic, a GGUF carrying our
+/// mobilellmconvert.* keys, or an empty directory.
+/// </summary>
+public static class OutputSafety
+{
+    public static Option<bool> ForceOption() =>
+        new("--force") { Description = "replace an existing output even when it is not a previous output of mlconvert (never an input or the working directory)" };
+
+    public static void Check(string output, OutputKind kind, IEnumerable<string> inputs, bool force)
+    {
+        string real = PosixFile.RealPath(output);
+        string cwd = PosixFile.RealPath(Environment.CurrentDirectory);
+        if (PosixFile.IsSameOrBelow(cwd, real))
+            throw Refuse(OutputError.WouldOverwriteInput, output, real, "is the working directory or an ancestor of it; refusing to replace it");
+        foreach (var input in inputs)
+        {
+            string source = PosixFile.RealPath(input);
+            if (PosixFile.IsSameOrBelow(source, real))
+                throw Refuse(OutputError.WouldOverwriteInput, output, real, $"is the input {input} or holds it; refusing to replace an input");
+            if (PosixFile.IsSameOrBelow(real, source))
+                throw Refuse(OutputError.WouldOverwriteInput, output, real, $"lies inside the input {input}; refusing to write into an input");
+        }
+        var existing = PosixFile.Kind(output, followLinks: false);
+        if (existing == FileKind.Missing || force || IsOurs(output, kind)) return;
+        string what = kind switch
+        {
+            OutputKind.Bundle => "a bundle of ours (manifest.json) or an empty directory",
+            OutputKind.ModelFile => "a model file of ours (GGUF with mobilellmconvert.* keys, or the mobile magic)",
+            _ => "an empty directory",
+        };
+        throw Refuse(OutputError.ExistsNotOurs, output, InputFile.Describe(PosixFile.Kind(output)),
+            $"exists and is not {what}; pass --force to replace it");
+    }
+
+    private static bool IsOurs(string output, OutputKind kind)
+    {
+        var type = PosixFile.Kind(output, followLinks: false);
+        if (type == FileKind.Directory && kind != OutputKind.ModelFile && !Directory.EnumerateFileSystemEntries(output).Any()) return true;
+        return kind switch
+        {
+            OutputKind.Bundle => type == FileKind.Directory && MobileBundle.LooksLikeBundle(output),
+            OutputKind.ModelFile => type == FileKind.Regular && IsOurModelFile(output),
+            _ => false,
+        };
+    }
+
+    private static bool IsOurModelFile(string path)
+    {
+        try
+        {
+            if (MobileFile.HasMagic(path)) return true;
+            return GgufFile.ReadMetadata(path).KeyValues.Any(kv => kv.Key.StartsWith(GgufKeys.OurPrefix, StringComparison.Ordinal));
+        }
+        catch (Exception e) when (e is ModelFormatException or IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static OutputException Refuse(OutputError kind, string output, string value, string reason) =>
+        new(kind, output, "--output", value, reason);
+}
