@@ -59,7 +59,7 @@ public sealed class InspectVerb : IVerb
         o.WriteLine($"parameters: {Format.Count(ir.StoredParameters)} stored, {Format.Count(ir.ExecutedParameters)} executed");
         o.WriteLine("dtypes: " + string.Join(", ", DTypes(ir).Select(kv => $"{kv.Key} x{kv.Value}")));
         if (ir.Tokenizer is { } tok)
-            o.WriteLine($"tokenizer: sentencepiece, {tok.Count} pieces, bos {tok.BosId}, eos {tok.EosId}, unk {tok.UnkId}, add_bos {tok.AddBos.ToString().ToLowerInvariant()}");
+            o.WriteLine($"tokenizer: {TokenizerType(tok)}, {tok.Count} pieces, bos {tok.BosId}, eos {tok.EosId}, unk {tok.UnkId}, add_bos {tok.AddBos.ToString().ToLowerInvariant()}");
         else
             o.WriteLine("tokenizer: none (token ids only)");
         foreach (var line in s.ToTextLines()) o.WriteLine(line);
@@ -125,7 +125,7 @@ public sealed class InspectVerb : IVerb
             if (ir.Tokenizer is { } tok)
             {
                 w.WriteStartObject("tokenizer");
-                w.WriteString("type", "sentencepiece");
+                w.WriteString("type", TokenizerType(tok));
                 w.WriteNumber("pieces", tok.Count);
                 w.WriteNumber("bos", tok.BosId);
                 w.WriteNumber("eos", tok.EosId);
@@ -167,4 +167,8 @@ public sealed class InspectVerb : IVerb
             w.WriteEndArray();
             w.WriteEndObject();
         });
+
+    /// <summary>"sentencepiece", or "byte-level bpe (PRE)" with the llama.cpp pre-tokenizer name.</summary>
+    private static string TokenizerType(TokenizerIr tok) =>
+        tok.Kind == TokenizerKind.ByteLevelBpe ? $"byte-level bpe ({tok.PreTokenizer})" : "sentencepiece";
 }

@@ -129,10 +129,14 @@ public static class HfImporter
         return tensors;
     }
 
+    /// <summary>
+    /// tokenizer.model (sentencepiece) when present, as before; otherwise a byte-level BPE tokenizer.json
+    /// (SmolLM2 ships only that). A checkpoint with both is read through its sentencepiece model.
+    /// </summary>
     private static TokenizerIr? ReadTokenizer(string dir)
     {
         string modelPath = Path.Combine(dir, HfNames.TokenizerModelFile);
-        if (!File.Exists(modelPath)) return null;
+        if (!File.Exists(modelPath)) return ReadTokenizerJson(dir);
         var bytes = HfWeights.ReadCapped(modelPath, SentencePieceModelFile.MaxModelBytes, n => new SentencePieceException(SentencePieceError.FileTooLarge,
             modelPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {SentencePieceModelFile.MaxModelBytes} bytes"));
         string configPath = Path.Combine(dir, HfNames.TokenizerConfigFile);
@@ -143,5 +147,19 @@ public static class HfImporter
                 SentencePieceError.BadTokenizerConfig, configPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfConfigJson.MaxConfigBytes} bytes")));
         }
         return SentencePieceModelFile.Read(bytes, modelPath, json);
+    }
+
+    private static TokenizerIr? ReadTokenizerJson(string dir)
+    {
+        string jsonPath = Path.Combine(dir, HfNames.TokenizerJsonFile);
+        if (!File.Exists(jsonPath)) return null;
+        var json = HfWeights.ReadCapped(jsonPath, HfTokenizerJson.MaxFileBytes, n => new HfTokenizerException(HfTokenizerError.FileTooLarge,
+            jsonPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfTokenizerJson.MaxFileBytes} bytes"));
+        string configPath = Path.Combine(dir, HfNames.TokenizerConfigFile);
+        byte[]? config = File.Exists(configPath)
+            ? HfWeights.ReadCapped(configPath, HfConfigJson.MaxConfigBytes, n => new HfTokenizerException(HfTokenizerError.FileTooLarge,
+                configPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfConfigJson.MaxConfigBytes} bytes"))
+            : null;
+        return HfTokenizerJson.Read(json, jsonPath, config, configPath);
     }
 }

@@ -1,0 +1,60 @@
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+using MobileLlmConvert.Core.Ir;
+
+namespace MobileLlmConvert.Runtime;
+
+/// <summary>
+/// GPT-2 style byte-level BPE (Hugging Face tokenizers' BPE model with the ByteLevel pre-tokenizer and
+/// decoder) through Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> in byte-level mode: the text is
+/// split by the pre-tokenizer's regexes (<see cref="BpePreTokenizers"/>, applied in turn as llama.cpp's
+/// llm_tokenizer_bpe and tokenizers' Sequence do), each split's UTF-8 bytes are spelled in GPT-2's byte
+/// alphabet and merged by rank. Text is plain text: the spelling of a special token is encoded as
+/// characters, not as that token (llama.cpp's parse_special = false). BOS/EOS are added as
+/// add_bos_token/add_eos_token ask; decoding is the ByteLevel decoder (<see cref="StreamingDecoder"/>).
+/// </summary>
+internal sealed class ByteLevelBpeCodec : ITextCodec
+{
+    private readonly BpeTokenizer _bpe;
+    private readonly TokenizerIr _ir;
+
+    public ByteLevelBpeCodec(TokenizerIr ir)
+    {
+        if (ir.Merges is null || !BpePreTokenizers.IsKnown(ir.PreTokenizer))
+            throw new ArgumentException("a byte-level BPE tokenizer needs merges and a known pre-tokenizer", nameof(ir));
+        _ir = ir;
+        var vocabulary = new List<KeyValuePair<string, int>>(ir.Count);
+        for (int id = 0; id < ir.Count; id++)
+        {
+            // Control pieces (special tokens) are never produced from text here; leaving them out keeps
+            // the BPE model to the pieces merges can reach.
+            if (ir.Types[id] != PieceType.Control) vocabulary.Add(new(ir.Pieces[id], id));
+        }
+        var splitters = BpePreTokenizers.Regexes(ir.PreTokenizer!)
+            .Select(p => (PreTokenizer)new RegexPreTokenizer(new Regex(p, RegexOptions.CultureInvariant), specialTokens: null))
+            .ToList();
+        _bpe = BpeTokenizer.Create(new BpeOptions(vocabulary)
+        {
+            Merges = ir.Merges.Select(m => $"{m.Left} {m.Right}").ToList(),
+            ByteLevel = true,
+            PreTokenizer = splitters.Count == 1 ? splitters[0] : new CompositePreTokenizer(splitters, specialTokens: null),
+        });
+    }
+
+    public IReadOnlyList<int> Encode(string text)
+    {
+        var ids = new List<int>();
+        if (_ir.AddBos) ids.Add(_ir.BosId);
+        ids.AddRange(_bpe.EncodeToIds(text));
+        if (_ir.AddEos) ids.Add(_ir.EosId);
+        return ids;
+    }
+
+    public string Decode(IEnumerable<int> ids)
+    {
+        var decoder = new StreamingDecoder(_ir);
+        var text = new System.Text.StringBuilder();
+        foreach (int id in ids) text.Append(decoder.Push(id));
+        return text.Append(decoder.Flush()).ToString();
+    }
+}
