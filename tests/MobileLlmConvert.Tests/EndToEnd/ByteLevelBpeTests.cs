@@ -1,0 +1,123 @@
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats.Gguf;
+using MobileLlmConvert.Formats.HuggingFace;
+using MobileLlmConvert.Formats.Mobile;
+using MobileLlmConvert.Runtime;
+using MobileLlmConvert.Tests.Oracles;
+
+namespace MobileLlmConvert.Tests.EndToEnd;
+
+/// <summary>
+/// A SmolLM2-shaped checkpoint (LlamaForCausalLM, tied head, byte-level BPE tokenizer.json and no
+/// tokenizer.model; testdata/tokenizers/make_smollm2_tiny.py) tokenizes the same through its HF
+/// directory, its GGUF and its mobile file, and llama.cpp agrees on the GGUF.
+/// </summary>
+public sealed class ByteLevelBpeTests
+{
+    public static string Checkpoint => Path.Combine(Fixtures.FixtureCatalog.RepoRoot, "testdata", "tokenizers", "smollm2-tiny");
+
+    /// <summary>ASCII, digit runs (split one by one), Unicode letters, emoji, whitespace runs, contractions, special-token spelling.</summary>
+    public static readonly string[] Prompts =
+    [
+        "Hello world 123",
+        "The quick brown fox jumps over the lazy dog.",
+        "a  1",
+        "Numbers: 2024, 123456 and 3.14159!",
+        "Café naïve déjà vu über",
+        "日本語のテキスト。 Привет, мир!",
+        "Emoji 🙂🚀 and 👩‍👩‍👧",
+        "  leading, trailing   ",
+        "tabs\t\tand\n\nnew lines\r\n   indented",
+        "It's what they've said: we'll see, I'm sure you'd agree.",
+        "<|im_start|>user\nhi<|im_end|>",
+        "x",
+        "Ω≈ç√∫ ١٢٣ ⅧⅨ",
+    ];
+
+    [Fact]
+    public void TheCheckpointImportsAsByteLevelBpe()
+    {
+        using var ir = HfImporter.Import(Checkpoint);
+        var tok = ir.Tokenizer!;
+        Assert.Equal(TokenizerKind.ByteLevelBpe, tok.Kind);
+        Assert.Equal(BpePreTokenizers.SmolLm, tok.PreTokenizer);
+        Assert.Equal(440, tok.Count);
+        Assert.Equal(181, tok.Merges!.Count);
+        Assert.Equal(["<|endoftext|>", "<|im_start|>", "<|im_end|>"], tok.Pieces.Take(3));
+        Assert.Equal([PieceType.Control, PieceType.Control, PieceType.Control, PieceType.Normal], tok.Types.Take(4));
+        Assert.Equal((0, 0, 0, false, false), (tok.BosId, tok.EosId, tok.UnkId, tok.AddBos, tok.AddEos));
+        Assert.True(ir.IsTied);
+    }
+
+    [Fact]
+    public void HfGgufAndMobileGiveLlamaCppsIds()
+    {
+        using var dir = new TempDir();
+        using var hf = HfImporter.Import(Checkpoint);
+        GgufWriter.Write(hf, dir["m.gguf"], new GgufWriteOptions { FloatType = ElementType.F32 });
+        using (var output = File.Create(dir["m.mlcm"])) MobileWriter.Write(hf, output);
+        using var bag = new ResourceBag();
+        var gguf = GgufFile.Read(dir["m.gguf"], bag);
+        var mobile = MobileFile.Read(dir["m.mlcm"], bag);
+
+        var fromHf = new TextTokenizer(hf.Tokenizer!);
+        var fromGguf = new TextTokenizer(gguf.Tokenizer!);
+        var fromMobile = new TextTokenizer(mobile.Tokenizer!);
+        var llama = LlamaCppOracle.TokenizeAll(dir["m.gguf"], Prompts);
+        for (int i = 0; i < Prompts.Length; i++)
+        {
+            var ours = fromHf.Encode(Prompts[i]).ToArray();
+            Assert.True(llama[i].SequenceEqual(ours), $"{Prompts[i]}: llama.cpp [{string.Join(",", llama[i])}], ours [{string.Join(",", ours)}]");
+            Assert.Equal(ours, fromGguf.Encode(Prompts[i]));
+            Assert.Equal(ours, fromMobile.Encode(Prompts[i]));
+        }
+        // Digits alone (Digits(individual_digits)), " world" one merged piece, "Hello" two.
+        Assert.Equal([276, 310, 35, 52, 53, 54], fromHf.Encode("Hello world 123"));
+        Assert.Equal(hf.Tokenizer!.Pieces, gguf.Tokenizer!.Pieces);
+        Assert.Equal(hf.Tokenizer.Merges, mobile.Tokenizer!.Merges);
+    }
+
+    [Fact]
+    public void DecodingGivesTheTextBackWholeAndStreamed()
+    {
+        using var ir = HfImporter.Import(Checkpoint);
+        var tok = new TextTokenizer(ir.Tokenizer!);
+        foreach (var text in Prompts)
+        {
+            var ids = tok.Encode(text);
+            Assert.Equal(text, tok.Decode(ids));
+            var stream = tok.CreateStreamingDecoder();
+            var pieces = ids.Select(stream.Push).ToList();
+            Assert.Equal(text, string.Concat(pieces) + stream.Flush());
+        }
+        // An emoji the corpus never saw is four bytes in several pieces: nothing shows until the last arrives.
+        var emoji = tok.Encode("🎉");
+        Assert.InRange(emoji.Count, 2, 4);
+        var s = tok.CreateStreamingDecoder();
+        Assert.Equal([.. Enumerable.Repeat("", emoji.Count - 1), "🎉"], emoji.Select(s.Push));
+        // Control tokens print nothing; BOS is not added (add_bos_token absent, as in SmolLM2).
+        Assert.Equal("hi", tok.Decode([0, .. tok.Encode("hi"), 2]));
+    }
+
+    [Fact]
+    public void AddBosAndAddEosAddThem()
+    {
+        using var ir = HfImporter.Import(Checkpoint);
+        var plain = new TextTokenizer(ir.Tokenizer!).Encode("Hello world");
+        var tok = new TextTokenizer(ir.Tokenizer! with { AddBos = true, AddEos = true });
+        Assert.Equal([0, .. plain, 0], tok.Encode("Hello world"));
+    }
+
+    [Fact]
+    public void TheCanonicalTokenizerJsonReadsBackToTheSameVocabulary()
+    {
+        using var ir = HfImporter.Import(Checkpoint);
+        var bytes = HfTokenizerJson.Build(ir.Tokenizer!);
+        Assert.Equal(bytes, HfTokenizerJson.Build(ir.Tokenizer!));
+        var back = HfTokenizerJson.ReadVocabulary(bytes, "canonical.json");
+        Assert.Equal(ir.Tokenizer!.Pieces, back.Pieces);
+        Assert.Equal(ir.Tokenizer.Types, back.Types);
+        Assert.Equal(ir.Tokenizer.Merges, back.Merges);
+        Assert.Equal(ir.Tokenizer.PreTokenizer, back.PreTokenizer);
+    }
+}
