@@ -287,5 +287,8 @@ public static partial class HfTokenizerJson
         private static string Raw(JsonElement v) => v.ValueKind == JsonValueKind.Object ? "{...}" : v.ValueKind == JsonValueKind.Array ? "[...]" : v.GetRawText();
     }
 
-    private static string Quote(string s) => JsonSerializer.Serialize(s);
+    /// <summary>A piece as a JSON string for messages: readable non-ASCII, control characters escaped (one line).</summary>
+    private static string Quote(string s) => JsonSerializer.Serialize(s, QuoteOptions);
+
+    private static readonly JsonSerializerOptions QuoteOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }
