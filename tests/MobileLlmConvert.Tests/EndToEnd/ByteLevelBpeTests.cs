@@ -77,6 +77,31 @@ public sealed class ByteLevelBpeTests
         Assert.Equal(hf.Tokenizer.Merges, mobile.Tokenizer!.Merges);
     }
 
+    /// <summary>What a user runs: convert to GGUF (f32), hf2mobile, and generate from all three with the same greedy text.</summary>
+    [Fact]
+    public void ConvertHf2MobileAndGenerateWorkFromTheCommandLine()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("convert", Checkpoint, "--to", "gguf", "--dtype", "f32", "-o", dir["m.gguf"]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        r = CliRunner.Run("hf2mobile", Checkpoint, "-o", dir["bundle"], "--quant", "f32");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        r = CliRunner.Run("inspect", dir["m.gguf"]);
+        Assert.Contains("tokenizer: byte-level bpe (smollm), 440 pieces, bos 0, eos 0, unk 0, add_bos false", r.Stdout);
+
+        var outputs = new List<string>();
+        foreach (var model in new[] { Checkpoint, dir["m.gguf"], dir["bundle"] })
+        {
+            r = CliRunner.Run("generate", model, "--prompt", "Hello world 123 🙂", "--max-tokens", "12");
+            Assert.True(r.ExitCode == 0, r.ToString());
+            Assert.StartsWith("Hello world 123 🙂", r.Stdout);
+            outputs.Add(r.Stdout);
+        }
+        Assert.True(outputs[0].Length > "Hello world 123 🙂".Length + 1, outputs[0]);
+        Assert.Equal(outputs[0], outputs[1]);
+        Assert.Equal(outputs[0], outputs[2]);
+    }
+
     [Fact]
     public void DecodingGivesTheTextBackWholeAndStreamed()
     {
