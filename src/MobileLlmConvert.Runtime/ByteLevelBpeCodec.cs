@@ -12,6 +12,9 @@ namespace MobileLlmConvert.Runtime;
 /// alphabet and merged by rank. Text is plain text: the spelling of a special token is encoded as
 /// characters, not as that token (llama.cpp's parse_special = false). BOS/EOS are added as
 /// add_bos_token/add_eos_token ask; decoding is the ByteLevel decoder (<see cref="StreamingDecoder"/>).
+/// Known limit: .NET's \p{L} and \p{N} match UTF-16 units, so a letter or digit outside the Basic
+/// Multilingual Plane (e.g. U+1D400 MATHEMATICAL BOLD CAPITAL A) is split as a symbol where llama.cpp
+/// and tokenizers see a letter; ids can differ only if merges join such a character with its neighbours.
 /// </summary>
 internal sealed class ByteLevelBpeCodec : ITextCodec
 {
@@ -23,13 +26,9 @@ internal sealed class ByteLevelBpeCodec : ITextCodec
         if (ir.Merges is null || !BpePreTokenizers.IsKnown(ir.PreTokenizer))
             throw new ArgumentException("a byte-level BPE tokenizer needs merges and a known pre-tokenizer", nameof(ir));
         _ir = ir;
-        var vocabulary = new List<KeyValuePair<string, int>>(ir.Count);
-        for (int id = 0; id < ir.Count; id++)
-        {
-            // Control pieces (special tokens) are never produced from text here; leaving them out keeps
-            // the BPE model to the pieces merges can reach.
-            if (ir.Types[id] != PieceType.Control) vocabulary.Add(new(ir.Pieces[id], id));
-        }
+        // Every piece, control ones included: a special token's spelling in text is still split and
+        // merged like any other text (the readers checked that pieces are unique and merges resolve).
+        var vocabulary = Enumerable.Range(0, ir.Count).Select(id => new KeyValuePair<string, int>(ir.Pieces[id], id)).ToList();
         var splitters = BpePreTokenizers.Regexes(ir.PreTokenizer!)
             .Select(p => (PreTokenizer)new RegexPreTokenizer(new Regex(p, RegexOptions.CultureInvariant), specialTokens: null))
             .ToList();
