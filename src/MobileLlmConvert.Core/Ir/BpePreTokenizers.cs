@@ -19,8 +19,11 @@ public static class BpePreTokenizers
     /// <summary>Hugging Face pre_tokenizers::Digits with individual_digits = true: every digit alone.</summary>
     public const string IndividualDigitsRegex = @"\p{N}";
 
-    /// <summary>tokenizer.ggml.pre of a plain GPT-2 byte-level pre-tokenizer.</summary>
-    public const string Gpt2 = "gpt2";
+    /// <summary>
+    /// tokenizer.ggml.pre of a plain GPT-2 byte-level pre-tokenizer: "gpt-2" with a hyphen (llama.cpp
+    /// refuses "gpt2" as an unknown pre-tokenizer type; convert_hf_to_gguf.py names GPT-2's "gpt-2").
+    /// </summary>
+    public const string Gpt2 = "gpt-2";
 
     /// <summary>
     /// tokenizer.ggml.pre of SmolLM2/StarCoder's Sequence[Digits(individual_digits), ByteLevel]

@@ -52,7 +52,7 @@ public sealed record TokenizerIr(
     public IReadOnlyList<BpeMerge>? Merges { get; init; }
 
     /// <summary>
-    /// Byte-level BPE pre-tokenizer, named as llama.cpp names it in tokenizer.ggml.pre ("gpt2", "smollm"):
+    /// Byte-level BPE pre-tokenizer, named as llama.cpp names it in tokenizer.ggml.pre ("gpt-2", "smollm"):
     /// the name fixes the split regexes exactly (llama.cpp src/llama-vocab.cpp). Null for sentencepiece.
     /// </summary>
     public string? PreTokenizer { get; init; }

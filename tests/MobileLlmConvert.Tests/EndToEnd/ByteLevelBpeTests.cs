@@ -133,6 +133,47 @@ public sealed class ByteLevelBpeTests
         Assert.Equal([0, .. plain, 0], tok.Encode("Hello world"));
     }
 
+    /// <summary>
+    /// The plain GPT-2 pre-tokenizer (digit runs stay together), in both tokenizer.json shapes that
+    /// mean it, is written as tokenizer.ggml.pre = "gpt2" and llama.cpp splits as we do.
+    /// </summary>
+    [Theory]
+    [InlineData("{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}")]
+    [InlineData("{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"'s|'t|'re|'ve|'m|'ll|'d| ?\\\\p{L}+| ?\\\\p{N}+| ?[^\\\\s\\\\p{L}\\\\p{N}]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": false}]}")]
+    public void TheGpt2PreTokenizerAgreesWithLlamaCpp(string preTokenizer)
+    {
+        using var dir = new TempDir();
+        string ckpt = dir["ckpt"];
+        Directory.CreateDirectory(ckpt);
+        foreach (var f in Directory.EnumerateFiles(Checkpoint)) File.Copy(f, Path.Combine(ckpt, Path.GetFileName(f)));
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(ckpt, "tokenizer.json")))!;
+        node["pre_tokenizer"] = System.Text.Json.Nodes.JsonNode.Parse(preTokenizer);
+        File.WriteAllText(Path.Combine(ckpt, "tokenizer.json"), node.ToJsonString());
+
+        using var ir = HfImporter.Import(ckpt);
+        Assert.Equal(BpePreTokenizers.Gpt2, ir.Tokenizer!.PreTokenizer);
+        GgufWriter.Write(ir, dir["m.gguf"], new GgufWriteOptions());
+        var ours = new TextTokenizer(ir.Tokenizer);
+        var llama = LlamaCppOracle.TokenizeAll(dir["m.gguf"], Prompts);
+        for (int i = 0; i < Prompts.Length; i++)
+            Assert.True(llama[i].SequenceEqual(ours.Encode(Prompts[i])), $"{Prompts[i]}: llama.cpp [{string.Join(",", llama[i])}], ours [{string.Join(",", ours.Encode(Prompts[i]))}]");
+    }
+
+    /// <summary>Exporting to a Hugging Face directory writes tokenizer.json (not a tokenizer.model), and it imports to the same ids.</summary>
+    [Fact]
+    public void HfExportWritesATokenizerJsonThatImportsToTheSameIds()
+    {
+        using var dir = new TempDir();
+        using var ir = HfImporter.Import(Checkpoint);
+        HfExporter.Export(ir, dir["out"], new HfExportOptions());
+        Assert.True(File.Exists(dir.File("out/tokenizer.json")));
+        Assert.False(File.Exists(dir.File("out/tokenizer.model")));
+        using var back = HfImporter.Import(dir["out"]);
+        var a = new TextTokenizer(ir.Tokenizer!);
+        var b = new TextTokenizer(back.Tokenizer!);
+        foreach (var text in Prompts) Assert.Equal(a.Encode(text), b.Encode(text));
+    }
+
     [Fact]
     public void TheCanonicalTokenizerJsonReadsBackToTheSameVocabulary()
     {
