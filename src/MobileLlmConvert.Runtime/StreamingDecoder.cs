@@ -9,7 +9,9 @@ namespace MobileLlmConvert.Runtime;
 /// '▁' becomes a space, the first space of the output (the dummy prefix) is dropped, control pieces
 /// (BOS, EOS) produce nothing, and byte pieces &lt;0xXX&gt; are UTF-8 bytes. Bytes of a multi-byte
 /// character that is not complete yet are held (a UTF-8 <see cref="Decoder"/> keeps them) until the
-/// token that completes it arrives; invalid sequences become U+FFFD.
+/// token that completes it arrives; invalid sequences become U+FFFD. A byte-level BPE vocabulary
+/// decodes as Hugging Face's ByteLevel decoder does: each piece spells bytes in GPT-2's alphabet
+/// (<see cref="ByteLevelAlphabet"/>), control pieces produce nothing, and there is no dummy prefix.
 /// </summary>
 public sealed class StreamingDecoder
 {
@@ -31,7 +33,8 @@ public sealed class StreamingDecoder
     {
         ArgumentNullException.ThrowIfNull(ir);
         _ir = ir;
-        _atStart = startOfText;
+        // Byte-level BPE adds no prefix space, so it has none to drop.
+        _atStart = startOfText && ir.Kind == TokenizerKind.SentencePiece;
     }
 
     /// <summary>The text this token completes; empty while a multi-byte character is still incomplete.</summary>
@@ -39,6 +42,8 @@ public sealed class StreamingDecoder
     {
         if ((uint)id >= (uint)_ir.Count) throw new ArgumentOutOfRangeException(nameof(id), id, $"token id outside the vocabulary [0, {_ir.Count})");
         string piece = _ir.Pieces[id];
+        if (_ir.Kind == TokenizerKind.ByteLevelBpe)
+            return _ir.Types[id] is PieceType.Control or PieceType.Unused ? "" : EmitBytes(ByteLevelAlphabet.BytesOf(piece));
         switch (_ir.Types[id])
         {
             case PieceType.Control:
@@ -60,9 +65,10 @@ public sealed class StreamingDecoder
     /// <summary>Text still held at the end of generation (an incomplete character becomes U+FFFD).</summary>
     public string Flush() => Emit(0, flush: true);
 
-    private string EmitText(string text)
+    private string EmitText(string text) => EmitBytes(Encoding.UTF8.GetBytes(text));
+
+    private string EmitBytes(byte[] bytes)
     {
-        var bytes = Encoding.UTF8.GetBytes(text);
         var result = new StringBuilder();
         for (int i = 0; i < bytes.Length; i += _bytes.Length)
         {

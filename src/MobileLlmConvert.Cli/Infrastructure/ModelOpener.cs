@@ -69,7 +69,7 @@ public static class ModelOpener
     /// </summary>
     public static ModelIr WithTokenizerModel(ModelIr ir)
     {
-        if (ir.Tokenizer is { SentencePieceModel: null } tok)
+        if (ir.Tokenizer is { Kind: TokenizerKind.SentencePiece, SentencePieceModel: null } tok)
             return ir with { Tokenizer = tok with { SentencePieceModel = SentencePieceModelFile.Build(tok) } };
         return ir;
     }

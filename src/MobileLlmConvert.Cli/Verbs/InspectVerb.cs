@@ -65,7 +65,7 @@ public sealed class InspectVerb : IVerb
         o.WriteLine("dtypes: " + string.Join(", ", DTypes(ir).Select(kv => $"{kv.Key} x{kv.Value}")));
         foreach (var line in InspectWeights.Of(path, kind)?.TextLines() ?? []) o.WriteLine(line);
         if (ir.Tokenizer is { } tok)
-            o.WriteLine($"tokenizer: sentencepiece, {tok.Count} pieces, bos {tok.BosId}, eos {tok.EosId}, unk {tok.UnkId}, add_bos {tok.AddBos.ToString().ToLowerInvariant()}");
+            o.WriteLine($"tokenizer: {TokenizerType(tok)}, {tok.Count} pieces, bos {tok.BosId}, eos {tok.EosId}, unk {tok.UnkId}, add_bos {tok.AddBos.ToString().ToLowerInvariant()}");
         else
             o.WriteLine("tokenizer: none (token ids only)");
         foreach (var line in s.ToTextLines()) o.WriteLine(line);
@@ -133,7 +133,7 @@ public sealed class InspectVerb : IVerb
             if (ir.Tokenizer is { } tok)
             {
                 w.WriteStartObject("tokenizer");
-                w.WriteString("type", "sentencepiece");
+                w.WriteString("type", TokenizerType(tok));
                 w.WriteNumber("pieces", tok.Count);
                 w.WriteNumber("bos", tok.BosId);
                 w.WriteNumber("eos", tok.EosId);
@@ -175,4 +175,8 @@ public sealed class InspectVerb : IVerb
             w.WriteEndArray();
             w.WriteEndObject();
         });
+
+    /// <summary>"sentencepiece", or "byte-level bpe (PRE)" with the llama.cpp pre-tokenizer name.</summary>
+    private static string TokenizerType(TokenizerIr tok) =>
+        tok.Kind == TokenizerKind.ByteLevelBpe ? $"byte-level bpe ({tok.PreTokenizer})" : "sentencepiece";
 }

@@ -165,6 +165,12 @@ public static class GgufKeys
     public const string AddEos = "tokenizer.ggml.add_eos_token";
     /// <summary>sentencepiece vocabularies in llama.cpp are tokenizer.ggml.model = "llama".</summary>
     public const string SentencePieceModel = "llama";
+    /// <summary>Byte-level BPE merges, "left right" strings in rank order (llama.cpp splits at the first space after the first character).</summary>
+    public const string Merges = "tokenizer.ggml.merges";
+    /// <summary>The byte-level BPE pre-tokenizer's name (llama.cpp llama-vocab.cpp; our BpePreTokenizers table).</summary>
+    public const string PreTokenizer = "tokenizer.ggml.pre";
+    /// <summary>Byte-level BPE vocabularies in llama.cpp are tokenizer.ggml.model = "gpt2" (LLAMA_VOCAB_TYPE_BPE).</summary>
+    public const string ByteLevelBpeModel = "gpt2";
 
     public const string OurPrefix = "mobilellmconvert.";
     /// <summary>Version of our own records; a reader refuses a version it does not know.</summary>

@@ -69,10 +69,24 @@ internal sealed class GgufWritePlan
         Put(GgufKeys.RopeDimensionCount, GgufValue.UInt32((uint)c.HeadDim));
         Put(GgufKeys.VocabSize, GgufValue.UInt32((uint)c.VocabSize));
 
-        Put(GgufKeys.TokenizerModel, GgufValue.String(GgufKeys.SentencePieceModel));
-        Put(GgufKeys.Tokens, GgufValue.Array(GgufValueType.String, tokenizer.Pieces.ToArray()));
-        Put(GgufKeys.Scores, GgufValue.Array(GgufValueType.Float32, tokenizer.Scores.ToArray()));
-        Put(GgufKeys.TokenType, GgufValue.Array(GgufValueType.Int32, tokenizer.Types.Select(t => (int)t).ToArray()));
+        if (tokenizer.Kind == TokenizerKind.ByteLevelBpe)
+        {
+            // As llama.cpp's convert_hf_to_gguf.py writes a byte-level BPE (_set_vocab_gpt2): no scores,
+            // merges as "a b", and the pre-tokenizer by name.
+            Put(GgufKeys.TokenizerModel, GgufValue.String(GgufKeys.ByteLevelBpeModel));
+            Put(GgufKeys.PreTokenizer, GgufValue.String(tokenizer.PreTokenizer
+                ?? throw new ArgumentException("a byte-level BPE tokenizer without a pre-tokenizer", nameof(ir))));
+            Put(GgufKeys.Tokens, GgufValue.Array(GgufValueType.String, tokenizer.Pieces.ToArray()));
+            Put(GgufKeys.TokenType, GgufValue.Array(GgufValueType.Int32, tokenizer.Types.Select(t => (int)t).ToArray()));
+            Put(GgufKeys.Merges, GgufValue.Array(GgufValueType.String, (tokenizer.Merges ?? []).Select(m => $"{m.Left} {m.Right}").ToArray()));
+        }
+        else
+        {
+            Put(GgufKeys.TokenizerModel, GgufValue.String(GgufKeys.SentencePieceModel));
+            Put(GgufKeys.Tokens, GgufValue.Array(GgufValueType.String, tokenizer.Pieces.ToArray()));
+            Put(GgufKeys.Scores, GgufValue.Array(GgufValueType.Float32, tokenizer.Scores.ToArray()));
+            Put(GgufKeys.TokenType, GgufValue.Array(GgufValueType.Int32, tokenizer.Types.Select(t => (int)t).ToArray()));
+        }
         Put(GgufKeys.BosId, GgufValue.UInt32((uint)tokenizer.BosId));
         Put(GgufKeys.EosId, GgufValue.UInt32((uint)tokenizer.EosId));
         Put(GgufKeys.UnkId, GgufValue.UInt32((uint)tokenizer.UnkId));

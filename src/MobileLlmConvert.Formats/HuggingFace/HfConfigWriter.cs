@@ -83,7 +83,8 @@ public static class HfConfigWriter
             ["model_max_length"] = contextLength,
             ["pad_token"] = tok.PadId is { } pad ? tok.Pieces[pad] : null,
             ["sp_model_kwargs"] = new SortedDictionary<string, object?>(),
-            ["tokenizer_class"] = "LlamaTokenizer",
+            // transformers' class for a byte-level BPE tokenizer.json is GPT2Tokenizer (as SmolLM2's config names it).
+            ["tokenizer_class"] = tok.Kind == TokenizerKind.ByteLevelBpe ? "GPT2Tokenizer" : "LlamaTokenizer",
             ["unk_token"] = tok.Pieces[tok.UnkId],
         };
         return Write(keys);

@@ -34,7 +34,10 @@ public static class HfExporter
             File.WriteAllBytes(Path.Combine(temp, HfNames.ConfigFile), HfConfigWriter.Config(ir, layerSharing, dtype));
             if (ir.Tokenizer is { } tok)
             {
-                File.WriteAllBytes(Path.Combine(temp, HfNames.TokenizerModelFile), tok.SentencePieceModel ?? SentencePieceModelFile.Build(tok));
+                if (tok.Kind == TokenizerKind.ByteLevelBpe)
+                    File.WriteAllBytes(Path.Combine(temp, HfNames.TokenizerJsonFile), HfTokenizerJson.Build(tok));
+                else
+                    File.WriteAllBytes(Path.Combine(temp, HfNames.TokenizerModelFile), tok.SentencePieceModel ?? SentencePieceModelFile.Build(tok));
                 var tokConfig = tok.TokenizerConfigJson is { } raw ? System.Text.Encoding.UTF8.GetBytes(raw) : HfConfigWriter.TokenizerConfig(tok, ir.Config.ContextLength);
                 File.WriteAllBytes(Path.Combine(temp, HfNames.TokenizerConfigFile), tokConfig);
             }

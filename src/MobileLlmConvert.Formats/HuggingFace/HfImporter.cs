@@ -149,7 +149,8 @@ public static class HfImporter
         var files = new List<string> { Path.Combine(dir.Folder, HfNames.ConfigFile) };
         if (tokenizer is not null)
         {
-            foreach (var name in new[] { HfNames.TokenizerModelFile, HfNames.TokenizerConfigFile })
+            string model = tokenizer.Kind == TokenizerKind.ByteLevelBpe ? HfNames.TokenizerJsonFile : HfNames.TokenizerModelFile;
+            foreach (var name in new[] { model, HfNames.TokenizerConfigFile })
                 if (dir.TryResolveFile(name) is not null) files.Add(Path.Combine(dir.Folder, name));
         }
         if (weights.IndexName is { } index) files.Add(Path.Combine(dir.Folder, index));
@@ -157,10 +158,14 @@ public static class HfImporter
         return files;
     }
 
+    /// <summary>
+    /// tokenizer.model (sentencepiece) when present; otherwise a byte-level BPE tokenizer.json
+    /// (SmolLM2 ships only that). A checkpoint with both is read through its sentencepiece model.
+    /// </summary>
     private static TokenizerIr? ReadTokenizer(HfCheckpointDir dir)
     {
         string? modelPath = dir.TryResolveFile(HfNames.TokenizerModelFile);
-        if (modelPath is null) return null;
+        if (modelPath is null) return ReadTokenizerJson(dir);
         var bytes = HfWeights.ReadCapped(modelPath, SentencePieceModelFile.MaxModelBytes, n => new SentencePieceException(SentencePieceError.FileTooLarge,
             modelPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {SentencePieceModelFile.MaxModelBytes} bytes"));
         string? configPath = dir.TryResolveFile(HfNames.TokenizerConfigFile);
@@ -171,5 +176,19 @@ public static class HfImporter
                 SentencePieceError.BadTokenizerConfig, configPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfConfigJson.MaxConfigBytes} bytes"));
         }
         return SentencePieceModelFile.Read(bytes, modelPath, json);
+    }
+
+    private static TokenizerIr? ReadTokenizerJson(HfCheckpointDir dir)
+    {
+        string? jsonPath = dir.TryResolveFile(HfNames.TokenizerJsonFile);
+        if (jsonPath is null) return null;
+        var json = HfWeights.ReadCapped(jsonPath, HfTokenizerJson.MaxFileBytes, n => new HfTokenizerException(HfTokenizerError.FileTooLarge,
+            jsonPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfTokenizerJson.MaxFileBytes} bytes"));
+        string? configPath = dir.TryResolveFile(HfNames.TokenizerConfigFile);
+        byte[]? config = configPath is not null
+            ? HfWeights.ReadCapped(configPath, HfConfigJson.MaxConfigBytes, n => new HfTokenizerException(HfTokenizerError.FileTooLarge,
+                configPath, "file length", n.ToString(CultureInfo.InvariantCulture), $"exceeds the cap of {HfConfigJson.MaxConfigBytes} bytes"))
+            : null;
+        return HfTokenizerJson.Read(json, jsonPath, config, configPath ?? Path.Combine(dir.Folder, HfNames.TokenizerConfigFile));
     }
 }

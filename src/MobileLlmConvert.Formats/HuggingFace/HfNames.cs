@@ -13,6 +13,7 @@ public static class HfNames
     public const string SingleWeightsFile = "model.safetensors";
     public const string IndexFile = "model.safetensors.index.json";
     public const string TokenizerModelFile = "tokenizer.model";
+    public const string TokenizerJsonFile = "tokenizer.json";
     public const string TokenizerConfigFile = "tokenizer_config.json";
     /// <summary>torch.save zip (formats/torch.md); transformers' WEIGHTS_NAME.</summary>
     public const string PickleWeightsFile = "pytorch_model.bin";

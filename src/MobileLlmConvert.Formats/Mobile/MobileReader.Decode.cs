@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Google.Protobuf.Collections;
 using MobileLlmConvert.Core.Errors;
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Mobile.Proto;
 using MobileLlmConvert.Formats.SentencePiece;
 
@@ -95,13 +96,45 @@ internal sealed partial class MobileReader
     {
         if (t is null) return null;
         Cap("tokenizer.vocab_size", t.VocabSize, MobileFormat.MaxVocab, nameof(MobileFormat.MaxVocab));
-        if (t.SentencepieceModel is null)
-            throw Error(MobileError.BadTokenizer, ModelSectionName, "(absent)", "the sentencepiece model section is required");
-        var model = DecodeSection(t.SentencepieceModel, ModelSectionName, mayCompress: true);
-        // Checked before the section is decompressed: the parser would refuse it anyway, after the allocation.
-        Cap(ModelSectionName + ".raw_length", model.RawLength, SentencePieceModelFile.MaxModelBytes, $"{nameof(SentencePieceModelFile)}.{nameof(SentencePieceModelFile.MaxModelBytes)}");
+        SectionRef model;
+        if (t.HfTokenizerJson is not null)
+        {
+            if (t.SentencepieceModel is not null)
+                throw Error(MobileError.BadTokenizer, JsonSectionName, "(present)", "a tokenizer has a sentencepiece model or a tokenizer.json, not both");
+            model = DecodeSection(t.HfTokenizerJson, JsonSectionName, mayCompress: true);
+            Cap(JsonSectionName + ".raw_length", model.RawLength, HfTokenizerJson.MaxFileBytes, $"{nameof(HfTokenizerJson)}.{nameof(HfTokenizerJson.MaxFileBytes)}");
+        }
+        else
+        {
+            if (t.SentencepieceModel is null)
+                throw Error(MobileError.BadTokenizer, ModelSectionName, "(absent)", "the sentencepiece model section is required");
+            model = DecodeSection(t.SentencepieceModel, ModelSectionName, mayCompress: true);
+            // Checked before the section is decompressed: the parser would refuse it anyway, after the allocation.
+            Cap(ModelSectionName + ".raw_length", model.RawLength, SentencePieceModelFile.MaxModelBytes, $"{nameof(SentencePieceModelFile)}.{nameof(SentencePieceModelFile.MaxModelBytes)}");
+        }
         var config = t.TokenizerConfig is null ? null : DecodeSection(t.TokenizerConfig, "tokenizer.tokenizer_config", mayCompress: true);
         return (model, config);
+    }
+
+    private const string JsonSectionName = "tokenizer.hf_tokenizer_json";
+
+    /// <summary>A byte-level BPE tokenizer: pieces, types, merges and pre-tokenizer from the stored tokenizer.json.</summary>
+    private TokenizerIr ParseTokenizerJson(byte[] json)
+    {
+        try
+        {
+            var v = HfTokenizerJson.ReadVocabulary(json, file);
+            return new TokenizerIr(v.Pieces, new float[v.Pieces.Length], v.Types, 0, 0, 0, null, false, false, SentencePieceModel: null, TokenizerConfigJson: null)
+            {
+                Kind = TokenizerKind.ByteLevelBpe,
+                Merges = v.Merges,
+                PreTokenizer = v.PreTokenizer,
+            };
+        }
+        catch (HfTokenizerException e)
+        {
+            throw Error(MobileError.BadTokenizer, $"{JsonSectionName}.{e.Field}", e.Value, e.Reason, e);
+        }
     }
 
     private const string ModelSectionName = "tokenizer.sentencepiece_model";
@@ -115,19 +148,23 @@ internal sealed partial class MobileReader
         var (modelSection, configSection) = sections!.Value;
         byte[] model = Load(modelSection).ToArray();
         TokenizerIr parsed;
-        try
+        if (t.HfTokenizerJson is not null) parsed = ParseTokenizerJson(model);
+        else
         {
-            // tokenizer_config.json is not passed: add_bos/add_eos are header fields, and the
-            // config stays opaque text carried for the runtime.
-            parsed = SentencePieceModelFile.Read(model, file, tokenizerConfigJson: null);
-        }
-        catch (SentencePieceException e)
-        {
-            throw Error(MobileError.BadTokenizer, $"{ModelSectionName}.{e.Field}", e.Value, e.Reason, e);
+            try
+            {
+                // tokenizer_config.json is not passed: add_bos/add_eos are header fields, and the
+                // config stays opaque text carried for the runtime.
+                parsed = SentencePieceModelFile.Read(model, file, tokenizerConfigJson: null);
+            }
+            catch (SentencePieceException e)
+            {
+                throw Error(MobileError.BadTokenizer, $"{ModelSectionName}.{e.Field}", e.Value, e.Reason, e);
+            }
         }
         int n = checked((int)t.VocabSize);
         if (parsed.Count != n)
-            throw Error(MobileError.BadTokenizer, "tokenizer.vocab_size", n.ToString(), $"the sentencepiece model holds {parsed.Count} pieces");
+            throw Error(MobileError.BadTokenizer, "tokenizer.vocab_size", n.ToString(), $"the {(t.HfTokenizerJson is null ? "sentencepiece model" : "tokenizer.json")} holds {parsed.Count} pieces");
         CheckId("tokenizer.unk_id", t.UnkId, n);
         CheckId("tokenizer.bos_id", t.BosId, n);
         CheckId("tokenizer.eos_id", t.EosId, n);

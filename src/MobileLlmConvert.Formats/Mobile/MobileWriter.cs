@@ -3,6 +3,7 @@ using Google.Protobuf;
 using K4os.Compression.LZ4;
 using MobileLlmConvert.Core.IO;
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Mobile.Proto;
 using MobileLlmConvert.Formats.SentencePiece;
 
@@ -39,7 +40,9 @@ public static class MobileWriter
         if (!output.CanWrite || !output.CanSeek)
             throw new ArgumentException("the mobile writer needs a writable, seekable stream: the fixed header is written last", nameof(output));
         CheckWritable(ir, options);
-        byte[]? tokenizerModel = ir.Tokenizer is { } t0 ? TokenizerModel(t0, ir.SourcePath ?? "(ir)") : null;
+        byte[]? tokenizerModel = ir.Tokenizer is { } t0
+            ? t0.Kind == TokenizerKind.ByteLevelBpe ? TokenizerJson(t0, ir.SourcePath ?? "(ir)") : TokenizerModel(t0, ir.SourcePath ?? "(ir)")
+            : null;
 
         var writer = new SectionWriter(output, output.Position);
         writer.Write(new byte[MobileFormat.FixedHeaderBytes]); // placeholder, rewritten at the end
@@ -114,6 +117,28 @@ public static class MobileWriter
 
     private static int CountTokenizerSections(Proto.Tokenizer t) =>
         1 + (t.TokenizerConfig is null ? 0 : 1);
+
+    /// <summary>
+    /// A byte-level BPE tokenizer's stored form: the canonical tokenizer.json, checked to read back
+    /// (with the reader's own parser) to exactly the IR's pieces, types, merges and pre-tokenizer.
+    /// </summary>
+    private static byte[] TokenizerJson(TokenizerIr tok, string path)
+    {
+        var bytes = HfTokenizerJson.Build(tok);
+        HfTokenizerJson.Vocabulary parsed;
+        try
+        {
+            parsed = HfTokenizerJson.ReadVocabulary(bytes, path);
+        }
+        catch (HfTokenizerException e)
+        {
+            throw new ArgumentException($"the tokenizer's tokenizer.json would not read back: {e.Message}", e);
+        }
+        if (!parsed.Pieces.SequenceEqual(tok.Pieces) || !parsed.Types.SequenceEqual(tok.Types)
+            || !parsed.Merges.SequenceEqual(tok.Merges!) || parsed.PreTokenizer != tok.PreTokenizer)
+            throw new ArgumentException("the tokenizer's pieces, types, merges or pre-tokenizer do not survive its tokenizer.json (e.g. a user-defined piece)");
+        return bytes;
+    }
 
     /// <summary>A writer never produces a file its reader rejects: the IR is checked against the same rules first.</summary>
     private static void CheckWritable(ModelIr ir, MobileWriteOptions options)
@@ -213,7 +238,8 @@ public static class MobileWriter
     }
 
     /// <summary>
-    /// SPEC.md "Tokenizer": one copy of the vocabulary, as the sentencepiece ModelProto. The
+    /// SPEC.md "Tokenizer": one copy of the vocabulary, as the sentencepiece ModelProto (or, for a
+    /// byte-level BPE, as the canonical tokenizer.json <paramref name="model"/>). The
     /// source's bytes are kept verbatim; a tokenizer without them (GGUF, synthetic) gets the
     /// deterministic LLaMA-style model <see cref="SentencePieceModelFile.Build"/> makes.
     /// </summary>
@@ -227,9 +253,17 @@ public static class MobileWriter
             EosId = tok.EosId,
             AddBos = tok.AddBos,
             AddEos = tok.AddEos,
-            SentencepieceModel = writer.WriteSection(model, level),
         };
-        count(p.SentencepieceModel);
+        if (tok.Kind == TokenizerKind.ByteLevelBpe)
+        {
+            p.HfTokenizerJson = writer.WriteSection(model, level);
+            count(p.HfTokenizerJson);
+        }
+        else
+        {
+            p.SentencepieceModel = writer.WriteSection(model, level);
+            count(p.SentencepieceModel);
+        }
         if (tok.PadId is { } pad) p.PadId = pad;
         if (tok.TokenizerConfigJson is { } json)
         {

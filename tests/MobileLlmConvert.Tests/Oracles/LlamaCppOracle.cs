@@ -56,6 +56,22 @@ public static class LlamaCppOracle
         return doc.Tokens;
     }
 
+    /// <summary>`node llama-tokenize.mjs MODEL --texts-json [...]`: llama.cpp's ids of each text (one model load), no BOS added.</summary>
+    public static int[][] TokenizeAll(string ggufPath, IReadOnlyList<string> texts, TimeSpan? timeout = null)
+    {
+        var output = RunScript("llama-tokenize.mjs", [Path.GetFullPath(ggufPath), "--texts-json", JsonSerializer.Serialize(texts)], timeout);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        if (lines.Length != texts.Count) throw new InvalidOperationException($"llama-tokenize.mjs printed {lines.Length} results for {texts.Count} texts");
+        var result = new int[texts.Count][];
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var doc = JsonSerializer.Deserialize<TokenizeJson>(lines[i], JsonOptions) ?? throw new InvalidOperationException("llama-tokenize.mjs printed null");
+            if (doc.Text != texts[i]) throw new InvalidOperationException($"llama-tokenize.mjs answered for {doc.Text}, not {texts[i]}");
+            result[i] = doc.Tokens;
+        }
+        return result;
+    }
+
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNameCaseInsensitive = true };
 
     private sealed record ProbsJson(int[] Tokens, double[][] Probabilities);
