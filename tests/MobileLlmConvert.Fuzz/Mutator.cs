@@ -53,7 +53,9 @@ public static class Mutator
     {
         var rng = new SplitMix64(runSeed ^ unchecked((ulong)index * 0xD1B54A32D192ED03UL));
         var seed = seeds[(int)Below(ref rng, seeds.Count)];
-        var data = seed.Bytes;
+        // One private copy up front: the fixed-size edits below then work in place, and only the
+        // edits that change the length allocate (inputs of a few hundred KB live on the large object heap).
+        var data = (byte[])seed.Bytes.Clone();
         int stack = 1 + (int)Below(ref rng, 4);
         if (Below(ref rng, 8) == 0) stack += (int)Below(ref rng, 12);
         for (int i = 0; i < stack; i++)
@@ -98,39 +100,35 @@ public static class Mutator
     private static byte[] FlipBit(byte[] data, FuzzSeed seed, ref SplitMix64 rng)
     {
         if (data.Length == 0) return data;
-        var d = (byte[])data.Clone();
-        d[Position(d, seed, ref rng)] ^= (byte)(1 << (int)Below(ref rng, 8));
-        return d;
+        data[Position(data, seed, ref rng)] ^= (byte)(1 << (int)Below(ref rng, 8));
+        return data;
     }
 
     private static byte[] SetByte(byte[] data, FuzzSeed seed, ref SplitMix64 rng)
     {
         if (data.Length == 0) return data;
-        var d = (byte[])data.Clone();
-        d[Position(d, seed, ref rng)] = (byte)Next(ref rng);
-        return d;
+        data[Position(data, seed, ref rng)] = (byte)Next(ref rng);
+        return data;
     }
 
     private static byte[] SetInteresting(byte[] data, FuzzSeed seed, ref SplitMix64 rng)
     {
         int width = 1 << (int)Below(ref rng, 4);
         if (data.Length < width) return data;
-        var d = (byte[])data.Clone();
-        int at = Math.Min(Position(d, seed, ref rng), d.Length - width);
-        WriteInt(d.AsSpan(at, width), Interesting[Below(ref rng, Interesting.Length)]);
-        return d;
+        int at = Math.Min(Position(data, seed, ref rng), data.Length - width);
+        WriteInt(data.AsSpan(at, width), Interesting[Below(ref rng, Interesting.Length)]);
+        return data;
     }
 
     private static byte[] AddDelta(byte[] data, FuzzSeed seed, ref SplitMix64 rng)
     {
         int width = 1 << (int)Below(ref rng, 4);
         if (data.Length < width) return data;
-        var d = (byte[])data.Clone();
-        int at = Math.Min(Position(d, seed, ref rng), d.Length - width);
-        var span = d.AsSpan(at, width);
+        int at = Math.Min(Position(data, seed, ref rng), data.Length - width);
+        var span = data.AsSpan(at, width);
         long delta = Below(ref rng, 2) == 0 ? 1 + Below(ref rng, 35) : -1 - Below(ref rng, 35);
         WriteInt(span, ReadInt(span) + delta);
-        return d;
+        return data;
     }
 
     private static byte[] InsertBytes(byte[] data, FuzzSeed seed, ref SplitMix64 rng)
@@ -158,9 +156,8 @@ public static class Mutator
         var chunk = data.AsSpan(from, length).ToArray();
         int to = Position(data, seed, ref rng);
         if (insert) return [.. data.AsSpan(0, to), .. chunk, .. data.AsSpan(to)];
-        var d = (byte[])data.Clone();
-        chunk.AsSpan(0, Math.Min(chunk.Length, d.Length - to)).CopyTo(d.AsSpan(to));
-        return d;
+        chunk.AsSpan(0, Math.Min(chunk.Length, data.Length - to)).CopyTo(data.AsSpan(to));
+        return data;
     }
 
     /// <summary>A prefix of this input and a suffix of another seed: valid starts with foreign ends (a header from one file, data from another).</summary>
