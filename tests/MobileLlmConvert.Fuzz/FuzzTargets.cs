@@ -6,6 +6,7 @@ using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Mobile;
 using MobileLlmConvert.Formats.Safetensors;
 using MobileLlmConvert.Formats.SentencePiece;
+using MobileLlmConvert.Formats.Torch;
 
 namespace MobileLlmConvert.Fuzz;
 
@@ -67,6 +68,31 @@ public static class FuzzTargets
         },
         new()
         {
+            Name = "torch",
+            // torch.save zips written by the real torch (testdata/torch/make_fixtures.py); the big trained checkpoint is left out (slow per input).
+            // legacy.bin (pre-1.6 format) is refused by design, so it is no seed.
+            Seeds = () => CommittedUnder("torch", "*.bin").Where(f => f.Name != "legacy.bin").Select(f => FuzzSeed.Whole(f.Name, f.Bytes)).ToList(),
+            Run = (bytes, scratch) =>
+            {
+                string path = scratch.File("pytorch_model.bin");
+                File.WriteAllBytes(path, bytes);
+                using var file = TorchFile.Open(path);
+                // Integer buffers parse but have no IR element type (the importer refuses them only if a step uses one).
+                foreach (var e in file.Entries.Where(e => file.StorageTypeOf(e.Name).ElementType is not null))
+                    _ = file.GetTensor(e.Name).Source.Read().Length;
+            },
+            Expected = [typeof(TorchFormatException)],
+        },
+        new()
+        {
+            Name = "tokenizer-json",
+            Seeds = () => CommittedUnder("tokenizers", "tokenizer.json").Select(f => FuzzSeed.Whole(f.Name, f.Bytes)).ToList(),
+            Run = (bytes, _) => HfTokenizerJson.ReadVocabulary(bytes, "tokenizer.json"),
+            Expected = [typeof(HfTokenizerException)],
+            Json = true,
+        },
+        new()
+        {
             Name = "gguf",
             Seeds = () => WrittenFrom.Select(n => GgufSeed(n, Write(n, s => GgufWriter.Write(s.Ir, s.Stream, new GgufWriteOptions())))).ToList(),
             Run = (bytes, scratch) =>
@@ -123,9 +149,12 @@ public static class FuzzTargets
     }
 
     /// <summary>Committed fixture files of one name pattern, in ordinal order, identical contents once.</summary>
-    private static List<(string Name, byte[] Bytes)> Committed(string pattern)
+    private static List<(string Name, byte[] Bytes)> Committed(string pattern) => CommittedUnder("models", pattern);
+
+    /// <summary>As <see cref="Committed"/>, under testdata/<paramref name="folder"/>.</summary>
+    private static List<(string Name, byte[] Bytes)> CommittedUnder(string folder, string pattern)
     {
-        var models = Path.Combine(RepoRoot, "testdata", "models");
+        var models = Path.Combine(RepoRoot, "testdata", folder);
         return Directory.EnumerateFiles(models, pattern, SearchOption.AllDirectories)
             .Order(StringComparer.Ordinal)
             .Select(p => (Name: Path.GetRelativePath(models, p), Bytes: File.ReadAllBytes(p)))

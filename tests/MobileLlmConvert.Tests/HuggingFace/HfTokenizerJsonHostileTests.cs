@@ -19,8 +19,9 @@ public sealed class HfTokenizerJsonHostileTests
     public static TheoryData<string, string> Cases() => new()
     {
         { "invalid-utf8", $"{Json}: (json) = invalid UTF-8: tokenizer.json must be UTF-8 text" },
-        { "lone-surrogate", $"{Json}: model.vocab = (key): not a valid UTF-16 string (a lone surrogate escape?)" },
-        { "lone-surrogate-merge", $"{Json}: model.merges[0] = \"\\ud800 x\": not a valid UTF-16 string (a lone surrogate escape?)" },
+        // Refused up front by the one JSON text rule (StrictJson), before the vocabulary is read.
+        { "lone-surrogate", $"{Json}: (json) = \\ud800 at byte 1419: a lone UTF-16 surrogate escape is not text (tokenizer.json must be valid Unicode)" },
+        { "lone-surrogate-merge", $"{Json}: (json) = \\ud800 at byte 9525: a lone UTF-16 surrogate escape is not text (tokenizer.json must be valid Unicode)" },
         { "deep", $"{Json}: (json) = line 0, byte 36: not valid JSON" },
         { "normalizer", $"{Json}: normalizer = {{...}}: a normalizer changes the text before splitting; only byte-level BPE without one is supported" },
         { "metaspace", $"{Json}: pre_tokenizer = {{...}}: only ByteLevel (GPT-2 regex), Sequence[Digits(individual_digits), ByteLevel] and Sequence[Split(GPT-2 regex), ByteLevel(use_regex=false)] are reproduced exactly" },
