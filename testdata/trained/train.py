@@ -329,9 +329,16 @@ def train_fixture():
         corpus = os.path.join(tmp, "kjv.txt")
         with open(corpus, "w", encoding="utf-8") as f:
             f.write("\n".join(verses) + "\n")
-        model_path = train_tokenizer(corpus, os.path.join(tmp, "sp"))
-        with open(model_path, "rb") as f:
-            sp_bytes = f.read()
+        # The trainer stores its input and model_prefix paths in trainer_spec: relative names keep the
+        # random temporary directory out of tokenizer.model, so reruns give the same bytes.
+        cwd = os.getcwd()
+        os.chdir(tmp)
+        try:
+            model_path = train_tokenizer("kjv.txt", "sp")
+            with open(model_path, "rb") as f:
+                sp_bytes = f.read()
+        finally:
+            os.chdir(cwd)
     sp = spm.SentencePieceProcessor(model_proto=sp_bytes)
     assert sp.get_piece_size() == VOCAB and sp.id_to_piece(3) == "<0x00>" and sp.id_to_piece(258) == "<0xFF>"
     ids_per_verse = [sp.encode(v) for v in verses]
