@@ -146,13 +146,29 @@ internal sealed class PickleMachine
                 case 0x94: Put(_memo.Count); break; // MEMOIZE
                 case (byte)'h': Push(Get(Byte())); break;
                 case (byte)'j': Push(Get(BinaryPrimitives.ReadUInt32LittleEndian(Take(4)))); break;
-                case (byte)'b': throw Err(TorchError.DisallowedCall, "BUILD", "no allowed object takes state through BUILD");
+                case (byte)'b': Build(); break;
                 case 0x81: case 0x92: throw Err(TorchError.DisallowedCall, op == 0x81 ? "NEWOBJ" : "NEWOBJ_EX", "creating class instances is not allowed");
                 case (byte)'i': case (byte)'o': throw Err(TorchError.DisallowedCall, op == (byte)'i' ? "INST" : "OBJ", "creating class instances is not allowed");
                 default:
                     throw Err(TorchError.UnknownOpcode, $"0x{op:x2}", "opcode not used by torch.save state dicts (protocol 2 binary opcodes only)");
             }
         }
+    }
+
+    /// <summary>
+    /// BUILD: <c>module.state_dict()</c> is an OrderedDict carrying a <c>_metadata</c> attribute (each
+    /// submodule's version), which torch.save pickles as BUILD with an attribute dict; torch's own
+    /// weights_only unpickler (torch/_weights_only_unpickler.py) allows BUILD on OrderedDict only, and
+    /// updates its __dict__. The attributes never hold tensors we use, so the state is dropped; every
+    /// other target of BUILD is refused (it would set attributes on an arbitrary object).
+    /// </summary>
+    private void Build()
+    {
+        var state = Pop();
+        if (_stack.Count == 0 || _stack[^1] is not PyDict { Ordered: true })
+            throw Err(TorchError.DisallowedCall, "BUILD", "only an OrderedDict (a state dict's _metadata) takes state through BUILD");
+        if (state is not PyDict)
+            throw Err(TorchError.DisallowedCall, "BUILD", "an OrderedDict's BUILD state must be an attribute dict");
     }
 
     private object? Reduce(object? callable, object? args)
@@ -163,7 +179,7 @@ internal sealed class PickleMachine
         if (f == OrderedDict)
         {
             if (a.Length != 0) throw Err(TorchError.DisallowedCall, $"REDUCE {f}", "OrderedDict is only built empty (items come by SETITEMS)");
-            return new PyDict();
+            return new PyDict { Ordered = true };
         }
         if (f == RebuildTensorV2) return RebuildTensor(a);
         if (f == RebuildParameter)

@@ -12,6 +12,9 @@ internal sealed class PyDict
     private readonly Dictionary<object, int> _index = [];
     public List<KeyValuePair<object, object?>> Items { get; } = [];
 
+    /// <summary>Built by collections.OrderedDict() (not EMPTY_DICT): the only object that takes BUILD state.</summary>
+    public bool Ordered { get; init; }
+
     /// <summary>False when the key is already present (a state dict never repeats a name).</summary>
     public bool TryAdd(object key, object? value)
     {

@@ -77,9 +77,17 @@ public sealed class TorchHostileTests
         Fails(Archive(p), TorchError.DisallowedCall, "REDUCE torch._tensor._rebuild_from_type_v2", "only (torch._utils._rebuild_tensor_v2, torch.Tensor, args, state) is allowed");
     }
 
+    // A state dict's _metadata arrives as BUILD on its OrderedDict (the trained fixture has one and
+    // reads); BUILD on anything else, or with anything but an attribute dict, is refused.
     [Fact]
-    public void BuildIsRefused() =>
-        Fails(Archive(new Pickle().Proto().EmptyDict().EmptyDict().Op((byte)'b').Stop()), TorchError.DisallowedCall, "data.pkl@4 = BUILD: no allowed object takes state through BUILD");
+    public void BuildOnAPlainDictIsRefused() =>
+        Fails(Archive(new Pickle().Proto().EmptyDict().EmptyDict().Op((byte)'b').Stop()), TorchError.DisallowedCall,
+            "data.pkl@4 = BUILD: only an OrderedDict (a state dict's _metadata) takes state through BUILD");
+
+    [Fact]
+    public void BuildOnAnOrderedDictWithoutAnAttributeDictIsRefused() =>
+        Fails(Archive(new Pickle().Proto().OrderedDict().EmptyList().Op((byte)'b').Stop()), TorchError.DisallowedCall,
+            "BUILD: an OrderedDict's BUILD state must be an attribute dict");
 
     [Fact]
     public void NewObjIsRefused() =>

@@ -50,7 +50,7 @@ public sealed class TrainedFixtureTests(ITestOutputHelper output)
     {
         string model = Path.Combine(TrainedFixture.Dir, "tokenizer.model");
         var ir = SentencePieceModelFile.Read(File.ReadAllBytes(model), model,
-            File.ReadAllText(Path.Combine(TrainedFixture.Dir, "tokenizer_config.json")));
+            File.ReadAllBytes(Path.Combine(TrainedFixture.Dir, "tokenizer_config.json")));
         var tokenizer = new TextTokenizer(ir);
         foreach (var (text, ids) in TrainedFixture.Goldens.Tokenization)
             Assert.Equal(ids, tokenizer.Encode(text));
