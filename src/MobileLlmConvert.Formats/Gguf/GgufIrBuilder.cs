@@ -90,6 +90,7 @@ internal static class GgufIrBuilder
 
         // One IR tensor per distinct key, in file order; later uses of a key must be byte-identical copies.
         var byKey = new Dictionary<string, Placed>(StringComparer.Ordinal);
+        int PermuteHeads(GgufRole role) => role switch { GgufRole.AttnQ => heads, GgufRole.AttnK => kvHeads, _ => 0 };
         var tensors = new List<Tensor>();
         foreach (var info in m.Tensors)
         {
@@ -97,12 +98,11 @@ internal static class GgufIrBuilder
             string key = KeyOf(p);
             if (byKey.TryGetValue(key, out var first))
             {
-                CheckSameContent(m, file, key, first, p);
+                CheckSameContent(m, file, key, first, p, PermuteHeads(first.Role) == PermuteHeads(p.Role));
                 continue;
             }
             byKey.Add(key, p);
-            int permuteHeads = p.Role switch { GgufRole.AttnQ => heads, GgufRole.AttnK => kvHeads, _ => 0 };
-            tensors.Add(new Tensor(key, info.Shape, info.Type.IrType!.Value, Source(m, file, info, permuteHeads)));
+            tensors.Add(new Tensor(key, info.Shape, info.Type.IrType!.Value, Source(m, file, info, PermuteHeads(p.Role))));
         }
 
         var steps = new List<LayerStep>(blocks);
@@ -171,12 +171,16 @@ internal static class GgufIrBuilder
             throw new GgufException(GgufError.MissingTensor, m.Path, name, "(absent)", "required by the llama architecture and the metadata keys");
     }
 
-    /// <summary>Two GGUF tensors recorded as one IR key must be the same role, shape, type and bytes.</summary>
-    private static void CheckSameContent(GgufMetadata m, MappedFile file, string key, Placed first, Placed other)
+    /// <summary>
+    /// Two GGUF tensors recorded as one IR key must have the same shape, type and bytes, and be stored
+    /// the same way (both RoPE-permuted with one head count, or neither). Roles may differ: dedup merges
+    /// byte-identical tensors whatever they serve (e.g. an attention norm equal to the FFN norm).
+    /// </summary>
+    private static void CheckSameContent(GgufMetadata m, MappedFile file, string key, Placed first, Placed other, bool samePermutation)
     {
-        if (first.Role != other.Role || first.Info.Type != other.Info.Type || !first.Info.Dims.AsSpan().SequenceEqual(other.Info.Dims))
+        if (!samePermutation || first.Info.Type != other.Info.Type || !first.Info.Dims.AsSpan().SequenceEqual(other.Info.Dims))
             throw new GgufException(GgufError.BadSharingRecord, m.Path, other.Info.Name, key,
-                $"recorded as the same IR tensor as {first.Info.Name} but differs in role, type or shape");
+                $"recorded as the same IR tensor as {first.Info.Name} but differs in RoPE permutation, type or shape");
         var a = file.Span(m.DataOffset + first.Info.Offset, first.Info.ByteSize);
         var b = file.Span(m.DataOffset + other.Info.Offset, other.Info.ByteSize);
         if (!a.SequenceEqual(b))

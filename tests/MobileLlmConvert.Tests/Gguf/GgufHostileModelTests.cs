@@ -103,7 +103,7 @@ public class GgufHostileModelTests
 
     [Fact]
     public void SharedRecordAcrossRoles() => Fails("mobilellm-ls", GgufError.BadSharingRecord,
-        "blk.0.attn_k.weight = model.layers.0.self_attn.q_proj.weight: recorded as the same IR tensor as blk.0.attn_q.weight but differs in role, type or shape",
+        "blk.0.attn_k.weight = model.layers.0.self_attn.q_proj.weight: recorded as the same IR tensor as blk.0.attn_q.weight but differs in RoPE permutation, type or shape",
         keys: k =>
         {
             var names = (string[])((GgufArray)k.Single(x => x.Key == GgufKeys.OurTensorNames).Value.Value).Items;

@@ -34,6 +34,27 @@ public class GgufRoundTripTests
         AssertSameTokenizer(ir.Tokenizer!, back.Tokenizer!);
     }
 
+    /// <summary>
+    /// Dedup merges byte-identical tensors whatever role they serve: here every block's FFN norm is its
+    /// attention norm (as an untrained checkpoint's all-ones norms dedup to). The GGUF records both
+    /// names under one key and reading it back must give the same IR, not refuse the sharing record.
+    /// </summary>
+    [Fact]
+    public void ATensorSharedAcrossRolesReadsBack()
+    {
+        using var dir = GgufTestModels.TempDir();
+        using var source = GgufTestModels.Create("llama-gqa-untied");
+        var steps = source.Steps.Select(s => s with { FfnNorm = s.AttnNorm }).ToList();
+        var used = new HashSet<string>(steps.SelectMany(s => s.Keys).Append(source.Embedding).Append(source.FinalNorm).Append(source.Output));
+        var ir = GgufTestModels.WithTensors(source, source.Tensors.Where(t => used.Contains(t.Name)).ToList()) with { Steps = steps };
+        var path = dir.File("shared-roles.gguf");
+        GgufWriter.Write(ir, path, new GgufWriteOptions { FloatType = ElementType.F32 });
+        using var bag = new ResourceBag();
+        var back = GgufFile.Read(path, bag);
+        Assert.Equal(ir.Steps, back.Steps);
+        Assert.Equal(ir.Tensors.Select(t => t.Name), back.Tensors.Select(t => t.Name));
+    }
+
     [Theory]
     [MemberData(nameof(GgufTestModels.FamilyNames), MemberType = typeof(GgufTestModels))]
     public void F16MatricesAreTheF16RoundingOfTheSourceAndNormsStayF32(string family)
