@@ -36,7 +36,7 @@ internal static class HfFamilyDecisions
         {
             foreach (var part in FfnParts)
             {
-                string? difference = Difference(weights.GetTensor(part(0)), weights.GetTensor(part(i)));
+                string? difference = Difference(weights, part(0), part(i));
                 if (difference is not null)
                     return $"per-layer FFNs, not shared: {part(i)} differs from {part(0)} ({difference}), so each of the {layers} blocks keeps its own FFN";
             }
@@ -52,12 +52,18 @@ internal static class HfFamilyDecisions
     public static string IgnoredHeadNote(HfResolvedConfig resolved, HfWeights weights)
     {
         var head = weights.GetTensor(HfNames.Head);
-        var emb = weights.GetTensor(HfNames.Embedding);
-        string? difference = Difference(emb, head);
+        string? difference = Difference(weights, HfNames.Embedding, HfNames.Head);
         string verdict = difference is null ? "it is byte-identical to the embedding" : $"it differs from the embedding ({difference}) and would change the logits";
         return $"{resolved.Family.EmbeddingHeadFlag} true: logits use {HfNames.Embedding} as {resolved.Family.Architecture} does; " +
                $"the stored {HfNames.Head} ({head.Type.Info().Name} {Shapes.Format(head.Shape)}) is ignored and dropped: {verdict}";
     }
+
+    /// <summary>
+    /// As <see cref="Difference(Tensor, Tensor)"/> for two stored names; names aliasing one torch storage
+    /// view (MobiLlama-05B-Chat's FFN, a tied head) are the same bytes and are not read to be compared.
+    /// </summary>
+    private static string? Difference(HfWeights weights, string a, string b) =>
+        weights.CanonicalName(a) == weights.CanonicalName(b) ? null : Difference(weights.GetTensor(a), weights.GetTensor(b));
 
     /// <summary>Why two tensors are not the same weight, or null when type, shape and every byte agree.</summary>
     private static string? Difference(Tensor a, Tensor b)
