@@ -44,7 +44,7 @@ public static class OutputSafety
                 throw Refuse(OutputError.WouldOverwriteInput, output, real, $"lies inside the input {input}; refusing to write into an input");
         }
         var existing = PosixFile.Kind(output, followLinks: false);
-        if (existing == FileKind.Missing || force || IsOurs(output, kind)) return;
+        if (existing == FileKind.Missing || force || IsOurs(output, kind, existing)) return;
         string what = kind switch
         {
             OutputKind.Bundle => "a bundle of ours (manifest.json) or an empty directory",
@@ -55,9 +55,8 @@ public static class OutputSafety
             $"exists and is not {what}; pass --force to replace it");
     }
 
-    private static bool IsOurs(string output, OutputKind kind)
+    private static bool IsOurs(string output, OutputKind kind, FileKind type)
     {
-        var type = PosixFile.Kind(output, followLinks: false);
         if (type == FileKind.Directory && kind != OutputKind.ModelFile && !Directory.EnumerateFileSystemEntries(output).Any()) return true;
         return kind switch
         {
