@@ -78,10 +78,11 @@ public static class DiffReport
         for (int i = 0; i < r.Candidates.Count; i++)
         {
             var c = r.Candidates[i];
-            page.Append("<tr><th title=\"").Append(Escape(c.Model)).Append("\">").Append(Escape(Legend(i, c))).Append("</th>");
+            page.Append("<tr><th title=\"").Append(Escape(c.Model)).Append("\">").Append(Escape(Legend(i, c))).Append("</th><td>")
+                .Append(Small(c.Kl.Mean)).Append("</td><td class=\"ci\">[").Append(Small(c.MeanKlCi95Low)).Append(", ").Append(Small(c.MeanKlCi95High)).Append("]</td>");
             foreach (string cell in new[]
             {
-                Small(c.Kl.Mean), $"[{Small(c.MeanKlCi95Low)}, {Small(c.MeanKlCi95High)}]", Small(c.Kl.P50), Small(c.Kl.P90),
+                Small(c.Kl.P50), Small(c.Kl.P90),
                 Small(c.Kl.P99), Small(c.Kl.P999), Small(c.Kl.Max), Percent(c.Top1Agreement), Signed(c.DeltaP.Mean), Small(c.DeltaP.Rms),
                 Fixed(c.Ppl.Reference, 3), Fixed(c.Ppl.Candidate, 3), Signed(c.Ppl.LogRatio),
                 c.FirstGreedyDivergence is { } step ? "step " + Int(step) : "—",
@@ -210,7 +211,7 @@ public static class DiffReport
         "body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;max-width:1180px}" +
         "h1{font-size:22px;margin:0 0 12px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}" +
         "dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;font-size:13px}dl.meta dt{color:#666}dl.meta dd{margin:0;overflow-wrap:anywhere}" +
-        "table{border-collapse:collapse;font-size:12px;margin:6px 0}th,td{border:1px solid #ddd;padding:3px 6px}thead th{background:#f4f4f4}tbody th{white-space:nowrap;text-align:left}" +
+        "table{border-collapse:collapse;font-size:12px;margin:6px 0}th,td{border:1px solid #ddd;padding:3px 6px}thead th{background:#f4f4f4}tbody th{text-align:left;max-width:190px;overflow-wrap:anywhere}table.num td.ci{white-space:normal;min-width:70px}" +
         "table.num td{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}table td.text{text-align:left;white-space:normal}" +
         "td.pass{color:#0a7a2f;font-weight:bold}td.fail{color:#c1121f;font-weight:bold}td.none{color:#888}" +
         "table.worst td{vertical-align:top}table.worst td.text{max-width:640px;overflow-wrap:anywhere}" +

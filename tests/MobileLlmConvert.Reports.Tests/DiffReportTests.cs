@@ -72,7 +72,7 @@ public sealed partial class DiffReportTests
         var q8 = result.Candidates[0];
         string html = DiffReport.Html(result with { Candidates = [q8, result.Candidates[1], q8 with { Model = "x/no-gate.gguf", Passed = null }] });
         string row = Row(html, "C1 mobilellm-125m-ls.q8_0.gguf");
-        Assert.Contains($"<td>{HtmlText.Small(q8.Kl.Mean)}</td><td>[{HtmlText.Small(q8.MeanKlCi95Low)}, {HtmlText.Small(q8.MeanKlCi95High)}]</td>", row);
+        Assert.Contains($"<td>{HtmlText.Small(q8.Kl.Mean)}</td><td class=\"ci\">[{HtmlText.Small(q8.MeanKlCi95Low)}, {HtmlText.Small(q8.MeanKlCi95High)}]</td>", row);
         Assert.Contains($"<td>{HtmlText.Small(q8.Kl.P999)}</td><td>{HtmlText.Small(q8.Kl.Max)}</td>", row);
         Assert.Contains("<td>11.873</td>", row);
         Assert.EndsWith("<td>—</td><td class=\"pass\">pass</td></tr>", row);
@@ -184,6 +184,28 @@ public sealed partial class DiffReportTests
         string html = DiffReport.Html(SampleDiff.Make());
         var q8 = SampleDiff.Make().Candidates[0].Layers![5];
         Assert.Contains($"<tr><td>5</td><td>2</td><td>{HtmlText.Small(q8.RelError)}</td><td>{HtmlText.Fixed(q8.Cosine, 6)}</td>", html);
+    }
+
+    [Fact]
+    public void Non_finite_numbers_and_an_empty_run_still_give_a_page()
+    {
+        var result = SampleDiff.Make();
+        var c = result.Candidates[1];
+        var broken = c with
+        {
+            Kl = new KlStats(double.NaN, 0, 0, double.PositiveInfinity, double.PositiveInfinity, double.PositiveInfinity),
+            KlPerPosition = [double.NaN, double.PositiveInfinity, 1e-3, 2e-3],
+            Layers = [new LayerError(0, 0, double.NaN, double.NaN), new LayerError(1, 0, double.PositiveInfinity, 0.5), new LayerError(2, 1, 0.1, 0.9)],
+            Tensors = [new TensorDelta("a", "f32", "q4_0", [0], double.NaN), new TensorDelta("b", "f32", "q4_0", [1], 0.01)],
+        };
+        string html = DiffReport.Html(result with { Candidates = [broken] });
+        Assert.Contains("<td>NaN</td>", html);
+        Assert.Contains("4 positions; 2 not finite (not drawn)", html);
+        Assert.Equal(4, ImgTag().Matches(html).Count);
+
+        string empty = DiffReport.Html(new DiffResult("ref", "--tokens", 0, 0, []));
+        Assert.Contains("<tbody>\n</tbody>", empty);
+        Assert.Empty(ImgTag().Matches(empty));
     }
 
     private static string Row(string html, string candidate)
