@@ -19,7 +19,7 @@ internal static class DiffPlots
     public const int MaxTensorBars = 20;
 
     /// <summary>Characters of a tensor label or legend entry drawn in a figure (the tables show them whole).</summary>
-    public const int MaxLabelChars = 56;
+    public const int MaxLabelChars = 64;
 
     /// <summary>Above this many steps only every k-th step gets a tick label, so labels never overlap.</summary>
     public const int MaxStepLabels = 32;
@@ -27,9 +27,8 @@ internal static class DiffPlots
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>Histogram of log10 KL with the mean and p99 marked.</summary>
-    public static byte[] KlHistogram(CandidateDiff c, string legend)
+    public static byte[] KlHistogram(CandidateDiff c, LogHistogram h, string legend)
     {
-        var h = LogHistogram.Of(c.KlPerPosition);
         var plot = NewPlot();
         var bars = new List<Bar>();
         for (int i = 0; i < h.Counts.Length; i++)
@@ -114,7 +113,7 @@ internal static class DiffPlots
         {
             0 => "",
             1 => $" · step {t.Steps[0].ToString(Inv)}",
-            _ => $" · steps {string.Join(",", t.Steps.Select(s => s.ToString(Inv)))}",
+            _ => $" · steps {StepRanges(t.Steps)}",
         };
         string suffix = $" ({HtmlText.Label(t.TypeCand, 12)}){HtmlText.Label(steps, 24)}";
         return HtmlText.Label(t.Name, Math.Max(16, MaxLabelChars - suffix.Length)) + suffix;
@@ -127,6 +126,22 @@ internal static class DiffPlots
     /// </summary>
     private static readonly string? PlotFont = new[] { "DejaVu Sans", "Liberation Sans", "Arial" }
         .FirstOrDefault(f => SkiaSharp.SKFontManager.Default.GetFontFamilies().Contains(f, StringComparer.Ordinal));
+
+    /// <summary>"2,3" for two steps, runs of three or more as "0-29", so a tensor serving every step stays one short label.</summary>
+    public static string StepRanges(IReadOnlyList<int> steps)
+    {
+        var sorted = steps.Distinct().Order().ToList();
+        var parts = new List<string>();
+        for (int i = 0; i < sorted.Count;)
+        {
+            int j = i;
+            while (j + 1 < sorted.Count && sorted[j + 1] == sorted[j] + 1) j++;
+            if (j - i >= 2) parts.Add(sorted[i].ToString(Inv) + "-" + sorted[j].ToString(Inv));
+            else for (int k = i; k <= j; k++) parts.Add(sorted[k].ToString(Inv));
+            i = j + 1;
+        }
+        return string.Join(",", parts);
+    }
 
     private static Plot NewPlot()
     {

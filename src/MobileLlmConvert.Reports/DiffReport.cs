@@ -110,7 +110,7 @@ public static class DiffReport
             var h = LogHistogram.Of(c.KlPerPosition);
             page.Append("<figure>");
             if (h.Placed > 0)
-                Image(page, DiffPlots.KlHistogram(c, Legend(i, c)), DiffPlots.HistogramWidth, DiffPlots.HistogramHeight, "KL histogram of " + Legend(i, c));
+                Image(page, DiffPlots.KlHistogram(c, h, Legend(i, c)), DiffPlots.HistogramWidth, DiffPlots.HistogramHeight, "KL histogram of " + Legend(i, c));
             else
                 page.Append("<div class=\"empty\">").Append(Escape(Legend(i, c))).Append(": no position with a positive KL</div>");
             page.Append("<figcaption>").Append(Int(c.KlPerPosition.Length)).Append(" positions");

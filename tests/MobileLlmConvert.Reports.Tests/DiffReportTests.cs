@@ -176,6 +176,9 @@ public sealed partial class DiffReportTests
         Assert.True(shared > 0 && single > shared && embedding > single, "ranking by delta KL");
         Assert.Equal("blk.1.ffn_down.weight (q4_0) · steps 2,3", DiffPlots.TensorLabel(c.Tensors![1]));
         Assert.Equal("token_embd.weight (q4_0)", DiffPlots.TensorLabel(c.Tensors![2]));
+        // MobiLlama: one FFN serves every step.
+        Assert.Equal("blk.0.ffn_down.weight (q8_0) · steps 0-21", DiffPlots.TensorLabel(new TensorDelta("blk.0.ffn_down.weight", "f32", "q8_0", [.. Enumerable.Range(0, 22)], 0)));
+        Assert.Equal("1,3-5,7,8", DiffPlots.StepRanges([8, 1, 3, 4, 5, 7, 4]));
     }
 
     [Fact]
