@@ -124,7 +124,7 @@ public static class DiffReport
     private static void Layers(StringBuilder page, DiffResult r)
     {
         var series = r.Candidates.Select((c, i) => (Legend: Legend(i, c), Layers: c.Layers))
-            .Where(s => s.Layers is { Count: > 0 }).Select(s => (s.Legend, (IReadOnlyList<LayerError>)s.Layers!)).ToList();
+            .Where(s => s.Layers is { Count: > 0 }).Select(s => (s.Legend, Layers: (IReadOnlyList<LayerError>)s.Layers!)).ToList();
         if (series.Count == 0) return;
         page.Append("<h2 id=\"layers\">Error per layer step</h2>\n<p class=\"note\">Hidden state (residual stream) after each executed step, candidate against reference on the same inputs. ")
             .Append("A step whose weights are a shared stored block shows that block in brackets.</p>\n<figure>");
@@ -134,13 +134,13 @@ public static class DiffReport
         page.Append("</figure>\n<details><summary>Per-step values</summary>\n<table class=\"num\"><thead><tr><th>step</th><th>stored block</th>");
         foreach (var s in series) page.Append("<th>").Append(Escape(s.Legend)).Append(" rel. error</th><th>cosine</th>");
         page.Append("</tr></thead>\n<tbody>\n");
-        var steps = series.SelectMany(s => s.Item2).GroupBy(l => l.Step).Select(g => g.First()).OrderBy(l => l.Step);
+        var steps = series.SelectMany(s => s.Layers).GroupBy(l => l.Step).Select(g => g.First()).OrderBy(l => l.Step);
         foreach (var step in steps)
         {
             page.Append("<tr><td>").Append(Int(step.Step)).Append("</td><td>").Append(Int(step.StoredBlock)).Append("</td>");
             foreach (var s in series)
             {
-                var l = s.Item2.FirstOrDefault(x => x.Step == step.Step);
+                var l = s.Layers.FirstOrDefault(x => x.Step == step.Step);
                 page.Append("<td>").Append(l is null ? "" : Small(l.RelError)).Append("</td><td>").Append(l is null ? "" : Fixed(l.Cosine, 6)).Append("</td>");
             }
             page.Append("</tr>\n");
