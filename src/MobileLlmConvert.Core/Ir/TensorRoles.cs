@@ -74,10 +74,10 @@ public static class TensorRoles
     [
         new(TensorRole.TokenEmbedding, "embedding", c => [c.VocabSize, c.HiddenSize], ir => ir.Embedding),
         new(TensorRole.AttnNorm, "attn_norm", c => [c.HiddenSize], s => s.AttnNorm, (s, k) => s with { AttnNorm = k }),
-        new(TensorRole.Q, "q", c => [c.QueryWidth, c.HiddenSize], s => s.Q, (s, k) => s with { Q = k }),
-        new(TensorRole.K, "k", c => [c.KvWidth, c.HiddenSize], s => s.K, (s, k) => s with { K = k }),
-        new(TensorRole.V, "v", c => [c.KvWidth, c.HiddenSize], s => s.V, (s, k) => s with { V = k }),
-        new(TensorRole.O, "o", c => [c.HiddenSize, c.QueryWidth], s => s.O, (s, k) => s with { O = k }),
+        new(TensorRole.Q, "q", c => [QueryRows(c), c.HiddenSize], s => s.Q, (s, k) => s with { Q = k }),
+        new(TensorRole.K, "k", c => [KvRows(c), c.HiddenSize], s => s.K, (s, k) => s with { K = k }),
+        new(TensorRole.V, "v", c => [KvRows(c), c.HiddenSize], s => s.V, (s, k) => s with { V = k }),
+        new(TensorRole.O, "o", c => [c.HiddenSize, QueryRows(c)], s => s.O, (s, k) => s with { O = k }),
         new(TensorRole.FfnNorm, "ffn_norm", c => [c.HiddenSize], s => s.FfnNorm, (s, k) => s with { FfnNorm = k }),
         new(TensorRole.Gate, "gate", c => [c.IntermediateSize, c.HiddenSize], s => s.Gate, (s, k) => s with { Gate = k }),
         new(TensorRole.Up, "up", c => [c.IntermediateSize, c.HiddenSize], s => s.Up, (s, k) => s with { Up = k }),
@@ -85,6 +85,11 @@ public static class TensorRoles
         new(TensorRole.OutputNorm, "final_norm", c => [c.HiddenSize], ir => ir.FinalNorm),
         new(TensorRole.Output, "output", c => [c.VocabSize, c.HiddenSize], ir => ir.Output),
     ];
+
+    // Widths in long: a hostile header's head count x head_dim may not fit an int (ModelConfig's
+    // QueryWidth/KvWidth are for validated configs), and the check must report it, not wrap.
+    private static long QueryRows(ModelConfig c) => (long)c.NumHeads * c.HeadDim;
+    private static long KvRows(ModelConfig c) => (long)c.NumKvHeads * c.HeadDim;
 
     /// <summary>The nine per-step roles, in <see cref="LayerStep.Keys"/> order.</summary>
     public static readonly IReadOnlyList<TensorRole> Step = [.. All.Where(r => r.PerStep).Select(r => r.Role)];

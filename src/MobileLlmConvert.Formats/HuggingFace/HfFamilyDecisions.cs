@@ -11,7 +11,8 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// </summary>
 internal static class HfFamilyDecisions
 {
-    private static readonly Func<int, string>[] FfnParts = [.. TensorRoles.Ffn.Select(role => (Func<int, string>)(i => TensorNames.HuggingFace.Name(role, i)))];
+    /// <summary>Layer i's gate, up and down names (the roles MobiLlama shares).</summary>
+    private static readonly Func<int, string>[] FfnParts = [.. TensorRoles.Ffn.Select(FfnPart)];
     private static readonly string Embedding = TensorNames.HuggingFace.Name(TensorRole.TokenEmbedding);
     private static readonly string Head = TensorNames.HuggingFace.Name(TensorRole.Output);
 
@@ -59,6 +60,8 @@ internal static class HfFamilyDecisions
         return $"{resolved.Family.EmbeddingHeadFlag} true: logits use {Embedding} as {resolved.Family.Architecture} does; " +
                $"the stored {Head} ({head.Type.Info().Name} {Shapes.Format(head.Shape)}) is ignored and dropped: {verdict}";
     }
+
+    private static Func<int, string> FfnPart(TensorRole role) => i => TensorNames.HuggingFace.Name(role, i);
 
     /// <summary>
     /// As <see cref="Difference(Tensor, Tensor)"/> for two stored names; names aliasing one torch storage

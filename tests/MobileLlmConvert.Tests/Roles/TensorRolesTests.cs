@@ -57,6 +57,16 @@ public class TensorRolesTests
     }
 
     [Fact]
+    public void WidthsDoNotWrapForHostileHeadCounts()
+    {
+        using var ir = SyntheticModel.Create(Spec, TensorNames.HuggingFace);
+        var hostile = ir.Config with { NumHeads = 4096, NumKvHeads = 4096, HeadDim = 1 << 20 };
+        Assert.Equal([1L << 32, 32], TensorRole.Q.ExpectedShape(hostile));
+        Assert.Equal([32L, 1L << 32], TensorRole.O.ExpectedShape(hostile));
+        Assert.Equal([1L << 32, 32], TensorRole.V.ExpectedShape(hostile));
+    }
+
+    [Fact]
     public void UsesListEveryKeyInExecutionOrder()
     {
         using var ir = SyntheticModel.Create(Spec with { LayerSharing = true }, TensorNames.HuggingFace);
