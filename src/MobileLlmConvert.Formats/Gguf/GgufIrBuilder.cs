@@ -67,9 +67,9 @@ internal static class GgufIrBuilder
             RmsNormEps = eps,
             RopeTheta = theta,
             ContextLength = context,
-            BosTokenId = tokenizer?.BosId ?? m.OptionalInt(GgufKeys.BosId, 0, vocab - 1),
-            EosTokenId = tokenizer?.EosId ?? m.OptionalInt(GgufKeys.EosId, 0, vocab - 1),
         };
+        // Shapes from the role table (the config's dimensions are all it reads); the remaining
+        // fields are filled in after the tensor checks, so faults are reported in the same order.
         foreach (var p in placed.Values)
         {
             var shape = p.Info.Shape;
@@ -91,16 +91,6 @@ internal static class GgufIrBuilder
         }
 
         var record = GgufSharingRecord.Read(m, blocks);
-        if (record is not null)
-        {
-            config = config with
-            {
-                Family = record.Family,
-                Architecture = record.Architecture,
-                StoredLayers = record.StoredLayers,
-                TieClaimFlag = record.TieClaimFlag,
-            };
-        }
 
         string KeyOf(Placed p) => record?.IrKeyOf[p.Info.Name] ?? TensorNames.HuggingFace.Name(p.Role, p.Block);
 
@@ -131,6 +121,15 @@ internal static class GgufIrBuilder
         string embedding = Key(TensorRole.TokenEmbedding);
         string output = placed.TryGetValue(TensorNames.Gguf.Name(TensorRole.Output), out var head) ? KeyOf(head) : embedding;
 
+        config = config with
+        {
+            Family = record?.Family ?? ModelFamily.Llama,
+            Architecture = record?.Architecture ?? "LlamaForCausalLM",
+            StoredLayers = record?.StoredLayers ?? blocks,
+            TieClaimFlag = record?.TieClaimFlag,
+            BosTokenId = tokenizer?.BosId ?? m.OptionalInt(GgufKeys.BosId, 0, vocab - 1),
+            EosTokenId = tokenizer?.EosId ?? m.OptionalInt(GgufKeys.EosId, 0, vocab - 1),
+        };
         var ir = new ModelIr
         {
             Config = config,
