@@ -2,27 +2,47 @@ using MobileLlmConvert.Core.Ir;
 
 namespace MobileLlmConvert.Runtime;
 
+/// <summary>What the naive forward feeds a product with a quantized matrix.</summary>
+public enum NaiveActivations
+{
+    /// <summary>The f32 activations as they are: the model's exact function.</summary>
+    Exact,
+    /// <summary>
+    /// The activations rounded as ggml's CPU backend rounds them before a quantized dot product
+    /// (ggml-quants.c quantize_row_q8_0 / q8_1: blocks of 32, scale amax/127 stored as f16, values
+    /// rounded to int8), so a quantized GGUF run by llama.cpp can be compared closely.
+    /// </summary>
+    GgmlQ8,
+}
+
 /// <summary>
-/// The obviously-correct forward pass the optimized <see cref="Transformer"/> is tested against: one
-/// token at a time, scalar loops, double accumulators, every weight row dequantized on use, K/V
-/// cached per executed step. Slow on purpose; only tests use it.
+/// The obviously-correct Llama forward pass (Hugging Face's LlamaForCausalLM: RMSNorm, rotate_half
+/// RoPE, GQA, SwiGLU) that the optimized <see cref="Transformer"/> and llama.cpp are tested against:
+/// one token at a time, scalar loops, double accumulators, every weight row dequantized on use, K/V
+/// cached per executed step. Slow on purpose; only tests and checks use it.
 /// </summary>
 public sealed class NaiveTransformer
 {
+    /// <summary>ggml's activation block (QK8_0 = QK8_1 = 32).</summary>
+    private const int GgmlActivationBlock = 32;
+
     private readonly ModelIr _ir;
     private readonly ModelConfig _c;
     private readonly Dictionary<string, WeightMatrix> _m = new(StringComparer.Ordinal);
     private readonly float[][] _keys;   // [step][pos * kvWidth]
     private readonly float[][] _values; // [step][pos * kvWidth]
+    private readonly NaiveActivations _activations;
     private int _pos;
 
     public int MaxContext { get; }
 
-    public NaiveTransformer(ModelIr ir, int maxContext)
+    public NaiveTransformer(ModelIr ir, int maxContext, NaiveActivations activations = NaiveActivations.Exact)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxContext);
         IrValidator.Validate(ir, ir.SourcePath ?? "(ir)");
         _ir = ir;
         _c = ir.Config;
+        _activations = activations;
         MaxContext = maxContext;
         _keys = new float[ir.Steps.Count][];
         _values = new float[ir.Steps.Count][];
@@ -34,6 +54,13 @@ public sealed class NaiveTransformer
     }
 
     public void Reset() => _pos = 0;
+
+    /// <summary>Logits after each prefix of <paramref name="tokens"/>: one row of vocabulary size per position.</summary>
+    public static float[][] Logits(ModelIr ir, IReadOnlyList<int> tokens, NaiveActivations activations = NaiveActivations.Exact)
+    {
+        var naive = new NaiveTransformer(ir, Math.Max(1, tokens.Count), activations);
+        return tokens.Select(naive.Forward).ToArray();
+    }
 
     /// <summary>Feeds one token at the next position and returns its logits [vocab].</summary>
     public float[] Forward(int token)
@@ -107,6 +134,9 @@ public sealed class NaiveTransformer
     private float[] MatVec(string key, float[] x)
     {
         var m = Matrix(key);
+        bool ggml = _activations == NaiveActivations.GgmlQ8 && m.IsQuantized;
+        var input = x;
+        if (ggml) x = RoundLikeGgmlQ8(x);
         var y = new float[m.Rows];
         var row = new float[m.Cols];
         for (int r = 0; r < m.Rows; r++)
@@ -116,7 +146,53 @@ public sealed class NaiveTransformer
             for (int i = 0; i < row.Length; i++) acc += (double)row[i] * x[i];
             y[r] = (float)acc;
         }
+        if (ggml && m.Type == ElementType.Q4_1) CorrectQ4_1MinTerm(_ir[key], input, y);
         return y;
+    }
+
+    /// <summary>ggml's activation blocks: q = round(x·127/amax) in f32, value = q · f16(amax/127).</summary>
+    private static float[] RoundLikeGgmlQ8(float[] x)
+    {
+        var y = new float[x.Length];
+        for (int b = 0; b < x.Length; b += GgmlActivationBlock)
+        {
+            int end = Math.Min(x.Length, b + GgmlActivationBlock);
+            float amax = 0;
+            for (int j = b; j < end; j++) amax = MathF.Max(amax, MathF.Abs(x[j]));
+            float id = amax != 0 ? 127f / amax : 0f;
+            float d = (float)(Half)(amax / 127f);
+            for (int j = b; j < end; j++) y[j] = MathF.Round(x[j] * id) * d;
+        }
+        return y;
+    }
+
+    /// <summary>
+    /// Q4_1 pairs with ggml's Q8_1 activations, whose min term uses s = f16(d·Σq) with d in f32, not
+    /// f16(d)·Σq: replace m·f16(d)·Σq by m·f16(d·Σq) per block (<paramref name="x"/> unrounded).
+    /// </summary>
+    private static void CorrectQ4_1MinTerm(Tensor t, float[] x, float[] y)
+    {
+        // Q4_1 block (ggml-common.h block_q4_1): f16 d, f16 m, then the nibbles.
+        const int minOffset = 2;
+        int blockBytes = ElementType.Q4_1.Info().BlockBytes;
+        var bytes = t.Source.Read();
+        int blocks = x.Length / GgmlActivationBlock;
+        for (int b = 0; b < blocks; b++)
+        {
+            int start = b * GgmlActivationBlock, end = start + GgmlActivationBlock;
+            float amax = 0;
+            for (int j = start; j < end; j++) amax = MathF.Max(amax, MathF.Abs(x[j]));
+            float id = amax != 0 ? 127f / amax : 0f;
+            float d = amax / 127f;
+            int sum = 0;
+            for (int j = start; j < end; j++) sum += (int)MathF.Round(x[j] * id);
+            double exact = (double)(Half)(d * sum), used = (double)(Half)d * sum;
+            for (int r = 0; r < y.Length; r++)
+            {
+                double m = (double)BitConverter.ToHalf(bytes.Slice(checked((r * blocks + b) * blockBytes + minOffset), 2));
+                y[r] = (float)(y[r] + m * (exact - used));
+            }
+        }
     }
 
     private float[] RmsNorm(float[] x, float[] w)

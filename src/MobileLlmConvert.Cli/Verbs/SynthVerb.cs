@@ -3,6 +3,7 @@ using System.Diagnostics;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 
 namespace MobileLlmConvert.Cli.Verbs;
@@ -59,7 +60,7 @@ public sealed class SynthVerb : IVerb
             string dir = parse.GetValue(output)!;
             OutputSafety.Check(dir, OutputKind.Checkpoint, [], parse.GetValue(force));
             var clock = Stopwatch.StartNew();
-            using var ir = SyntheticModel.Create(spec);
+            using var ir = SyntheticModel.Create(spec, TensorNames.HuggingFace);
             HfExporter.Export(ir, dir, new HfExportOptions());
             ctx.Err.WriteLine(CliApp.Line($"synth: {name}{(spec.LayerSharing ? " (layer-shared)" : "")}: {Format.Count(ir.StoredParameters)} parameters -> {dir} in {Format.Seconds(clock.Elapsed)}"));
             return CliApp.ExitOk;

@@ -30,21 +30,7 @@ public static class IrValidator
         if (ir.Steps.Count != c.ExecutedLayers)
             throw new IrException(IrError.BadConfig, file, "num_hidden_layers", c.ExecutedLayers.ToString(), $"IR has {ir.Steps.Count} executed steps");
 
-        Expect(ir, file, ir.Embedding, c.VocabSize, c.HiddenSize);
-        Expect(ir, file, ir.Output, c.VocabSize, c.HiddenSize);
-        Expect(ir, file, ir.FinalNorm, c.HiddenSize);
-        foreach (var s in ir.Steps)
-        {
-            Expect(ir, file, s.AttnNorm, c.HiddenSize);
-            Expect(ir, file, s.FfnNorm, c.HiddenSize);
-            Expect(ir, file, s.Q, c.QueryWidth, c.HiddenSize);
-            Expect(ir, file, s.K, c.KvWidth, c.HiddenSize);
-            Expect(ir, file, s.V, c.KvWidth, c.HiddenSize);
-            Expect(ir, file, s.O, c.HiddenSize, c.QueryWidth);
-            Expect(ir, file, s.Gate, c.IntermediateSize, c.HiddenSize);
-            Expect(ir, file, s.Up, c.IntermediateSize, c.HiddenSize);
-            Expect(ir, file, s.Down, c.HiddenSize, c.IntermediateSize);
-        }
+        foreach (var (role, _, key) in TensorRoles.Uses(ir)) Expect(ir, file, key, role.ExpectedShape(c));
         if (ir.Tokenizer is { } tok && tok.Count != c.VocabSize)
             throw new IrException(IrError.TokenizerMismatch, file, "vocab_size", c.VocabSize.ToString(), $"tokenizer has {tok.Count} pieces");
     }
@@ -54,7 +40,7 @@ public static class IrValidator
         if (value <= 0) throw new IrException(IrError.BadConfig, file, field, value.ToString(), "must be a positive integer");
     }
 
-    private static void Expect(ModelIr ir, string file, string key, params long[] shape)
+    private static void Expect(ModelIr ir, string file, string key, long[] shape)
     {
         if (!ir.TryGetTensor(key, out var t))
             throw new IrException(IrError.MissingTensor, file, key, "(absent)", "tensor required by the config is missing");

@@ -55,9 +55,9 @@ internal static class KvHeadRows
         var others = new HashSet<string>(StringComparer.Ordinal) { ir.Embedding, ir.FinalNorm, ir.Output };
         foreach (var s in ir.Steps)
         {
-            foreach (var (role, key) in StepRoles.Of(s))
+            foreach (var (role, key) in TensorRoles.Of(s))
             {
-                if (role is not ("k" or "v")) others.Add(key);
+                if (role is not (TensorRole.K or TensorRole.V)) others.Add(key);
             }
         }
         conflict = kv.FirstOrDefault(others.Contains);

@@ -33,8 +33,8 @@ public sealed record SharingSummary(
     IReadOnlyList<TensorUse> Tensors,
     IReadOnlyList<SharedGroup> Shared)
 {
-    private static readonly string[] FfnRoles = ["gate", "up", "down"];
-    private static readonly string[] AttentionRoles = ["q", "k", "v", "o"];
+    private static readonly string[] FfnRoles = [.. TensorRoles.Ffn.Select(r => r.Name())];
+    private static readonly string[] AttentionRoles = [.. TensorRoles.Attention.Select(r => r.Name())];
 
     public static SharingSummary Of(ModelIr ir)
     {
@@ -47,13 +47,7 @@ public sealed record SharingSummary(
             if (!steps.TryGetValue(key, out var s)) steps[key] = s = [];
             if (step is { } i) s.Add(i);
         }
-        Use(ir.Embedding, StepRoles.Embedding, null);
-        for (int i = 0; i < ir.Steps.Count; i++)
-        {
-            foreach (var (role, key) in StepRoles.Of(ir.Steps[i])) Use(key, role, i);
-        }
-        Use(ir.FinalNorm, StepRoles.FinalNorm, null);
-        Use(ir.Output, StepRoles.Output, null);
+        foreach (var (role, step, key) in TensorRoles.Uses(ir)) Use(key, role.Name(), step);
 
         var uses = ir.Tensors.Select(t => new TensorUse(t.Name, t.Type.Info().Name, t.Shape, t.ElementCount, t.ByteLength,
             steps.TryGetValue(t.Name, out var s) ? s.ToList() : [], roles.TryGetValue(t.Name, out var r) ? r : [])).ToList();
@@ -82,7 +76,7 @@ public sealed record SharingSummary(
     {
         var keys = members.Select(m => m.Key).ToList();
         var roleSet = members.SelectMany(m => m.Roles).Distinct().ToList();
-        string what = roleSet.Count == StepRoles.Names.Count ? "block"
+        string what = roleSet.Count == TensorRoles.Step.Count ? "block"
             : roleSet.Count == FfnRoles.Length && FfnRoles.All(roleSet.Contains) ? "ffn"
             : roleSet.Count == AttentionRoles.Length && AttentionRoles.All(roleSet.Contains) ? "attention"
             : "tensors";

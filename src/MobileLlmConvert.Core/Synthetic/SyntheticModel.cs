@@ -35,8 +35,8 @@ public sealed record SyntheticSpec
 
 /// <summary>
 /// Builds a deterministic random model of any family straight into the IR: the fixtures, the
-/// full-size bench checkpoints and the unit tests of every layer all start here. Tensor keys are the
-/// Hugging Face names, so an HF writer can save the IR as a checkpoint as-is.
+/// full-size bench checkpoints and the unit tests of every layer all start here. Tensor keys come
+/// from the caller's naming (Core knows no file format's names).
 /// </summary>
 public static class SyntheticModel
 {
@@ -47,51 +47,66 @@ public static class SyntheticModel
         InitStd = 0.02f, ContextLength = 2048,
     };
 
-    public static ModelIr Create(SyntheticSpec spec)
+    /// <summary>
+    /// A random model for <paramref name="spec"/>, its tensors named by <paramref name="names"/> (pass
+    /// Formats' Hugging Face column to get a checkpoint an HF writer can save as is). Tensors are drawn
+    /// in execution order, each block's in role order, so a seed always gives the same bytes.
+    /// </summary>
+    public static ModelIr Create(SyntheticSpec spec, ITensorNaming names)
     {
         var rng = new SplitMix64(spec.Seed);
-        int hd = spec.ResolvedHeadDim;
+        var dims = Config(spec);
         int h = spec.HiddenSize;
         var tensors = new List<Tensor>();
         Tensor Matrix(string name, int rows, int cols, ref SplitMix64 r) => Make(name, [rows, cols], spec.DType, spec.InitStd, ref r, norm: false);
         Tensor Norm(string name, ref SplitMix64 r) => Make(name, [h], spec.DType, 0.1f, ref r, norm: true);
 
+        string embedding = names.Name(TensorRole.TokenEmbedding);
         // The embedding is scaled up so hidden states have O(1) RMS before the first norm.
-        tensors.Add(Make("model.embed_tokens.weight", [spec.VocabSize, h], spec.DType, 1.0f, ref rng, norm: false));
+        tensors.Add(Make(embedding, [spec.VocabSize, h], spec.DType, 1.0f, ref rng, norm: false));
         bool sharedFfn = spec.Family == ModelFamily.MobiLlama;
         var steps = new List<LayerStep>();
         for (int i = 0; i < spec.StoredLayers; i++)
         {
-            string p = $"model.layers.{i}.";
-            tensors.Add(Norm(p + "input_layernorm.weight", ref rng));
-            tensors.Add(Matrix(p + "self_attn.q_proj.weight", spec.NumHeads * hd, h, ref rng));
-            tensors.Add(Matrix(p + "self_attn.k_proj.weight", spec.NumKvHeads * hd, h, ref rng));
-            tensors.Add(Matrix(p + "self_attn.v_proj.weight", spec.NumKvHeads * hd, h, ref rng));
-            tensors.Add(Matrix(p + "self_attn.o_proj.weight", h, spec.NumHeads * hd, ref rng));
-            tensors.Add(Norm(p + "post_attention_layernorm.weight", ref rng));
             // MobiLlama: one FFN module shared by every block, stored under layer 0's names.
-            string f = sharedFfn ? "model.layers.0." : p;
-            if (!sharedFfn || i == 0)
+            int block = i;
+            var step = LayerStep.FromRoles(role => names.Name(role, sharedFfn && TensorRoles.Ffn.Contains(role) ? 0 : block));
+            foreach (var role in TensorRoles.Step)
             {
-                tensors.Add(Matrix(f + "mlp.gate_proj.weight", spec.IntermediateSize, h, ref rng));
-                tensors.Add(Matrix(f + "mlp.up_proj.weight", spec.IntermediateSize, h, ref rng));
-                tensors.Add(Matrix(f + "mlp.down_proj.weight", h, spec.IntermediateSize, ref rng));
+                if (sharedFfn && i > 0 && TensorRoles.Ffn.Contains(role)) continue;
+                var shape = role.ExpectedShape(dims);
+                tensors.Add(shape.Length == 1 ? Norm(step[role], ref rng) : Matrix(step[role], (int)shape[0], (int)shape[1], ref rng));
             }
-            var step = new LayerStep(p + "input_layernorm.weight", p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight",
-                p + "self_attn.v_proj.weight", p + "self_attn.o_proj.weight", p + "post_attention_layernorm.weight",
-                f + "mlp.gate_proj.weight", f + "mlp.up_proj.weight", f + "mlp.down_proj.weight");
             steps.Add(step);
             if (spec.LayerSharing) steps.Add(step);
         }
-        tensors.Add(Norm("model.norm.weight", ref rng));
-        string output = "model.embed_tokens.weight";
+        string finalNorm = names.Name(TensorRole.OutputNorm);
+        tensors.Add(Norm(finalNorm, ref rng));
+        string output = embedding;
         if (!spec.Tied)
         {
-            tensors.Add(Matrix("lm_head.weight", spec.VocabSize, h, ref rng));
-            output = "lm_head.weight";
+            output = names.Name(TensorRole.Output);
+            tensors.Add(Matrix(output, spec.VocabSize, h, ref rng));
         }
 
-        var config = new ModelConfig
+        var ir = new ModelIr
+        {
+            Config = dims with { ExecutedLayers = steps.Count },
+            Tensors = tensors,
+            Embedding = embedding,
+            FinalNorm = finalNorm,
+            Output = output,
+            Steps = steps,
+            Tokenizer = SyntheticVocab.Create(spec.VocabSize),
+        };
+        IrValidator.Validate(ir, "(synthetic)");
+        return ir;
+    }
+
+    /// <summary>The config <paramref name="spec"/> describes, with one executed step per stored layer until the steps are built.</summary>
+    private static ModelConfig Config(SyntheticSpec spec)
+    {
+        return new ModelConfig
         {
             Family = spec.Family,
             Architecture = spec.Family switch
@@ -101,13 +116,13 @@ public static class SyntheticModel
                 _ => "LlamaForCausalLM",
             },
             VocabSize = spec.VocabSize,
-            HiddenSize = h,
+            HiddenSize = spec.HiddenSize,
             IntermediateSize = spec.IntermediateSize,
             NumHeads = spec.NumHeads,
             NumKvHeads = spec.NumKvHeads,
-            HeadDim = hd,
+            HeadDim = spec.ResolvedHeadDim,
             StoredLayers = spec.StoredLayers,
-            ExecutedLayers = steps.Count,
+            ExecutedLayers = spec.StoredLayers,
             RmsNormEps = spec.RmsNormEps,
             RopeTheta = spec.RopeTheta,
             ContextLength = spec.ContextLength,
@@ -115,18 +130,6 @@ public static class SyntheticModel
             BosTokenId = 1,
             EosTokenId = 2,
         };
-        var ir = new ModelIr
-        {
-            Config = config,
-            Tensors = tensors,
-            Embedding = "model.embed_tokens.weight",
-            FinalNorm = "model.norm.weight",
-            Output = output,
-            Steps = steps,
-            Tokenizer = SyntheticVocab.Create(spec.VocabSize),
-        };
-        IrValidator.Validate(ir, "(synthetic)");
-        return ir;
     }
 
     private static Tensor Make(string name, long[] shape, ElementType type, float std, ref SplitMix64 rng, bool norm)

@@ -1,12 +1,12 @@
 using MobileLlmConvert.Core.Ir;
-using MobileLlmConvert.Core.Passes;
 
 namespace MobileLlmConvert.Core.Synthetic;
 
 /// <summary>
 /// Checkpoints as other tools export them, built from <see cref="SyntheticModel"/> by pure IR -> IR
-/// steps: the sharing fixtures of issue 3. Every result passes <see cref="IrValidator"/> and uses
-/// Hugging Face tensor names, so an HF writer can save it as-is. Copies are real copies (their own
+/// steps: the sharing fixtures of issue 3. Every result passes <see cref="IrValidator"/>; new tensors
+/// are named by the caller's <see cref="ITensorNaming"/> (Formats' Hugging Face column, so an HF writer
+/// can save the result as is). Copies are real copies (their own
 /// bytes), as they are in the files these variants imitate.
 /// </summary>
 public static class SyntheticVariants
@@ -26,23 +26,23 @@ public static class SyntheticVariants
     /// (a) An LS model exported with every block copied: executed step s gets its own copy of its
     /// block under model.layers.{s}.*, the config stores as many blocks as it executes, no sharing.
     /// </summary>
-    public static ModelIr LayerSharedWithCopiedBlocks(SyntheticSpec? spec = null) =>
-        UnshareSteps(SyntheticModel.Create((spec ?? LayerSharedSpec) with { LayerSharing = true }));
+    public static ModelIr LayerSharedWithCopiedBlocks(ITensorNaming names, SyntheticSpec? spec = null) =>
+        UnshareSteps(SyntheticModel.Create((spec ?? LayerSharedSpec) with { LayerSharing = true }, names), names);
 
     /// <summary>(b) A MobiLlama whose one FFN is stored as identical copies under every layer's mlp names.</summary>
-    public static ModelIr MobiLlamaWithFfnCopies(SyntheticSpec? spec = null) =>
-        UnshareSteps(SyntheticModel.Create((spec ?? MobiLlamaSpec) with { Family = ModelFamily.MobiLlama }));
+    public static ModelIr MobiLlamaWithFfnCopies(ITensorNaming names, SyntheticSpec? spec = null) =>
+        UnshareSteps(SyntheticModel.Create((spec ?? MobiLlamaSpec) with { Family = ModelFamily.MobiLlama }, names), names);
 
     /// <summary>(c) An MHA model made from a GQA one by repeat_kv: every kv head repeated H/KV times, n_kv = n_heads.</summary>
-    public static ModelIr MhaFromGqa(SyntheticSpec? spec = null) => RepeatKvHeads(SyntheticModel.Create(spec ?? GqaLlamaSpec));
+    public static ModelIr MhaFromGqa(ITensorNaming names, SyntheticSpec? spec = null) => RepeatKvHeads(SyntheticModel.Create(spec ?? GqaLlamaSpec, names));
 
     /// <summary>(d) An untied Llama whose config claims tie_word_embeddings while lm_head differs from the embedding.</summary>
-    public static ModelIr UntiedClaimingTie(SyntheticSpec? spec = null) =>
-        ClaimTie(SyntheticModel.Create((spec ?? UntiedLlamaSpec) with { Tied = false }), "tie_word_embeddings");
+    public static ModelIr UntiedClaimingTie(ITensorNaming names, SyntheticSpec? spec = null) =>
+        ClaimTie(SyntheticModel.Create((spec ?? UntiedLlamaSpec) with { Tied = false }, names), "tie_word_embeddings");
 
     /// <summary>(e) A MobileLLM (share_embedding) that also stores an lm_head.weight byte-equal to the embedding.</summary>
-    public static ModelIr MobileLlmWithStoredHead(SyntheticSpec? spec = null) =>
-        StoreHeadCopy(SyntheticModel.Create((spec ?? MobileLlmSpec) with { Family = ModelFamily.MobileLLM, Tied = true }));
+    public static ModelIr MobileLlmWithStoredHead(ITensorNaming names, SyntheticSpec? spec = null) =>
+        StoreHeadCopy(SyntheticModel.Create((spec ?? MobileLlmSpec) with { Family = ModelFamily.MobileLLM, Tied = true }, names), names);
 
     /// <summary>
     /// MobiLlama-1B's layout: the MobiLlama architecture and config, but every block with its own,
@@ -58,16 +58,17 @@ public static class SyntheticVariants
     }
 
     /// <summary>
-    /// Gives every executed step its own copy of each tensor it uses, named model.layers.{step}.*;
+    /// Gives every executed step its own copy of each tensor it uses, named as block {step} by <paramref name="names"/>;
     /// embedding, final norm and head stay as they are. StoredLayers becomes the step count.
     /// </summary>
-    public static ModelIr UnshareSteps(ModelIr ir)
+    public static ModelIr UnshareSteps(ModelIr ir, ITensorNaming names)
     {
         var tensors = new List<Tensor> { Copy(ir[ir.Embedding], ir.Embedding) };
         var steps = new List<LayerStep>();
         for (int s = 0; s < ir.Steps.Count; s++)
         {
-            var step = StepRoles.HfStep(s);
+            int block = s;
+            var step = LayerStep.FromRoles(role => names.Name(role, block));
             foreach (var (from, to) in ir.Steps[s].Keys.Zip(step.Keys)) tensors.Add(Copy(ir[from], to));
             steps.Add(step);
         }
@@ -109,11 +110,11 @@ public static class SyntheticVariants
     /// <summary>Sets the config's tie claim without touching any tensor.</summary>
     public static ModelIr ClaimTie(ModelIr ir, string flag) => Checked(ir with { Config = ir.Config with { TieClaimFlag = flag } });
 
-    /// <summary>A tied model that also stores lm_head.weight, a byte copy of the embedding, as its head.</summary>
-    public static ModelIr StoreHeadCopy(ModelIr ir)
+    /// <summary>A tied model that also stores a head (named by <paramref name="names"/>), a byte copy of the embedding.</summary>
+    public static ModelIr StoreHeadCopy(ModelIr ir, ITensorNaming names)
     {
         if (!ir.IsTied) throw new ArgumentException("StoreHeadCopy needs a tied model", nameof(ir));
-        const string head = "lm_head.weight";
+        string head = names.Name(TensorRole.Output);
         return Checked(ir with { Tensors = [.. ir.Tensors, Copy(ir[ir.Embedding], head)], Output = head });
     }
 

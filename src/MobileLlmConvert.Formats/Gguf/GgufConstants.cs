@@ -27,7 +27,7 @@ public enum GgufValueType : uint
 /// </summary>
 public sealed record GgmlTypeInfo(uint Id, string Name, int BlockValues, int BlockBytes, ElementType? IrType);
 
-/// <summary>Format constants: magic, versions, caps, the ggml type table, key and tensor names.</summary>
+/// <summary>Format constants: magic, versions, caps, the ggml type table. Tensor names are a column of <see cref="TensorNames"/>.</summary>
 public static class GgufConstants
 {
     /// <summary>"GGUF" read as a little-endian uint32.</summary>
@@ -184,108 +184,4 @@ public static class GgufKeys
     public const string OurTensorNames = "mobilellmconvert.tensor_map.gguf_names";
     /// <summary>The IR key each GGUF tensor was written from; repeated keys are shared tensors.</summary>
     public const string OurTensorKeys = "mobilellmconvert.tensor_map.ir_keys";
-}
-
-/// <summary>What a GGUF tensor is for; fixes its name template, its HF key template and its permutation.</summary>
-public enum GgufRole
-{
-    TokenEmbedding,
-    OutputNorm,
-    Output,
-    AttnNorm,
-    AttnQ,
-    AttnK,
-    AttnV,
-    AttnOutput,
-    FfnNorm,
-    FfnGate,
-    FfnUp,
-    FfnDown,
-}
-
-/// <summary>Tensor name templates (llama.cpp's llama architecture and Hugging Face's Llama names).</summary>
-public static class GgufTensorNames
-{
-    public static readonly GgufRole[] BlockRoles =
-    [
-        GgufRole.AttnNorm, GgufRole.AttnQ, GgufRole.AttnK, GgufRole.AttnV, GgufRole.AttnOutput,
-        GgufRole.FfnNorm, GgufRole.FfnGate, GgufRole.FfnUp, GgufRole.FfnDown,
-    ];
-
-    public static string Gguf(GgufRole role, int block = -1) => role switch
-    {
-        GgufRole.TokenEmbedding => "token_embd.weight",
-        GgufRole.OutputNorm => "output_norm.weight",
-        GgufRole.Output => "output.weight",
-        GgufRole.AttnNorm => $"blk.{block}.attn_norm.weight",
-        GgufRole.AttnQ => $"blk.{block}.attn_q.weight",
-        GgufRole.AttnK => $"blk.{block}.attn_k.weight",
-        GgufRole.AttnV => $"blk.{block}.attn_v.weight",
-        GgufRole.AttnOutput => $"blk.{block}.attn_output.weight",
-        GgufRole.FfnNorm => $"blk.{block}.ffn_norm.weight",
-        GgufRole.FfnGate => $"blk.{block}.ffn_gate.weight",
-        GgufRole.FfnUp => $"blk.{block}.ffn_up.weight",
-        GgufRole.FfnDown => $"blk.{block}.ffn_down.weight",
-        _ => throw new ArgumentOutOfRangeException(nameof(role)),
-    };
-
-    /// <summary>The Hugging Face key a llama.cpp-made GGUF's tensor maps to.</summary>
-    public static string HuggingFace(GgufRole role, int block = -1) => role switch
-    {
-        GgufRole.TokenEmbedding => "model.embed_tokens.weight",
-        GgufRole.OutputNorm => "model.norm.weight",
-        GgufRole.Output => "lm_head.weight",
-        GgufRole.AttnNorm => $"model.layers.{block}.input_layernorm.weight",
-        GgufRole.AttnQ => $"model.layers.{block}.self_attn.q_proj.weight",
-        GgufRole.AttnK => $"model.layers.{block}.self_attn.k_proj.weight",
-        GgufRole.AttnV => $"model.layers.{block}.self_attn.v_proj.weight",
-        GgufRole.AttnOutput => $"model.layers.{block}.self_attn.o_proj.weight",
-        GgufRole.FfnNorm => $"model.layers.{block}.post_attention_layernorm.weight",
-        GgufRole.FfnGate => $"model.layers.{block}.mlp.gate_proj.weight",
-        GgufRole.FfnUp => $"model.layers.{block}.mlp.up_proj.weight",
-        GgufRole.FfnDown => $"model.layers.{block}.mlp.down_proj.weight",
-        _ => throw new ArgumentOutOfRangeException(nameof(role)),
-    };
-
-    /// <summary>The key a layer step holds for a block role.</summary>
-    public static string StepKey(LayerStep step, GgufRole role) => role switch
-    {
-        GgufRole.AttnNorm => step.AttnNorm,
-        GgufRole.AttnQ => step.Q,
-        GgufRole.AttnK => step.K,
-        GgufRole.AttnV => step.V,
-        GgufRole.AttnOutput => step.O,
-        GgufRole.FfnNorm => step.FfnNorm,
-        GgufRole.FfnGate => step.Gate,
-        GgufRole.FfnUp => step.Up,
-        GgufRole.FfnDown => step.Down,
-        _ => throw new ArgumentOutOfRangeException(nameof(role)),
-    };
-
-    /// <summary>Parses a GGUF tensor name of the llama architecture into its role and block, or false.</summary>
-    public static bool TryParse(string name, out GgufRole role, out int block)
-    {
-        block = -1;
-        foreach (var r in new[] { GgufRole.TokenEmbedding, GgufRole.OutputNorm, GgufRole.Output })
-        {
-            if (name == Gguf(r)) { role = r; return true; }
-        }
-        role = default;
-        if (!name.StartsWith("blk.", StringComparison.Ordinal)) return false;
-        int dot = name.IndexOf('.', 4);
-        if (dot < 0) return false;
-        var digits = name.AsSpan(4, dot - 4);
-        // Canonical decimal only ("blk.01" would alias "blk.1").
-        if (digits.Length == 0 || digits.Length > 6 || (digits.Length > 1 && digits[0] == '0')) return false;
-        foreach (var ch in digits)
-        {
-            if (ch is < '0' or > '9') return false;
-        }
-        int n = int.Parse(digits);
-        foreach (var r in BlockRoles)
-        {
-            if (name == Gguf(r, n)) { role = r; block = n; return true; }
-        }
-        return false;
-    }
 }

@@ -15,7 +15,7 @@ internal static class GgufIrBuilder
     private const int MaxHeads = 1 << 12;
     private const int MaxContext = 1 << 26;
 
-    private sealed record Placed(GgufTensorInfo Info, GgufRole Role, int Block);
+    private sealed record Placed(GgufTensorInfo Info, TensorRole Role, int Block);
 
     public static ModelIr Build(GgufMetadata m, MappedFile file, ResourceBag resources)
     {
@@ -52,45 +52,51 @@ internal static class GgufIrBuilder
             throw new GgufException(GgufError.BadKeyValue, m.Path, GgufKeys.VocabSize, Text(vk), $"{GgufKeys.Tokens} has {vocab} tokens");
 
         var placed = PlaceTensors(m, blocks);
-        var expected = new Dictionary<GgufRole, long[]>
+        var config = new ModelConfig
         {
-            [GgufRole.TokenEmbedding] = [vocab, hidden],
-            [GgufRole.Output] = [vocab, hidden],
-            [GgufRole.OutputNorm] = [hidden],
-            [GgufRole.AttnNorm] = [hidden],
-            [GgufRole.FfnNorm] = [hidden],
-            [GgufRole.AttnQ] = [heads * (long)headDim, hidden],
-            [GgufRole.AttnK] = [kvHeads * (long)headDim, hidden],
-            [GgufRole.AttnV] = [kvHeads * (long)headDim, hidden],
-            [GgufRole.AttnOutput] = [hidden, heads * (long)headDim],
-            [GgufRole.FfnGate] = [ffn, hidden],
-            [GgufRole.FfnUp] = [ffn, hidden],
-            [GgufRole.FfnDown] = [hidden, ffn],
+            Family = ModelFamily.Llama,
+            Architecture = "LlamaForCausalLM",
+            VocabSize = vocab,
+            HiddenSize = hidden,
+            IntermediateSize = ffn,
+            NumHeads = heads,
+            NumKvHeads = kvHeads,
+            HeadDim = headDim,
+            StoredLayers = blocks,
+            ExecutedLayers = blocks,
+            RmsNormEps = eps,
+            RopeTheta = theta,
+            ContextLength = context,
         };
+        // Shapes from the role table (the config's dimensions are all it reads); the remaining
+        // fields are filled in after the tensor checks, so faults are reported in the same order.
         foreach (var p in placed.Values)
         {
             var shape = p.Info.Shape;
-            if (!shape.AsSpan().SequenceEqual(expected[p.Role]))
-                throw new GgufException(GgufError.ShapeMismatch, m.Path, p.Info.Name, Shapes.Format(shape), $"the metadata keys imply {Shapes.Format(expected[p.Role])}");
+            var expected = p.Role.ExpectedShape(config);
+            if (!shape.AsSpan().SequenceEqual(expected))
+                throw new GgufException(GgufError.ShapeMismatch, m.Path, p.Info.Name, Shapes.Format(shape), $"the metadata keys imply {Shapes.Format(expected)}");
             if (p.Info.Type.IrType is null)
                 throw new GgufException(GgufError.UnsupportedTensorType, m.Path, p.Info.Name + ".type", p.Info.Type.Name, "supported types are F32, F16, BF16, Q8_0, Q4_0 and Q4_1");
             // IR tensors are addressed with spans (Core TensorSource): one tensor is at most Array.MaxLength bytes.
             if (p.Info.ByteSize > Array.MaxLength)
                 throw new GgufException(GgufError.UnsupportedTensorType, m.Path, p.Info.Name, $"{p.Info.ByteSize} bytes", $"single tensors above {Array.MaxLength} bytes are not supported");
         }
-        Require(m, placed, GgufTensorNames.Gguf(GgufRole.TokenEmbedding));
-        Require(m, placed, GgufTensorNames.Gguf(GgufRole.OutputNorm));
+        // Everything but the head is required: without output.weight llama.cpp uses token_embd as the head.
+        Require(m, placed, TensorNames.Gguf.Name(TensorRole.TokenEmbedding));
+        Require(m, placed, TensorNames.Gguf.Name(TensorRole.OutputNorm));
         for (int b = 0; b < blocks; b++)
         {
-            foreach (var role in GgufTensorNames.BlockRoles) Require(m, placed, GgufTensorNames.Gguf(role, b));
+            foreach (var role in TensorRoles.Step) Require(m, placed, TensorNames.Gguf.Name(role, b));
         }
 
         var record = GgufSharingRecord.Read(m, blocks);
-        string KeyOf(Placed p) => record?.IrKeyOf[p.Info.Name] ?? GgufTensorNames.HuggingFace(p.Role, p.Block);
+
+        string KeyOf(Placed p) => record?.IrKeyOf[p.Info.Name] ?? TensorNames.HuggingFace.Name(p.Role, p.Block);
 
         // One IR tensor per distinct key, in file order; later uses of a key must be byte-identical copies.
         var byKey = new Dictionary<string, Placed>(StringComparer.Ordinal);
-        int PermuteHeads(GgufRole role) => role switch { GgufRole.AttnQ => heads, GgufRole.AttnK => kvHeads, _ => 0 };
+        int PermuteHeads(TensorRole role) => role switch { TensorRole.Q => heads, TensorRole.K => kvHeads, _ => 0 };
         var tensors = new List<Tensor>();
         foreach (var info in m.Tensors)
         {
@@ -105,32 +111,21 @@ internal static class GgufIrBuilder
             tensors.Add(new Tensor(key, info.Shape, info.Type.IrType!.Value, Source(m, file, info, PermuteHeads(p.Role))));
         }
 
+        string Key(TensorRole role, int block = -1) => KeyOf(placed[TensorNames.Gguf.Name(role, block)]);
         var steps = new List<LayerStep>(blocks);
         for (int b = 0; b < blocks; b++)
         {
-            string K(GgufRole role) => KeyOf(placed[GgufTensorNames.Gguf(role, b)]);
-            steps.Add(new LayerStep(K(GgufRole.AttnNorm), K(GgufRole.AttnQ), K(GgufRole.AttnK), K(GgufRole.AttnV), K(GgufRole.AttnOutput),
-                K(GgufRole.FfnNorm), K(GgufRole.FfnGate), K(GgufRole.FfnUp), K(GgufRole.FfnDown)));
+            int block = b;
+            steps.Add(LayerStep.FromRoles(role => Key(role, block)));
         }
-        string embedding = KeyOf(placed[GgufTensorNames.Gguf(GgufRole.TokenEmbedding)]);
-        // No output.weight: llama.cpp uses token_embd as the head, so the IR is tied.
-        string output = placed.TryGetValue(GgufTensorNames.Gguf(GgufRole.Output), out var head) ? KeyOf(head) : embedding;
+        string embedding = Key(TensorRole.TokenEmbedding);
+        string output = placed.TryGetValue(TensorNames.Gguf.Name(TensorRole.Output), out var head) ? KeyOf(head) : embedding;
 
-        var config = new ModelConfig
+        config = config with
         {
             Family = record?.Family ?? ModelFamily.Llama,
             Architecture = record?.Architecture ?? "LlamaForCausalLM",
-            VocabSize = vocab,
-            HiddenSize = hidden,
-            IntermediateSize = ffn,
-            NumHeads = heads,
-            NumKvHeads = kvHeads,
-            HeadDim = headDim,
             StoredLayers = record?.StoredLayers ?? blocks,
-            ExecutedLayers = blocks,
-            RmsNormEps = eps,
-            RopeTheta = theta,
-            ContextLength = context,
             TieClaimFlag = record?.TieClaimFlag,
             BosTokenId = tokenizer?.BosId ?? m.OptionalInt(GgufKeys.BosId, 0, vocab - 1),
             EosTokenId = tokenizer?.EosId ?? m.OptionalInt(GgufKeys.EosId, 0, vocab - 1),
@@ -140,7 +135,7 @@ internal static class GgufIrBuilder
             Config = config,
             Tensors = tensors,
             Embedding = embedding,
-            FinalNorm = KeyOf(placed[GgufTensorNames.Gguf(GgufRole.OutputNorm)]),
+            FinalNorm = Key(TensorRole.OutputNorm),
             Output = output,
             Steps = steps,
             Tokenizer = tokenizer,
@@ -156,7 +151,7 @@ internal static class GgufIrBuilder
         var placed = new Dictionary<string, Placed>(StringComparer.Ordinal);
         foreach (var info in m.Tensors)
         {
-            if (!GgufTensorNames.TryParse(info.Name, out var role, out int block))
+            if (!TensorNames.Gguf.TryParse(info.Name, out var role, out int block))
                 throw new GgufException(GgufError.UnexpectedTensor, m.Path, info.Name, Shapes.Format(info.Shape), "not a tensor of the llama architecture");
             if (block >= blocks)
                 throw new GgufException(GgufError.UnexpectedTensor, m.Path, info.Name, Text(block), $"block index past {GgufKeys.BlockCount} ({blocks})");

@@ -5,7 +5,7 @@ namespace MobileLlmConvert.Formats.Gguf;
 /// <summary>One GGUF tensor to write: where its bytes come from and how they are laid out.</summary>
 /// <param name="Dims">GGUF dims, innermost first (an HF [out, in] matrix is [in, out]).</param>
 /// <param name="PermuteHeads">Heads for the RoPE row permutation (Q: n_heads, K: n_kv_heads), 0 for none.</param>
-internal sealed record PlannedTensor(string GgufName, string IrKey, GgufRole Role, Tensor Source, GgmlTypeInfo OutType,
+internal sealed record PlannedTensor(string GgufName, string IrKey, TensorRole Role, Tensor Source, GgmlTypeInfo OutType,
     long[] Dims, long ByteSize, long Offset, int PermuteHeads);
 
 /// <summary>The header of a GGUF to write: metadata in order, tensors with their offsets (running padded sum).</summary>
@@ -26,25 +26,25 @@ internal sealed class GgufWritePlan
 
         var tensors = new List<PlannedTensor>();
         long offset = 0;
-        void Add(GgufRole role, int block, string key)
+        void Add(TensorRole role, int block, string key)
         {
             var source = ir[key];
             var outType = OutputType(source, options.FloatType, file);
             var dims = (long[])source.Shape.Clone();
             Array.Reverse(dims);
             long size = outType.IrType!.Value.ByteSize(source.Shape)!.Value;
-            int heads = role switch { GgufRole.AttnQ => c.NumHeads, GgufRole.AttnK => c.NumKvHeads, _ => 0 };
-            tensors.Add(new PlannedTensor(GgufTensorNames.Gguf(role, block), key, role, source, outType, dims, size, offset, heads));
+            int heads = role switch { TensorRole.Q => c.NumHeads, TensorRole.K => c.NumKvHeads, _ => 0 };
+            tensors.Add(new PlannedTensor(TensorNames.Gguf.Name(role, block), key, role, source, outType, dims, size, offset, heads));
             offset = checked(offset + size + Padding(size));
         }
-        Add(GgufRole.TokenEmbedding, -1, ir.Embedding);
-        for (int i = 0; i < ir.Steps.Count; i++)
+        // Execution order (TensorRoles.Uses): token_embd, then blk.N's nine tensors in role order for
+        // every executed step N, output_norm, output. A tied head is left out: llama.cpp then computes
+        // logits with token_embd (llama-model.cpp loads output as optional, falling back to tok_embd).
+        foreach (var (role, step, key) in TensorRoles.Uses(ir))
         {
-            foreach (var role in GgufTensorNames.BlockRoles) Add(role, i, GgufTensorNames.StepKey(ir.Steps[i], role));
+            if (role == TensorRole.Output && ir.IsTied) continue;
+            Add(role, step ?? -1, key);
         }
-        Add(GgufRole.OutputNorm, -1, ir.FinalNorm);
-        // A tied head is left out: llama.cpp then computes logits with token_embd (REFERENCE.md).
-        if (!ir.IsTied) Add(GgufRole.Output, -1, ir.Output);
 
         var kv = new List<KeyValuePair<string, GgufValue>>();
         void Put(string key, GgufValue value) => kv.Add(new(key, value));

@@ -119,7 +119,9 @@ public static class HfExporter
     {
         var c = ir.Config;
         var family = HfFamilies.For(c.Family);
-        if (ir.Embedding != HfNames.Embedding || ir.FinalNorm != HfNames.FinalNorm || (ir.Output != HfNames.Embedding && ir.Output != HfNames.Head))
+        var hf = TensorNames.HuggingFace;
+        string embedding = hf.Name(TensorRole.TokenEmbedding);
+        if (ir.Embedding != embedding || ir.FinalNorm != hf.Name(TensorRole.OutputNorm) || (ir.Output != embedding && ir.Output != hf.Name(TensorRole.Output)))
             throw new ArgumentException($"IR keys embedding={ir.Embedding}, norm={ir.FinalNorm}, head={ir.Output} are not Hugging Face names");
         if (family.FullMha && c.NumKvHeads != c.NumHeads)
             throw new ArgumentException($"{family.Architecture} is full MHA: num_key_value_heads {c.NumKvHeads} != num_attention_heads {c.NumHeads}");
@@ -136,10 +138,10 @@ public static class HfExporter
         {
             int i = s / repeat;
             var step = ir.Steps[s];
-            bool attnOk = step.AttnNorm == HfNames.AttnNorm(i) && step.Q == HfNames.Q(i) && step.K == HfNames.K(i) && step.V == HfNames.V(i)
-                && step.O == HfNames.O(i) && step.FfnNorm == HfNames.FfnNorm(i);
-            bool ffnOk = FfnOk(step.Gate, HfNames.Gate, i, family) && FfnOk(step.Up, HfNames.Up, i, family) && FfnOk(step.Down, HfNames.Down, i, family);
-            if (!attnOk || !ffnOk)
+            // MobiLlama's FFN may be layer 0's, shared; every other key must be the block's own name.
+            bool ok = TensorRoles.Of(step).All(p => p.Key == hf.Name(p.Role, i)
+                || (family.SharedFfn && TensorRoles.Ffn.Contains(p.Role) && p.Key == hf.Name(p.Role, 0)));
+            if (!ok)
                 throw new ArgumentException($"step {s} ({step.Q}, {step.Gate}, ...) does not use layer {i}'s Hugging Face names; {family.Architecture} cannot express it");
         }
         var used = new HashSet<string>(ir.UsedKeys(), StringComparer.Ordinal);
@@ -149,7 +151,4 @@ public static class HfExporter
         }
         return ls;
     }
-
-    private static bool FfnOk(string key, Func<int, string> name, int layer, HfFamily family) =>
-        key == name(layer) || (family.SharedFfn && key == name(0));
 }

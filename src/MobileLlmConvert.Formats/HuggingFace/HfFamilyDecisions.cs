@@ -11,7 +11,10 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// </summary>
 internal static class HfFamilyDecisions
 {
-    private static readonly Func<int, string>[] FfnParts = [HfNames.Gate, HfNames.Up, HfNames.Down];
+    /// <summary>Layer i's gate, up and down names (the roles MobiLlama shares).</summary>
+    private static readonly Func<int, string>[] FfnParts = [.. TensorRoles.Ffn.Select(FfnPart)];
+    private static readonly string Embedding = TensorNames.HuggingFace.Name(TensorRole.TokenEmbedding);
+    private static readonly string Head = TensorNames.HuggingFace.Name(TensorRole.Output);
 
     /// <summary>
     /// MobiLlama's code builds one LlamaMLP and hands it to every block, so a file holds either layer
@@ -51,12 +54,14 @@ internal static class HfFamilyDecisions
     /// </summary>
     public static string IgnoredHeadNote(HfResolvedConfig resolved, HfWeights weights)
     {
-        var head = weights.GetTensor(HfNames.Head);
-        string? difference = Difference(weights, HfNames.Embedding, HfNames.Head);
+        var head = weights.GetTensor(Head);
+        string? difference = Difference(weights, Embedding, Head);
         string verdict = difference is null ? "it is byte-identical to the embedding" : $"it differs from the embedding ({difference}) and would change the logits";
-        return $"{resolved.Family.EmbeddingHeadFlag} true: logits use {HfNames.Embedding} as {resolved.Family.Architecture} does; " +
-               $"the stored {HfNames.Head} ({head.Type.Info().Name} {Shapes.Format(head.Shape)}) is ignored and dropped: {verdict}";
+        return $"{resolved.Family.EmbeddingHeadFlag} true: logits use {Embedding} as {resolved.Family.Architecture} does; " +
+               $"the stored {Head} ({head.Type.Info().Name} {Shapes.Format(head.Shape)}) is ignored and dropped: {verdict}";
     }
+
+    private static Func<int, string> FfnPart(TensorRole role) => i => TensorNames.HuggingFace.Name(role, i);
 
     /// <summary>
     /// As <see cref="Difference(Tensor, Tensor)"/> for two stored names; names aliasing one torch storage

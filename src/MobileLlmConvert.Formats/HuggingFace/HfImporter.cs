@@ -13,6 +13,13 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// <remarks>Specs: REFERENCE.md ("The models", "safetensors"), formats/safetensors.md, formats/torch.md, formats/sentencepiece/README.md.</remarks>
 public static class HfImporter
 {
+    /// <summary>Rotary buffers older transformers saved; derived from the config, so skipping them loses nothing.</summary>
+    private const string InvFreqSuffix = ".self_attn.rotary_emb.inv_freq";
+    private static readonly TensorNameColumn Hf = TensorNames.HuggingFace;
+    private static readonly string Embedding = Hf.Name(TensorRole.TokenEmbedding);
+    private static readonly string FinalNorm = Hf.Name(TensorRole.OutputNorm);
+    private static readonly string Head = Hf.Name(TensorRole.Output);
+
     /// <summary>
     /// Imports the checkpoint at <paramref name="dir"/>: a plain folder, a Hugging Face cache snapshot
     /// (models--ORG--NAME/snapshots/REV) or cache repo folder (followed through refs/main). Every
@@ -54,8 +61,8 @@ public static class HfImporter
         var steps = new List<LayerStep>();
         for (int i = 0; i < c.StoredLayers; i++)
         {
-            var step = new LayerStep(HfNames.AttnNorm(i), HfNames.Q(i), HfNames.K(i), HfNames.V(i), HfNames.O(i), HfNames.FfnNorm(i),
-                Ffn(resolved, weights, HfNames.Gate, i), Ffn(resolved, weights, HfNames.Up, i), Ffn(resolved, weights, HfNames.Down, i))
+            int block = i;
+            var step = LayerStep.FromRoles(role => Name(resolved, weights, role, block))
                 .Remap(weights.CanonicalName); // names aliasing one torch storage become one key
             steps.Add(step);
             // MobileLLM-LS: the repeat is hard-coded x2, immediately block-wise (0,0,1,1,...), REFERENCE.md.
@@ -67,27 +74,27 @@ public static class HfImporter
         if (resolved.HeadIsEmbedding)
         {
             // The family's code never reads a stored head: neither do we, whatever its bytes.
-            output = HfNames.Embedding;
-            if (weights.Contains(HfNames.Head))
+            output = Embedding;
+            if (weights.Contains(Head))
             {
-                ignored.Add(HfNames.Head);
+                ignored.Add(Head);
                 notes.Add(HfFamilyDecisions.IgnoredHeadNote(resolved, weights));
             }
         }
-        else if (weights.Contains(HfNames.Head)) output = weights.CanonicalName(HfNames.Head); // kept as stored: a pass compares bytes before tying (a head aliasing the embedding's storage is already one key)
-        else if (c.TieClaimFlag is not null) output = HfNames.Embedding;
+        else if (weights.Contains(Head)) output = weights.CanonicalName(Head); // kept as stored: a pass compares bytes before tying (a head aliasing the embedding's storage is already one key)
+        else if (c.TieClaimFlag is not null) output = Embedding;
         else
         {
             string flags = string.Join(", ", resolved.Family.TieFlags.Select(f => $"{f} absent or false"));
-            throw new HfConfigException(HfConfigError.MissingHead, configPath, HfNames.Head, "(absent)", $"no output head and no tie claimed ({flags})");
+            throw new HfConfigException(HfConfigError.MissingHead, configPath, Head, "(absent)", $"no output head and no tie claimed ({flags})");
         }
 
         var ir = new ModelIr
         {
             Config = c,
             Tensors = CollectTensors(weights, steps, output, ignored, dir),
-            Embedding = HfNames.Embedding,
-            FinalNorm = HfNames.FinalNorm,
+            Embedding = Embedding,
+            FinalNorm = FinalNorm,
             Output = output,
             Steps = steps,
             Tokenizer = tokenizer,
@@ -98,9 +105,15 @@ public static class HfImporter
         return ir;
     }
 
-    /// <summary>MobiLlama's one FFN: a layer's own copy when the file has one, otherwise layer 0's.</summary>
-    private static string Ffn(HfResolvedConfig resolved, HfWeights weights, Func<int, string> name, int layer) =>
-        resolved.Family.SharedFfn && !weights.Contains(name(layer)) ? name(0) : name(layer);
+    /// <summary>
+    /// The name of a block's tensor; for MobiLlama's one FFN, a layer's own copy when the file has one,
+    /// otherwise layer 0's.
+    /// </summary>
+    private static string Name(HfResolvedConfig resolved, HfWeights weights, TensorRole role, int layer)
+    {
+        string own = Hf.Name(role, layer);
+        return resolved.Family.SharedFfn && TensorRoles.Ffn.Contains(role) && !weights.Contains(own) ? Hf.Name(role, 0) : own;
+    }
 
     /// <summary>
     /// Early MobiLlama-05B revisions declare LlamaForCausalLM with num_key_value_heads 4 while their
@@ -109,19 +122,19 @@ public static class HfImporter
     private static void CheckNotMhaInDisguise(HfResolvedConfig resolved, HfWeights weights, string configPath)
     {
         var c = resolved.Config;
-        if (resolved.Family != HfFamilies.Llama || c.NumKvHeads == c.NumHeads || !weights.Contains(HfNames.K(0))) return;
-        var k = weights.GetTensor(HfNames.K(0));
+        if (resolved.Family != HfFamilies.Llama || c.NumKvHeads == c.NumHeads || !weights.Contains(Hf.Name(TensorRole.K, 0))) return;
+        var k = weights.GetTensor(Hf.Name(TensorRole.K, 0));
         if (k.Shape.Length == 2 && k.Shape[0] == (long)c.NumHeads * c.HeadDim)
             throw new HfConfigException(HfConfigError.AmbiguousFamily, configPath, "num_key_value_heads", c.NumKvHeads.ToString(CultureInfo.InvariantCulture),
-                $"{HfNames.K(0)} is {k.Shape[0]} rows, full MHA for {c.NumHeads} heads (an early MobiLlama revision?); pass --family mobillama to read it as MobiLlama");
+                $"{Hf.Name(TensorRole.K, 0)} is {k.Shape[0]} rows, full MHA for {c.NumHeads} heads (an early MobiLlama revision?); pass --family mobillama to read it as MobiLlama");
     }
 
     /// <summary>Every used tensor once, in execution order; anything else in the files is an error unless it is a rotary buffer.</summary>
     private static List<Tensor> CollectTensors(HfWeights weights, List<LayerStep> steps, string output, HashSet<string> ignored, string dir)
     {
-        var used = new List<string> { HfNames.Embedding };
+        var used = new List<string> { Embedding };
         foreach (var s in steps) used.AddRange(s.Keys);
-        used.Add(HfNames.FinalNorm);
+        used.Add(FinalNorm);
         used.Add(output);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var tensors = new List<Tensor>();
@@ -132,7 +145,7 @@ public static class HfImporter
         }
         foreach (var name in weights.Names)
         {
-            if (seen.Contains(weights.CanonicalName(name)) || ignored.Contains(name) || name.EndsWith(HfNames.InvFreqSuffix, StringComparison.Ordinal)) continue;
+            if (seen.Contains(weights.CanonicalName(name)) || ignored.Contains(name) || name.EndsWith(InvFreqSuffix, StringComparison.Ordinal)) continue;
             throw new HfConfigException(HfConfigError.UnknownTensor, weights.FileOf(name).Path, name, "(unused)",
                 "tensor not used by the architecture; refusing to drop it silently");
         }

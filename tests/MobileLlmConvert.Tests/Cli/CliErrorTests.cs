@@ -1,5 +1,6 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 
 namespace MobileLlmConvert.Tests.Cli;
@@ -45,7 +46,7 @@ public sealed class CliErrorTests
     public void ANaNWeightIsRefusedWithoutLeavingAnOutputFile()
     {
         using var dir = new TempDir();
-        using (var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, HiddenSize = 32, IntermediateSize = 64 }))
+        using (var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, HiddenSize = 32, IntermediateSize = 64 }, TensorNames.HuggingFace))
         {
             var q = ir["model.layers.1.mlp.up_proj.weight"];
             var bytes = q.Source.ToArray();

@@ -2,6 +2,7 @@ using System.Text.Json;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 using Xunit.Abstractions;
 
@@ -135,7 +136,7 @@ public sealed class BundleTests(ITestOutputHelper output)
             StoredLayers = 4, LayerSharing = true, Tied = true, DType = ElementType.BF16, InitStd = 0.02f, Seed = 7,
         };
         string ckpt = dir.File("ls-copied-generated");
-        using (var ir = SyntheticVariants.UnshareSteps(SyntheticModel.Create(spec))) HfExporter.Export(ir, ckpt, new HfExportOptions());
+        using (var ir = SyntheticVariants.UnshareSteps(SyntheticModel.Create(spec, TensorNames.HuggingFace), TensorNames.HuggingFace)) HfExporter.Export(ir, ckpt, new HfExportOptions());
         double generated = Ratio(dir, ckpt);
         output.WriteLine($"generated LS-copied (hidden 256, 8 copied blocks, vocab 2048): ratio {generated:F3}");
         Assert.True(generated <= 0.6, $"{generated:F3}");

@@ -1,5 +1,6 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 
 namespace MobileLlmConvert.Tests.Fixtures;
@@ -12,7 +13,7 @@ public sealed record Fixture(string Name, SyntheticSpec Spec, HfExportOptions Op
 {
     public ModelIr BuildIr()
     {
-        var ir = SyntheticModel.Create(Spec);
+        var ir = SyntheticModel.Create(Spec, TensorNames.HuggingFace);
         return Transform is null ? ir : Transform(ir);
     }
 
@@ -48,14 +49,14 @@ public static class FixtureCatalog
         // The sharing issue's checkpoints: each stores something twice (or claims what is not so)
         // and the sharing passes must find it by content, never by name or flag.
         new("mobilellm-ls-copied", Tiny(ModelFamily.MobileLLM, 17, ElementType.F16) with { Tied = true, LayerSharing = true },
-            new HfExportOptions(), SyntheticVariants.UnshareSteps),
+            new HfExportOptions(), ir => SyntheticVariants.UnshareSteps(ir, TensorNames.HuggingFace)),
         new("mobillama-ffn-copies", Tiny(ModelFamily.MobiLlama, 18, ElementType.BF16) with { NumKvHeads = 4, StoredLayers = 3 },
-            new HfExportOptions(), SyntheticVariants.UnshareSteps),
+            new HfExportOptions(), ir => SyntheticVariants.UnshareSteps(ir, TensorNames.HuggingFace)),
         new("llama-mha-repeated-kv", Tiny(ModelFamily.Llama, 19, ElementType.BF16), new HfExportOptions(), SyntheticVariants.RepeatKvHeads),
         new("llama-untied-claims-tied", Tiny(ModelFamily.Llama, 20, ElementType.BF16),
             new HfExportOptions(), ir => SyntheticVariants.ClaimTie(ir, "tie_word_embeddings")),
         new("mobilellm-with-lm-head", Tiny(ModelFamily.MobileLLM, 21, ElementType.BF16) with { Tied = true },
-            new HfExportOptions(), SyntheticVariants.StoreHeadCopy),
+            new HfExportOptions(), ir => SyntheticVariants.StoreHeadCopy(ir, TensorNames.HuggingFace)),
         // MobiLlama-1B's layout (issue 8): MobiLlama's name and config, distinct FFNs per block.
         new("mobillama-unshared", Tiny(ModelFamily.Llama, 22, ElementType.BF16) with { NumKvHeads = 4, StoredLayers = 3 },
             new HfExportOptions(), SyntheticVariants.AsMobiLlamaWithPerLayerFfns),

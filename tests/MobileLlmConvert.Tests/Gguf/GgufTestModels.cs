@@ -2,6 +2,7 @@ using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Quant;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 
 namespace MobileLlmConvert.Tests.Gguf;
 
@@ -20,7 +21,7 @@ public static class GgufTestModels
 
     public static IEnumerable<object[]> FamilyNames => Families.Keys.Select(k => new object[] { k });
 
-    public static ModelIr Create(string family) => SyntheticModel.Create(Families[family]);
+    public static ModelIr Create(string family) => SyntheticModel.Create(Families[family], TensorNames.HuggingFace);
 
     /// <summary>The same model with every 2-D tensor quantized to <paramref name="type"/> (norms stay as they are).</summary>
     public static ModelIr Quantized(ModelIr ir, ElementType type)

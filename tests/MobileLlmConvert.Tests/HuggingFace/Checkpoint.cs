@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Safetensors;
 
@@ -14,7 +15,7 @@ internal static class Checkpoint
 
     public static string Write(string dir, SyntheticSpec spec, HfExportOptions? options = null)
     {
-        using var ir = SyntheticModel.Create(spec);
+        using var ir = SyntheticModel.Create(spec, TensorNames.HuggingFace);
         HfExporter.Export(ir, dir, options ?? new HfExportOptions());
         return dir;
     }

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Runtime;
 using MobileLlmConvert.Tests.Fixtures;
@@ -77,8 +78,8 @@ public sealed class HfFamilyRulesTests : IDisposable
         Assert.Equal(3, shared.Steps.Select(s => (s.Gate, s.Up, s.Down)).Distinct().Count());
 
         // The reference is the plain MHA Llama the fixture was made from, run by the naive forward.
-        using var llama = SyntheticModel.Create(fixture.Spec);
-        var reference = NaiveLlamaForward.Logits(llama, Tokens);
+        using var llama = SyntheticModel.Create(fixture.Spec, TensorNames.HuggingFace);
+        var reference = NaiveTransformer.Logits(llama, Tokens);
         var ours = Logits(shared);
         int v = ir.Config.VocabSize;
         double max = 0;
@@ -114,7 +115,7 @@ public sealed class HfFamilyRulesTests : IDisposable
         using var ir = HfImporter.Import(dir);
         Assert.Equal(["use_cache false ignored: every executed step has its own KV-cache slot, so caching is exact"], ir.ImportNotes);
         // One token at a time through the KV cache against the naive forward, which recomputes every prefix's keys.
-        var reference = NaiveLlamaForward.Logits(ir, Tokens);
+        var reference = NaiveTransformer.Logits(ir, Tokens);
         using var t = new Transformer(ir, new ExecutorOptions { Threads = 1, MaxContext = Tokens.Length });
         for (int p = 0; p < Tokens.Length; p++)
         {

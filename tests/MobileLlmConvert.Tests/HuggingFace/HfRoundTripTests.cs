@@ -1,6 +1,7 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Tests.Fixtures;
 
@@ -31,7 +32,7 @@ public sealed class HfRoundTripTests : IDisposable
     public void ExportThenImportGivesTheSameIr(string name, ModelFamily family, bool tied, bool ls, ElementType dtype, int shards)
     {
         var spec = Checkpoint.Spec(family) with { Tied = tied, LayerSharing = ls, DType = dtype, StoredLayers = 3, Seed = (ulong)name.Length };
-        using var original = SyntheticModel.Create(spec);
+        using var original = SyntheticModel.Create(spec, TensorNames.HuggingFace);
         string dir = Path.Combine(_dir.Path, name);
         HfExporter.Export(original, dir, new HfExportOptions(Shards: shards));
         using var back = HfImporter.Import(dir);
@@ -72,7 +73,7 @@ public sealed class HfRoundTripTests : IDisposable
     [InlineData(ElementType.BF16)]
     public void ExportConvertsDTypeWithFloatConvert(ElementType to)
     {
-        using var ir = SyntheticModel.Create(Checkpoint.Spec(ModelFamily.Llama));
+        using var ir = SyntheticModel.Create(Checkpoint.Spec(ModelFamily.Llama), TensorNames.HuggingFace);
         string dir = Path.Combine(_dir.Path, "conv");
         HfExporter.Export(ir, dir, new HfExportOptions(DType: to));
         using var back = HfImporter.Import(dir);
@@ -90,7 +91,7 @@ public sealed class HfRoundTripTests : IDisposable
     [Fact]
     public void ShardsAreConsecutiveNonEmptyAndNearEqual()
     {
-        using var ir = SyntheticModel.Create(Checkpoint.Spec(ModelFamily.Llama));
+        using var ir = SyntheticModel.Create(Checkpoint.Spec(ModelFamily.Llama), TensorNames.HuggingFace);
         var groups = HfExporter.Split(ir.Tensors, 3);
         Assert.Equal(3, groups.Count);
         Assert.Equal(ir.Tensors.Select(t => t.Name), groups.SelectMany(g => g).Select(t => t.Name));
@@ -116,7 +117,7 @@ public sealed class HfRoundTripTests : IDisposable
     [Fact]
     public void ExportRefusesAMobiLlamaIrThatIsNotFullMha()
     {
-        using var ir = SyntheticModel.Create(Checkpoint.Spec(ModelFamily.MobiLlama) with { NumKvHeads = 2 });
+        using var ir = SyntheticModel.Create(Checkpoint.Spec(ModelFamily.MobiLlama) with { NumKvHeads = 2 }, TensorNames.HuggingFace);
         var e = Assert.Throws<ArgumentException>(() => HfExporter.Export(ir, Path.Combine(_dir.Path, "x"), new HfExportOptions()));
         Assert.Equal("MobiLlamaForCausalLM is full MHA: num_key_value_heads 2 != num_attention_heads 4", e.Message);
         Assert.False(Directory.Exists(Path.Combine(_dir.Path, "x")));
@@ -125,7 +126,7 @@ public sealed class HfRoundTripTests : IDisposable
     [Fact]
     public void ExportRefusesStepsNoHfLayoutCanExpress()
     {
-        using var ir = SyntheticModel.Create(Checkpoint.Spec(ModelFamily.Llama));
+        using var ir = SyntheticModel.Create(Checkpoint.Spec(ModelFamily.Llama), TensorNames.HuggingFace);
         var shared = ir with { Steps = [ir.Steps[0], ir.Steps[0].Remap(k => k)], Tensors = ir.Tensors.Where(t => !t.Name.StartsWith("model.layers.1.", StringComparison.Ordinal)).ToList() };
         var e = Assert.Throws<ArgumentException>(() => HfExporter.Export(shared, Path.Combine(_dir.Path, "x"), new HfExportOptions()));
         Assert.StartsWith("step 1 (model.layers.0.self_attn.q_proj.weight", e.Message);

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using Google.Protobuf;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.Mobile;
 using MobileLlmConvert.Formats.Mobile.Proto;
 using static MobileLlmConvert.Tests.Mobile.MobileTestModels;
@@ -17,7 +18,7 @@ internal static class HostileFiles
     /// 0 embed, 1 input_layernorm, 2 q, 3 k, 4 v, 5 o, 6 post_attention_layernorm, 7 gate, 8 up, 9 down, 10 norm, 11 lm_head.
     /// </summary>
     public static readonly Lazy<byte[]> Valid = new(() =>
-        WriteBytes(Quantize(SyntheticModel.Create(LlamaGqa with { StoredLayers = 1, VocabSize = 2048, DType = ElementType.F16 }), ElementType.Q4_0)));
+        WriteBytes(Quantize(SyntheticModel.Create(LlamaGqa with { StoredLayers = 1, VocabSize = 2048, DType = ElementType.F16 }, TensorNames.HuggingFace), ElementType.Q4_0)));
 
     /// <summary>The tokenizer of <see cref="Valid"/> (the synthetic vocabulary of 2048).</summary>
     public static TokenizerIr ValidTokenizer => SyntheticVocab.Create(2048);

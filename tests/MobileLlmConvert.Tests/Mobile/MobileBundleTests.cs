@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.Mobile;
 using static MobileLlmConvert.Tests.Mobile.MobileTestModels;
 
@@ -16,7 +17,7 @@ public class MobileBundleTests
         ToolVersion = "9.8.7",
     };
 
-    private static ModelIr Model() => Quantize(SyntheticModel.Create(MobileLlmLs with { DType = ElementType.F16 }), ElementType.Q4_0);
+    private static ModelIr Model() => Quantize(SyntheticModel.Create(MobileLlmLs with { DType = ElementType.F16 }, TensorNames.HuggingFace), ElementType.Q4_0);
 
     [Fact]
     public void The_manifest_lists_family_source_options_counts_and_the_model_file()
@@ -104,7 +105,7 @@ public class MobileBundleTests
         using var dir = new TempDir();
         MobileBundle.Write(dir["b"], Model(), Options);
         File.WriteAllText(dir["b/stale.txt"], "from an older run");
-        MobileBundle.Write(dir["b"], SyntheticModel.Create(LlamaTied), Options);
+        MobileBundle.Write(dir["b"], SyntheticModel.Create(LlamaTied, TensorNames.HuggingFace), Options);
         Assert.False(File.Exists(dir["b/stale.txt"]));
         MobileBundle.VerifyManifest(dir["b"]);
     }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.Mobile;
 using MobileLlmConvert.Formats.SentencePiece;
 using static MobileLlmConvert.Tests.Mobile.MobileTestModels;
@@ -17,7 +18,7 @@ public class MobileLayoutTests
     [InlineData("mobillama")]
     public void Shared_tensors_are_stored_once(string family)
     {
-        var ir = SyntheticModel.Create(Family(family) with { DType = ElementType.F16 });
+        var ir = SyntheticModel.Create(Family(family) with { DType = ElementType.F16 }, TensorNames.HuggingFace);
         var bytes = WriteBytes(ir);
         var model = ReadBytes(bytes);
 
@@ -30,12 +31,12 @@ public class MobileLayoutTests
     [Fact]
     public void Layer_shared_model_executes_each_stored_block_twice_and_MobiLlama_one_ffn()
     {
-        var ls = ReadBytes(WriteBytes(SyntheticModel.Create(MobileLlmLs))).Ir;
+        var ls = ReadBytes(WriteBytes(SyntheticModel.Create(MobileLlmLs, TensorNames.HuggingFace))).Ir;
         Assert.Equal(2 * ls.Config.StoredLayers, ls.Steps.Count);
         Assert.Equal(ls.Steps[0], ls.Steps[1]);
         Assert.Equal(ls.Embedding, ls.Output);
 
-        var mobi = ReadBytes(WriteBytes(SyntheticModel.Create(MobiLlama))).Ir;
+        var mobi = ReadBytes(WriteBytes(SyntheticModel.Create(MobiLlama, TensorNames.HuggingFace))).Ir;
         Assert.Single(mobi.Steps.Select(s => s.Gate).Distinct());
         Assert.Single(mobi.Tensors, t => t.Name.EndsWith("gate_proj.weight", StringComparison.Ordinal));
         Assert.Equal(3, mobi.Steps.Select(s => s.Q).Distinct().Count());
@@ -44,7 +45,7 @@ public class MobileLayoutTests
     [Fact]
     public void Every_section_and_the_header_start_on_a_64_byte_boundary()
     {
-        var ir = WithFullTokenizer(Quantize(SyntheticModel.Create(LlamaGqa with { VocabSize = 1000, DType = ElementType.BF16 }), ElementType.Q4_1));
+        var ir = WithFullTokenizer(Quantize(SyntheticModel.Create(LlamaGqa with { VocabSize = 1000, DType = ElementType.BF16 }, TensorNames.HuggingFace), ElementType.Q4_1));
         var bytes = WriteBytes(ir);
         var model = ReadBytes(bytes);
 
@@ -61,7 +62,7 @@ public class MobileLayoutTests
     [Fact]
     public void Lz4_is_chosen_for_a_compressible_float_table_and_never_for_quantized_blocks()
     {
-        var source = SyntheticModel.Create(LlamaGqa with { DType = ElementType.F32 });
+        var source = SyntheticModel.Create(LlamaGqa with { DType = ElementType.F32 }, TensorNames.HuggingFace);
         var embedding = source[source.Embedding];
         // A float table of small integers: highly compressible, like an embedding with padded rows.
         var values = new float[embedding.ElementCount];
@@ -87,7 +88,7 @@ public class MobileLayoutTests
     [Fact]
     public void The_tokenizer_is_stored_once_compressed_and_compression_can_be_turned_off()
     {
-        var ir = SyntheticModel.Create(LlamaTied with { VocabSize = 4096 });
+        var ir = SyntheticModel.Create(LlamaTied with { VocabSize = 4096 }, TensorNames.HuggingFace);
         var auto = WriteBytes(ir);
         var none = WriteBytes(ir, new MobileWriteOptions { Compression = MobileCompressionMode.None });
 
@@ -104,7 +105,7 @@ public class MobileLayoutTests
     [Fact]
     public void Rerunning_the_writer_gives_byte_identical_files()
     {
-        var ir = WithFullTokenizer(Quantize(SyntheticModel.Create(MobiLlama with { DType = ElementType.BF16 }), ElementType.Q4_G64));
+        var ir = WithFullTokenizer(Quantize(SyntheticModel.Create(MobiLlama with { DType = ElementType.BF16 }, TensorNames.HuggingFace), ElementType.Q4_G64));
         var options = new MobileWriteOptions { Metadata = new Dictionary<string, string> { ["b"] = "2", ["a"] = "1" } };
         Assert.Equal(WriteBytes(ir, options), WriteBytes(ir, options));
     }
@@ -112,7 +113,7 @@ public class MobileLayoutTests
     [Fact]
     public void The_writer_refuses_a_stream_it_cannot_seek()
     {
-        var ir = SyntheticModel.Create(LlamaTied);
+        var ir = SyntheticModel.Create(LlamaTied, TensorNames.HuggingFace);
         using var inner = new MemoryStream();
         using var forwardOnly = new ForwardOnlyStream(inner);
         var e = Assert.Throws<ArgumentException>(() => MobileWriter.Write(ir, forwardOnly));
@@ -122,7 +123,7 @@ public class MobileLayoutTests
     [Fact]
     public void File_sizes_follow_the_element_types()
     {
-        var f16 = SyntheticModel.Create(LlamaGqa with { DType = ElementType.F16 });
+        var f16 = SyntheticModel.Create(LlamaGqa with { DType = ElementType.F16 }, TensorNames.HuggingFace);
         long f16Bytes = WriteBytes(f16).Length;
         long q8Bytes = WriteBytes(Quantize(f16, ElementType.Q8_0)).Length;
         long q4Bytes = WriteBytes(Quantize(f16, ElementType.Q4_0)).Length;

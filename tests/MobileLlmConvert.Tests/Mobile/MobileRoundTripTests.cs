@@ -1,5 +1,6 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.Mobile;
 using MobileLlmConvert.Formats.SentencePiece;
 using static MobileLlmConvert.Tests.Mobile.MobileTestModels;
@@ -32,7 +33,7 @@ public class MobileRoundTripTests
     [MemberData(nameof(FloatCases))]
     public void Float_models_round_trip_through_a_mapped_file(string family, ElementType type)
     {
-        var ir = WithFullTokenizer(SyntheticModel.Create(Family(family) with { DType = type }));
+        var ir = WithFullTokenizer(SyntheticModel.Create(Family(family) with { DType = type }, TensorNames.HuggingFace));
         using var dir = new TempDir();
         using (var file = File.Create(dir["m.mlcm"])) MobileWriter.Write(ir, file);
 
@@ -48,7 +49,7 @@ public class MobileRoundTripTests
     [MemberData(nameof(QuantCases))]
     public void Quantized_models_round_trip_with_blocks_mapped_in_place(string family, ElementType type)
     {
-        var ir = Quantize(SyntheticModel.Create(Family(family) with { DType = ElementType.F16 }), type);
+        var ir = Quantize(SyntheticModel.Create(Family(family) with { DType = ElementType.F16 }, TensorNames.HuggingFace), type);
         using var dir = new TempDir();
         using (var file = File.Create(dir["q.mlcm"])) MobileWriter.Write(ir, file);
 
@@ -67,7 +68,7 @@ public class MobileRoundTripTests
     [Fact]
     public void A_model_without_tokenizer_round_trips_and_metadata_comes_back_sorted()
     {
-        var source = SyntheticModel.Create(LlamaGqa);
+        var source = SyntheticModel.Create(LlamaGqa, TensorNames.HuggingFace);
         var ir = Rebuild(source, source.Tensors, tokenizer: null);
         var metadata = new Dictionary<string, string> { ["zeta"] = "last", ["alpha"] = "first", ["mlconvert.quant"] = "q4" };
 
@@ -82,7 +83,7 @@ public class MobileRoundTripTests
     [Fact]
     public void Reading_a_file_and_writing_it_again_gives_the_same_bytes()
     {
-        var ir = WithFullTokenizer(Quantize(SyntheticModel.Create(MobileLlmLs with { DType = ElementType.F16, VocabSize = 2048 }), ElementType.Q4_0));
+        var ir = WithFullTokenizer(Quantize(SyntheticModel.Create(MobileLlmLs with { DType = ElementType.F16, VocabSize = 2048 }, TensorNames.HuggingFace), ElementType.Q4_0));
         var first = WriteBytes(ir, new MobileWriteOptions { Metadata = new Dictionary<string, string> { ["k"] = "v" } });
 
         var model = ReadBytes(first);
@@ -94,7 +95,7 @@ public class MobileRoundTripTests
     [Fact]
     public void A_tokenizer_without_a_model_comes_back_with_the_built_one_and_the_header_ids_and_flags()
     {
-        var source = SyntheticModel.Create(LlamaTied);
+        var source = SyntheticModel.Create(LlamaTied, TensorNames.HuggingFace);
         // Ids and flags the built ModelProto does not carry (its pad_id is -1, and it has no flags).
         var tok = source.Tokenizer! with { PadId = 3, AddBos = false, AddEos = true };
         var back = ReadBytes(WriteBytes(Rebuild(source, source.Tensors, tok))).Ir.Tokenizer!;
@@ -108,7 +109,7 @@ public class MobileRoundTripTests
     [Fact]
     public void A_tokenizer_model_is_stored_verbatim_and_a_vocabulary_it_disagrees_with_is_refused()
     {
-        var ir = WithFullTokenizer(SyntheticModel.Create(LlamaTied));
+        var ir = WithFullTokenizer(SyntheticModel.Create(LlamaTied, TensorNames.HuggingFace));
         var back = ReadBytes(WriteBytes(ir)).Ir.Tokenizer!;
         Assert.Equal(ir.Tokenizer!.SentencePieceModel, back.SentencePieceModel);
         Assert.NotEqual(SentencePieceModelFile.Build(ir.Tokenizer), back.SentencePieceModel);
@@ -127,7 +128,7 @@ public class MobileRoundTripTests
     [Fact]
     public void Writing_reports_progress_per_tensor_in_bytes()
     {
-        var ir = SyntheticModel.Create(LlamaTied);
+        var ir = SyntheticModel.Create(LlamaTied, TensorNames.HuggingFace);
         var reports = new List<Core.IO.ConversionProgress>();
         WriteBytes(ir, new MobileWriteOptions { Progress = new SyncProgress(reports.Add) });
 

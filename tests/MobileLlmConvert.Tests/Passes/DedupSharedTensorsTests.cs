@@ -1,6 +1,7 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using static MobileLlmConvert.Tests.Passes.PassTestKit;
 
 namespace MobileLlmConvert.Tests.Passes;
@@ -11,7 +12,7 @@ public class DedupSharedTensorsTests
     public void LayerSharedModelExportedWithCopiedBlocksStoresEachBlockOnce()
     {
         var spec = SyntheticVariants.LayerSharedSpec;
-        var ir = SyntheticVariants.LayerSharedWithCopiedBlocks();
+        var ir = SyntheticVariants.LayerSharedWithCopiedBlocks(TensorNames.HuggingFace);
         Assert.Equal(4, ir.Config.StoredLayers);
         Assert.Equal(1 + 4 * 9 + 1, ir.Tensors.Count);
 
@@ -37,7 +38,7 @@ public class DedupSharedTensorsTests
     public void MobiLlamaFfnCopiesBecomeOneFfnSharedByEveryStep()
     {
         var spec = SyntheticVariants.MobiLlamaSpec;
-        var ir = SyntheticVariants.MobiLlamaWithFfnCopies();
+        var ir = SyntheticVariants.MobiLlamaWithFfnCopies(TensorNames.HuggingFace);
         var r = new DedupSharedTensors().Run(ir);
 
         Assert.Equal(UniqueWeights(spec), r.Ir.StoredParameters);
@@ -51,7 +52,7 @@ public class DedupSharedTensorsTests
     [Fact]
     public void ManyCopiesAreNamedAsARange()
     {
-        var ir = SyntheticVariants.MobiLlamaWithFfnCopies(SyntheticVariants.MobiLlamaSpec with { StoredLayers = 6 });
+        var ir = SyntheticVariants.MobiLlamaWithFfnCopies(TensorNames.HuggingFace, SyntheticVariants.MobiLlamaSpec with { StoredLayers = 6 });
         var r = new DedupSharedTensors().Run(ir);
         Assert.Contains("model.layers.0.mlp.down_proj.weight is also stored as model.layers.{1..5}.mlp.down_proj.weight: kept one", r.Report.Notes);
     }
@@ -60,7 +61,7 @@ public class DedupSharedTensorsTests
     public void OneCopiedBlockIsNamedAsABlockAndOtherRepeatsPerTensor()
     {
         // Block 2 is a copy of block 1, and the final norm a copy of block 0's input norm.
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, StoredLayers = 3, Seed = 9 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, StoredLayers = 3, Seed = 9 }, TensorNames.HuggingFace);
         string Original(string name) => name == "model.norm.weight" ? "model.layers.0.input_layernorm.weight" : name.Replace("layers.2.", "layers.1.", StringComparison.Ordinal);
         ir = ir with
         {
@@ -77,7 +78,7 @@ public class DedupSharedTensorsTests
     [Fact]
     public void IdenticalNormVectorsAreAnyOtherExactRepeat()
     {
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 5 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 5 }, TensorNames.HuggingFace);
         var norm = ir["model.layers.0.input_layernorm.weight"];
         ir = ir with
         {
@@ -95,7 +96,7 @@ public class DedupSharedTensorsTests
     public void SameBytesUnderAnotherShapeOrTypeAreNotMerged()
     {
         // gate [128, 64] and down [64, 128] hold the same number of f32 values; give them the same bytes.
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, StoredLayers = 1, Seed = 6 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, StoredLayers = 1, Seed = 6 }, TensorNames.HuggingFace);
         var gate = ir["model.layers.0.mlp.gate_proj.weight"].Source.ToArray();
         ir = ir with { Tensors = ir.Tensors.Select(t => t.Name == "model.layers.0.mlp.down_proj.weight" ? new Tensor(t.Name, t.Shape, t.Type, new MemorySource(gate)) : t).ToList() };
         var r = new DedupSharedTensors().Run(ir);
@@ -106,7 +107,7 @@ public class DedupSharedTensorsTests
     [Fact]
     public void PlainModelsHaveNothingToMerge()
     {
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 7 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 7 }, TensorNames.HuggingFace);
         var r = new DedupSharedTensors().Run(ir);
         Assert.Same(ir, r.Ir);
         // Every tensor shares its type and shape with another (embedding and head, the five norms, q/o, k/v,
@@ -119,7 +120,7 @@ public class DedupSharedTensorsTests
     [InlineData(false)]
     public void EachTensorIsHashedFromOneReadAndReadAgainOnlyToConfirmAMatch(bool spannable)
     {
-        var (ir, counters) = Counting(SyntheticVariants.MobiLlamaWithFfnCopies(), spannable);
+        var (ir, counters) = Counting(SyntheticVariants.MobiLlamaWithFfnCopies(TensorNames.HuggingFace), spannable);
         new DedupSharedTensors().Run(ir);
         foreach (var (name, c) in counters)
         {
@@ -133,7 +134,7 @@ public class DedupSharedTensorsTests
     [Fact]
     public void TensorAloneInItsTypeAndShapeIsNeverRead()
     {
-        var (ir, counters) = Counting(SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, StoredLayers = 1, Tied = true, Seed = 8 }), spannable: true);
+        var (ir, counters) = Counting(SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, StoredLayers = 1, Tied = true, Seed = 8 }, TensorNames.HuggingFace), spannable: true);
         new DedupSharedTensors().Run(ir);
         Assert.Equal(0, counters["model.embed_tokens.weight"].Reads);
         Assert.Equal(0, counters["model.layers.0.mlp.down_proj.weight"].Reads);

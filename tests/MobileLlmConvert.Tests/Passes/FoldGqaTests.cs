@@ -1,6 +1,7 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using static MobileLlmConvert.Tests.Passes.PassTestKit;
 
 namespace MobileLlmConvert.Tests.Passes;
@@ -10,8 +11,8 @@ public class FoldGqaTests
     [Fact]
     public void MhaMadeByRepeatKvFoldsBackToTheGqaModel()
     {
-        var gqa = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec);
-        var mha = SyntheticVariants.MhaFromGqa();
+        var gqa = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec, TensorNames.HuggingFace);
+        var mha = SyntheticVariants.MhaFromGqa(TensorNames.HuggingFace);
         Assert.Equal(4, mha.Config.NumKvHeads);
 
         var r = new FoldGqa().Run(mha);
@@ -29,7 +30,7 @@ public class FoldGqaTests
     [Fact]
     public void FoldThenUnfoldGivesTheSameBytes()
     {
-        var mha = SyntheticVariants.MhaFromGqa();
+        var mha = SyntheticVariants.MhaFromGqa(TensorNames.HuggingFace);
         var folded = new FoldGqa().Run(mha).Ir;
         var u = new UnfoldGqa().Run(folded);
         Assert.Equal(4, u.Ir.Config.NumKvHeads);
@@ -41,7 +42,7 @@ public class FoldGqaTests
     [Fact]
     public void UnfoldThenFoldGivesTheSameBytes()
     {
-        var gqa = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec with { DType = ElementType.BF16 });
+        var gqa = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec with { DType = ElementType.BF16 }, TensorNames.HuggingFace);
         var unfolded = new UnfoldGqa().Run(gqa).Ir;
         AssertSameExecution(gqa, unfolded);
         var back = new FoldGqa().Run(unfolded).Ir;
@@ -53,7 +54,7 @@ public class FoldGqaTests
     public void FoldsToTheSmallestKvCountThatWorksInEveryStep()
     {
         // MHA with 8 heads: step 0 repeats in groups of 4, step 1 only in groups of 2 -> n_kv 4.
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, HiddenSize = 64, NumHeads = 8, NumKvHeads = 8, Seed = 11 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, HiddenSize = 64, NumHeads = 8, NumKvHeads = 8, Seed = 11 }, TensorNames.HuggingFace);
         ir = WithHeads(ir, 0, [0, 0, 0, 0, 4, 4, 4, 4]);
         ir = WithHeads(ir, 1, [0, 0, 2, 2, 4, 4, 6, 6]);
         var r = new FoldGqa().Run(ir);
@@ -66,7 +67,7 @@ public class FoldGqaTests
     public void EqualHeadsOutsideRepeatKvOrderAreNotFolded()
     {
         // Heads 0,1,0,1: equal pairs exist, but query head h = 1 would read the wrong head after a fold.
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 12, NumHeads = 4, NumKvHeads = 4 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 12, NumHeads = 4, NumKvHeads = 4 }, TensorNames.HuggingFace);
         ir = WithHeads(ir, 0, [0, 1, 0, 1]);
         ir = WithHeads(ir, 1, [0, 1, 0, 1]);
         var r = new FoldGqa().Run(ir);
@@ -77,7 +78,7 @@ public class FoldGqaTests
     [Fact]
     public void RepeatInKOnlyIsNotFolded()
     {
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 13, NumHeads = 4, NumKvHeads = 4, StoredLayers = 1 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 13, NumHeads = 4, NumKvHeads = 4, StoredLayers = 1 }, TensorNames.HuggingFace);
         ir = WithHeads(ir, 0, [0, 0, 2, 2], vToo: false);
         Assert.Equal(4, new FoldGqa().Run(ir).Ir.Config.NumKvHeads);
     }
@@ -85,7 +86,7 @@ public class FoldGqaTests
     [Fact]
     public void MobiLlamaWithDistinctHeadsStaysMha()
     {
-        var ir = SyntheticVariants.MobiLlamaWithFfnCopies();
+        var ir = SyntheticVariants.MobiLlamaWithFfnCopies(TensorNames.HuggingFace);
         var r = new FoldGqa().Run(ir);
         Assert.Same(ir, r.Ir);
         Assert.Equal(["no K/V heads repeat in every step: n_kv stays 4"], r.Report.Notes);
@@ -94,7 +95,7 @@ public class FoldGqaTests
     [Fact]
     public void KeyUsedAsKAndAsQIsLeftAloneWithAWarning()
     {
-        var ir = SyntheticVariants.MhaFromGqa();
+        var ir = SyntheticVariants.MhaFromGqa(TensorNames.HuggingFace);
         var s0 = ir.Steps[0];
         ir = ir with { Steps = [s0 with { Q = s0.K }, ir.Steps[1]] };
         var r = new FoldGqa().Run(ir);
@@ -102,7 +103,7 @@ public class FoldGqaTests
         Assert.Equal(["model.layers.0.self_attn.k_proj.weight is used as K or V and in another role: K/V heads not folded"], r.Report.Warnings);
 
         // With an FFN width equal to the K/V width (32), a gate may legally name a V tensor; unfolding would reshape the gate.
-        var g = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec with { IntermediateSize = 32 });
+        var g = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec with { IntermediateSize = 32 }, TensorNames.HuggingFace);
         g = g with { Steps = [g.Steps[0] with { Gate = g.Steps[0].V }, g.Steps[1]] };
         var e = Assert.Throws<InvalidOperationException>(() => new UnfoldGqa().Run(g));
         Assert.Equal("UnfoldGqa: model.layers.0.self_attn.v_proj.weight is used as K or V and in another role; its heads cannot be expanded", e.Message);
@@ -111,7 +112,7 @@ public class FoldGqaTests
     [Fact]
     public void ConfigThatDisagreesWithKvShapesIsRejectedBeforeAnySlicing()
     {
-        var ir = SyntheticVariants.MhaFromGqa();
+        var ir = SyntheticVariants.MhaFromGqa(TensorNames.HuggingFace);
         ir = ir with { Config = ir.Config with { NumKvHeads = 2 } };
         var e = Assert.Throws<Core.Errors.IrException>(() => new FoldGqa().Run(ir));
         Assert.Equal("(ir): model.layers.0.self_attn.k_proj.weight = [64, 64]: config implies [32, 64]", e.Message);
@@ -123,7 +124,7 @@ public class FoldGqaTests
     [InlineData(false)]
     public void FoldReadsEachKvTensorOnceAndNothingElse(bool spannable)
     {
-        var (ir, counters) = Counting(SyntheticVariants.MhaFromGqa(), spannable);
+        var (ir, counters) = Counting(SyntheticVariants.MhaFromGqa(TensorNames.HuggingFace), spannable);
         var r = new FoldGqa().Run(ir);
         Assert.Equal(2, r.Ir.Config.NumKvHeads);
         foreach (var (name, c) in counters)
@@ -136,7 +137,7 @@ public class FoldGqaTests
     [Fact]
     public void Q8RowsFoldAsWholeBlocks()
     {
-        var gqa = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec);
+        var gqa = SyntheticModel.Create(SyntheticVariants.GqaLlamaSpec, TensorNames.HuggingFace);
         var mha = Quantize(SyntheticVariants.RepeatKvHeads(gqa));
         var r = new FoldGqa().Run(mha);
         Assert.Equal(2, r.Ir.Config.NumKvHeads);

@@ -1,5 +1,6 @@
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 
 namespace MobileLlmConvert.Tests.Passes;
 
@@ -13,7 +14,7 @@ public class FullSizeTests
     [Fact]
     public void MobileLlm125MStoresTheReleasedParameterCountWithAndWithoutLayerSharing()
     {
-        var plain = SharingPipeline.Run(SyntheticModel.Create(SyntheticModel.MobileLlm125M));
+        var plain = SharingPipeline.Run(SyntheticModel.Create(SyntheticModel.MobileLlm125M, TensorNames.HuggingFace));
         Assert.Equal(124_635_456, plain.Ir.StoredParameters);
         Assert.Equal(124_635_456, plain.Totals.StoredParametersBefore);
         Assert.Equal(30, plain.Ir.Steps.Count);
@@ -22,7 +23,7 @@ public class FullSizeTests
         plain = null;
         GC.Collect();
 
-        var ls = SharingPipeline.Run(SyntheticModel.Create(SyntheticModel.MobileLlm125M with { LayerSharing = true }));
+        var ls = SharingPipeline.Run(SyntheticModel.Create(SyntheticModel.MobileLlm125M with { LayerSharing = true }, TensorNames.HuggingFace));
         Assert.Equal(124_635_456, ls.Ir.StoredParameters);
         Assert.Equal(60, ls.Ir.Steps.Count);
         Assert.Equal(60, ls.Ir.Config.ExecutedLayers);

@@ -51,10 +51,10 @@ internal static class PassTestKit
         {
             var b = before.Steps[s];
             var a = after.Steps[s];
-            foreach (var (bk, ak, role) in b.Keys.Zip(a.Keys, Core.Passes.StepRoles.Names))
+            foreach (var role in TensorRoles.Step)
             {
-                if (role is "k" or "v") SameQueryHeadRows(before, bk, after, ak);
-                else SameTensor(before, bk, after, ak);
+                if (role is TensorRole.K or TensorRole.V) SameQueryHeadRows(before, b[role], after, a[role]);
+                else SameTensor(before, b[role], after, a[role]);
             }
         }
     }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using Xunit.Abstractions;
 using static MobileLlmConvert.Tests.Passes.PassTestKit;
 
@@ -12,12 +13,12 @@ public class SharingPipelineTests(ITestOutputHelper output)
     /// <summary>Each fixture of issue 3 and each plain family, with the spec that generated it.</summary>
     public static (ModelIr Ir, SyntheticSpec Spec) Fixture(string name) => name switch
     {
-        "ls-copied-blocks" => (SyntheticVariants.LayerSharedWithCopiedBlocks(), SyntheticVariants.LayerSharedSpec),
-        "mobillama-ffn-copies" => (SyntheticVariants.MobiLlamaWithFfnCopies(), SyntheticVariants.MobiLlamaSpec),
+        "ls-copied-blocks" => (SyntheticVariants.LayerSharedWithCopiedBlocks(TensorNames.HuggingFace), SyntheticVariants.LayerSharedSpec),
+        "mobillama-ffn-copies" => (SyntheticVariants.MobiLlamaWithFfnCopies(TensorNames.HuggingFace), SyntheticVariants.MobiLlamaSpec),
         // Unique weights are the GQA model's: the repeated heads are copies.
-        "mha-from-gqa" => (SyntheticVariants.MhaFromGqa(), SyntheticVariants.GqaLlamaSpec),
-        "untied-claims-tie" => (SyntheticVariants.UntiedClaimingTie(), SyntheticVariants.UntiedLlamaSpec),
-        "mobilellm-stored-head" => (SyntheticVariants.MobileLlmWithStoredHead(), SyntheticVariants.MobileLlmSpec),
+        "mha-from-gqa" => (SyntheticVariants.MhaFromGqa(TensorNames.HuggingFace), SyntheticVariants.GqaLlamaSpec),
+        "untied-claims-tie" => (SyntheticVariants.UntiedClaimingTie(TensorNames.HuggingFace), SyntheticVariants.UntiedLlamaSpec),
+        "mobilellm-stored-head" => (SyntheticVariants.MobileLlmWithStoredHead(TensorNames.HuggingFace), SyntheticVariants.MobileLlmSpec),
         "llama" => Plain(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 41 }),
         "mobilellm" => Plain(new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true, Seed = 42 }),
         "mobilellm-ls" => Plain(new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true, LayerSharing = true, Seed = 43 }),
@@ -25,7 +26,7 @@ public class SharingPipelineTests(ITestOutputHelper output)
         _ => throw new ArgumentException(name),
     };
 
-    private static (ModelIr, SyntheticSpec) Plain(SyntheticSpec spec) => (SyntheticModel.Create(spec), spec);
+    private static (ModelIr, SyntheticSpec) Plain(SyntheticSpec spec) => (SyntheticModel.Create(spec, TensorNames.HuggingFace), spec);
 
     [Theory]
     [InlineData("ls-copied-blocks", 38, 20)]

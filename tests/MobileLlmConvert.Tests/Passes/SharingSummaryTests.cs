@@ -2,6 +2,7 @@ using System.Text.Json;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 
 namespace MobileLlmConvert.Tests.Passes;
 
@@ -10,7 +11,7 @@ public class SharingSummaryTests
     [Fact]
     public void LayerSharedStepsShareWholeBlocks()
     {
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true, LayerSharing = true, Seed = 51 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true, LayerSharing = true, Seed = 51 }, TensorNames.HuggingFace);
         var s = SharingSummary.Of(ir);
         // Block: 2 norms of 64, q and o 64x64, k and v 32x64, gate/up/down 128x64.
         Assert.Equal(["steps 0,1 share model.layers.0.* (block, 9 tensors, 36,992 parameters)", "steps 2,3 share model.layers.1.* (block, 9 tensors, 36,992 parameters)"],
@@ -26,18 +27,18 @@ public class SharingSummaryTests
     [Fact]
     public void MobiLlamaFfnIsSharedByEveryStepAfterDedup()
     {
-        var ir = SharingPipeline.Run(SyntheticVariants.MobiLlamaWithFfnCopies()).Ir;
+        var ir = SharingPipeline.Run(SyntheticVariants.MobiLlamaWithFfnCopies(TensorNames.HuggingFace)).Ir;
         var g = Assert.Single(SharingSummary.Of(ir).Shared);
         Assert.Equal("steps 0..2 share model.layers.0.mlp.gate_proj.weight, model.layers.0.mlp.up_proj.weight, model.layers.0.mlp.down_proj.weight (ffn, 3 tensors, 24,576 parameters)", g.Text);
         Assert.Equal("ffn", g.What);
         // Before the passes the copies are separate tensors: nothing is shared.
-        Assert.Empty(SharingSummary.Of(SyntheticVariants.MobiLlamaWithFfnCopies()).Shared);
+        Assert.Empty(SharingSummary.Of(SyntheticVariants.MobiLlamaWithFfnCopies(TensorNames.HuggingFace)).Shared);
     }
 
     [Fact]
     public void PlainModelSaysNothingIsShared()
     {
-        var s = SharingSummary.Of(SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 52 }));
+        var s = SharingSummary.Of(SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, Seed = 52 }, TensorNames.HuggingFace));
         Assert.Equal("no stored tensor is used by more than one step", s.ToTextLines().Last());
         Assert.Equal("head: stored separately", s.ToTextLines().ElementAt(2));
     }
@@ -45,7 +46,7 @@ public class SharingSummaryTests
     [Fact]
     public void SerializesToJsonAsIs()
     {
-        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true, LayerSharing = true, Seed = 53 });
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true, LayerSharing = true, Seed = 53 }, TensorNames.HuggingFace);
         using var doc = JsonDocument.Parse(JsonSerializer.Serialize(SharingSummary.Of(ir)));
         var root = doc.RootElement;
         Assert.Equal(4, root.GetProperty("ExecutedSteps").GetInt32());

@@ -1,6 +1,7 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using static MobileLlmConvert.Tests.Passes.PassTestKit;
 
 namespace MobileLlmConvert.Tests.Passes;
@@ -10,7 +11,7 @@ public class TieEmbeddingsTests
     [Fact]
     public void StoredHeadEqualToEmbeddingIsDroppedAndTied()
     {
-        var ir = SyntheticVariants.MobileLlmWithStoredHead();
+        var ir = SyntheticVariants.MobileLlmWithStoredHead(TensorNames.HuggingFace);
         var r = new TieEmbeddings().Run(ir);
 
         Assert.True(r.Report.Changed);
@@ -28,7 +29,7 @@ public class TieEmbeddingsTests
     [Fact]
     public void AbsentHeadStaysTied()
     {
-        var ir = SyntheticModel.Create(SyntheticVariants.MobileLlmSpec);
+        var ir = SyntheticModel.Create(SyntheticVariants.MobileLlmSpec, TensorNames.HuggingFace);
         var r = new TieEmbeddings().Run(ir);
         Assert.False(r.Report.Changed);
         Assert.Same(ir, r.Ir);
@@ -38,7 +39,7 @@ public class TieEmbeddingsTests
     [Fact]
     public void DifferentHeadIsNeverTiedEvenWhenTheFlagClaimsIt()
     {
-        var ir = SyntheticVariants.UntiedClaimingTie();
+        var ir = SyntheticVariants.UntiedClaimingTie(TensorNames.HuggingFace);
         var r = new TieEmbeddings().Run(ir);
 
         Assert.False(r.Report.Changed);
@@ -51,7 +52,7 @@ public class TieEmbeddingsTests
     [Fact]
     public void HeadDifferingInOneLastByteStaysUntiedWithoutAFlagAndWithoutAWarning()
     {
-        var ir = SyntheticVariants.MobileLlmWithStoredHead();
+        var ir = SyntheticVariants.MobileLlmWithStoredHead(TensorNames.HuggingFace);
         var head = Bytes(ir, "lm_head.weight");
         head[^1] ^= 1;
         ir = ir with
@@ -70,7 +71,7 @@ public class TieEmbeddingsTests
     [Fact]
     public void HeadOfAnotherElementTypeIsNotTied()
     {
-        var ir = SyntheticVariants.MobileLlmWithStoredHead();
+        var ir = SyntheticVariants.MobileLlmWithStoredHead(TensorNames.HuggingFace);
         var emb = ir[ir.Embedding];
         var f32 = Core.Numerics.FloatConvert.ToSingleArray(emb);
         var bf16 = new byte[f32.Length * 2];
@@ -86,7 +87,7 @@ public class TieEmbeddingsTests
     [InlineData(false)]
     public void ReadsEmbeddingAndHeadOnceAndNothingElse(bool spannable)
     {
-        var (ir, counters) = Counting(SyntheticVariants.MobileLlmWithStoredHead(), spannable);
+        var (ir, counters) = Counting(SyntheticVariants.MobileLlmWithStoredHead(TensorNames.HuggingFace), spannable);
         new TieEmbeddings().Run(ir);
         Assert.Equal(1, counters["model.embed_tokens.weight"].Reads);
         Assert.Equal(1, counters["lm_head.weight"].Reads);

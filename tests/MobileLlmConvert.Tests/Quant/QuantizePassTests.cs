@@ -3,6 +3,7 @@ using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Quant;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 
 namespace MobileLlmConvert.Tests.Quant;
 
@@ -13,7 +14,7 @@ public class QuantizePassTests
         {
             Family = family, HiddenSize = hidden, IntermediateSize = intermediate, NumHeads = hidden / 16, NumKvHeads = hidden / 32,
             HeadDim = 16, Tied = tied, DType = dtype, StoredLayers = 2,
-        });
+        }, TensorNames.HuggingFace);
 
     private static ModelIr Counting(ModelIr ir) =>
         ir with { Tensors = ir.Tensors.Select(t => new Tensor(t.Name, t.Shape, t.Type, new CountingSource(new MemorySource(t.Source.ToArray()), spannable: true))).ToList() };

@@ -1,5 +1,6 @@
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Runtime;
 using Xunit.Abstractions;
 
@@ -49,7 +50,7 @@ public class QuantizedTests(ITestOutputHelper output)
     [MemberData(nameof(Cases))]
     public void Fast_path_logits_stay_within_3_percent_of_exact(string family, ElementType type)
     {
-        using var ir = TestModels.Quantize(SyntheticModel.Create(TestModels.Spec(family) with { InitStd = 0.1f }), type);
+        using var ir = TestModels.Quantize(SyntheticModel.Create(TestModels.Spec(family) with { InitStd = 0.1f }, TensorNames.HuggingFace), type);
         var tokens = TestModels.Tokens(N, ir.Config.VocabSize);
         int vocab = ir.Config.VocabSize;
         using var exact = new Transformer(ir, new ExecutorOptions { Threads = 2, MaxContext = N, MaxBatch = 4, QuantPath = QuantPath.Exact });

@@ -2,6 +2,7 @@ using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Quant;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Runtime;
 
 namespace MobileLlmConvert.Tests.Runtime;
@@ -20,7 +21,7 @@ internal static class TestModels
 
     public static readonly string[] Families = ["llama-gqa", "llama-tied", "mobilellm-ls", "mobillama"];
 
-    public static ModelIr Create(string name, ElementType dtype = ElementType.F32) => SyntheticModel.Create(Spec(name) with { DType = dtype });
+    public static ModelIr Create(string name, ElementType dtype = ElementType.F32) => SyntheticModel.Create(Spec(name) with { DType = dtype }, TensorNames.HuggingFace);
 
     /// <summary>The same model with every matrix (embedding and head included) quantized to <paramref name="type"/>; norms stay as they were.</summary>
     public static ModelIr Quantize(ModelIr ir, ElementType type)

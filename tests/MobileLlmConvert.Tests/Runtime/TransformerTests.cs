@@ -1,4 +1,5 @@
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Runtime;
 
 namespace MobileLlmConvert.Tests.Runtime;
@@ -41,7 +42,7 @@ public class TransformerTests
         using var ir = Core.Synthetic.SyntheticModel.Create(new Core.Synthetic.SyntheticSpec
         {
             Family = ModelFamily.Llama, HiddenSize = 2 * headDim, NumHeads = 2, NumKvHeads = 1, Seed = 21,
-        });
+        }, TensorNames.HuggingFace);
         var tokens = TestModels.Tokens(N, ir.Config.VocabSize);
         var expected = TestModels.NaiveLogits(ir, tokens);
         using var model = new Transformer(ir, new ExecutorOptions { Threads = 2, MaxContext = 32, MaxBatch = 5 });

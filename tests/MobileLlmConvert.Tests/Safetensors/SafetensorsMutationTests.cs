@@ -1,6 +1,7 @@
 using MobileLlmConvert.Core.Errors;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Safetensors;
 using MobileLlmConvert.Formats.SentencePiece;
@@ -51,7 +52,7 @@ public sealed class SafetensorsMutationTests
     [Fact]
     public void SafetensorsHeaderMutants()
     {
-        using var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, HiddenSize = 8, IntermediateSize = 16, VocabSize = 260, NumHeads = 2, NumKvHeads = 1, StoredLayers = 1 });
+        using var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, HiddenSize = 8, IntermediateSize = 16, VocabSize = 260, NumHeads = 2, NumKvHeads = 1, StoredLayers = 1 }, TensorNames.HuggingFace);
         using var stream = new MemoryStream();
         SafetensorsWriter.Write(stream, ir.Tensors);
         var seed = stream.ToArray();

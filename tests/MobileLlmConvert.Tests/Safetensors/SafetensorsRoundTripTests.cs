@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.Safetensors;
 using MobileLlmConvert.Tests.Fixtures;
 
@@ -19,7 +20,7 @@ public sealed class SafetensorsRoundTripTests : IDisposable
     [InlineData(ElementType.BF16)]
     public void WriteThenReadGivesTheSameTensorsInTheSameOrder(ElementType dtype)
     {
-        using var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, DType = dtype, HiddenSize = 32, IntermediateSize = 64 });
+        using var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, DType = dtype, HiddenSize = 32, IntermediateSize = 64 }, TensorNames.HuggingFace);
         string path = _dir.File("m.safetensors");
         SafetensorsWriter.Write(path, ir.Tensors);
         using var file = SafetensorsFile.Open(path);

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats.Torch;
 using MobileLlmConvert.Tests.EndToEnd;
@@ -149,11 +150,11 @@ public sealed class TorchFixtureTests(ITestOutputHelper output)
     {
         using var chat = HfImporter.Import(Path.Combine(Dir, "mobillama-chat-bin"));
         // Every layer's FFN names alias layer 0's storages: the IR stores each once and every step names it.
-        Assert.All(chat.Steps, s => Assert.Equal(HfNames.Gate(0), s.Gate));
+        Assert.All(chat.Steps, s => Assert.Equal(TensorNames.HuggingFace.Name(TensorRole.Gate, 0), s.Gate));
         Assert.Single(chat.Tensors, t => t.Name.Contains("mlp.gate_proj", StringComparison.Ordinal));
         using var tied = HfImporter.Import(Path.Combine(Dir, "mobilellm-tiny-bin"));
-        Assert.Equal(HfNames.Embedding, tied.Output);
-        Assert.DoesNotContain(tied.Tensors, t => t.Name == HfNames.Head);
+        Assert.Equal(TensorNames.HuggingFace.Name(TensorRole.TokenEmbedding), tied.Output);
+        Assert.DoesNotContain(tied.Tensors, t => t.Name == TensorNames.HuggingFace.Name(TensorRole.Output));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Tests.Fixtures;
 using MobileLlmConvert.Tests.TestSupport;
@@ -26,7 +27,7 @@ public sealed class TorchLayoutTests
         using var bag = new ResourceBag();
         var w = HfWeights.Open(dir, bag);
         Assert.Equal(HfWeightContainer.Safetensors, w.Container);
-        Assert.DoesNotContain(HfNames.Head, w.Names);
+        Assert.DoesNotContain(TensorNames.HuggingFace.Name(TensorRole.Output), w.Names);
     }
 
     [Fact]
