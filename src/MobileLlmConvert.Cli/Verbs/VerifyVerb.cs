@@ -45,12 +45,12 @@ public sealed class VerifyVerb : IVerb
             string modelPath = parse.GetValue(model)!;
             if (parse.GetValue(bundleOnly)) return VerifyBundle(ctx, modelPath, parse.GetValue(json));
             string refPath = parse.GetValue(reference) ?? throw new UsageException("--reference: required (the Hugging Face checkpoint the model was converted from), unless --bundle-only");
-            if (ModelOpener.Detect(refPath) != ModelKind.HuggingFace)
+            if (!ModelOpener.IsCheckpoint(refPath))
                 throw new UsageException($"--reference: {refPath} is not a Hugging Face checkpoint directory");
             // --family is how the reference was read; a candidate that is itself a checkpoint is read the same way.
             var hf = family.Options(parse);
             using var refIr = ModelOpener.Open(refPath, hf);
-            using var candidate = ModelOpener.Open(modelPath, ModelOpener.Detect(modelPath) == ModelKind.HuggingFace ? hf : null);
+            using var candidate = ModelOpener.Open(modelPath, ModelOpener.IsCheckpoint(modelPath) ? hf : null);
             CheckCompatible(refIr, candidate, modelPath);
             var ids = Tokens(parse, tokens, text, maxTokens, refIr);
             var options = exec.Options(parse, maxContext: ids.Length);
