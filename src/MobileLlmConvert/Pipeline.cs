@@ -99,7 +99,8 @@ public static class Pipeline
     /// </summary>
     public static ConversionPlan Plan(ModelIr source, ConvertOptions? options = null)
     {
-        var conversion = Run(source, options);
+        // Released at once: the plan keeps reports, shapes and types; the source stays the caller's.
+        using var conversion = Run(source, options);
         var tensors = conversion.Result.Tensors
             .Select(t => new PlannedTensor(t.Name, t.Shape, t.Type.Info().Name, t.ByteLength))
             .ToList();
@@ -110,7 +111,10 @@ public static class Pipeline
 /// <summary>One stored tensor as a conversion would write it.</summary>
 public sealed record PlannedTensor(string Key, long[] Shape, string Type, long Bytes);
 
-/// <summary>What <see cref="Pipeline.Plan"/> found: the conversion (passes, reports) and its stored tensors.</summary>
+/// <summary>
+/// What <see cref="Pipeline.Plan"/> found: the conversion (passes, reports; its lease on the source
+/// already released, so its result reads bytes only while the source is open) and its stored tensors.
+/// </summary>
 public sealed record ConversionPlan(Conversion Conversion, IReadOnlyList<PlannedTensor> Tensors)
 {
     /// <summary>Sum of <see cref="PlannedTensor.Bytes"/>: the stored size after the passes (a single-file format adds its header; GGUF repeats shared tensors per step).</summary>
@@ -119,11 +123,13 @@ public sealed record ConversionPlan(Conversion Conversion, IReadOnlyList<Planned
 
 /// <summary>
 /// The result of <see cref="Pipeline.Run"/>: the source, the converted IR and what each pass did.
-/// The result reads the source's mapped files: disposing the conversion releases them (as disposing
-/// the source does), so dispose it when done with both.
+/// The result reads the source's mapped files: the conversion holds a lease on them, so they are
+/// released once both the source and the conversion are disposed, in either order.
 /// </summary>
 public sealed class Conversion(ModelIr source, ModelIr result, SharingResult sharing, PassReport? quantization, QuantPolicy? policy, Stopwatch clock) : IDisposable
 {
+    private readonly IDisposable _lease = source.Resources.Lease();
+
     public ModelIr Source { get; } = source;
     public ModelIr Result { get; } = result;
     public SharingResult Sharing { get; } = sharing;
@@ -135,5 +141,5 @@ public sealed class Conversion(ModelIr source, ModelIr result, SharingResult sha
 
     public IEnumerable<PassReport> Reports => Quantization is null ? Sharing.Reports : Sharing.Reports.Append(Quantization);
 
-    public void Dispose() => Result.Dispose();
+    public void Dispose() => _lease.Dispose();
 }

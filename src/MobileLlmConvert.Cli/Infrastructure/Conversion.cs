@@ -20,8 +20,6 @@ internal sealed class ConversionReport
     /// <summary>Started before the passes, so the summary's time covers passes and writing.</summary>
     public required Stopwatch Clock { get; init; }
 
-    public static ConversionReport Run(ModelIr source, ConvertOptions options) => From(Pipeline.Run(source, options));
-
     public static ConversionReport From(Conversion c) => new()
     {
         Source = c.Source,

@@ -55,7 +55,8 @@ public sealed class ConvertVerb : IVerb
                 DryRun.Print(ctx, parse.GetValue(json), "convert", src, inputFormat.Name, dst, target.Name, Pipeline.Plan(ir, options));
                 return CliApp.ExitOk;
             }
-            var conversion = ConversionReport.Run(ir, options);
+            using var converted = Pipeline.Run(ir, options);
+            var conversion = ConversionReport.From(converted);
             conversion.PrintWarnings(ctx);
             var written = Models.Write(conversion.Result, dst, new WriteOptions
             {

@@ -47,7 +47,8 @@ public sealed class Hf2MobileVerb : IVerb
                 return CliApp.ExitOk;
             }
 
-            var conversion = ConversionReport.Run(ir, options);
+            using var converted = Pipeline.Run(ir, options);
+            var conversion = ConversionReport.From(converted);
             conversion.PrintWarnings(ctx);
             var recorded = new SortedDictionary<string, string>(StringComparer.Ordinal);
             quant.Record(parse, recorded, policy);

@@ -30,7 +30,7 @@ public sealed class VerifyVerb : IVerb
         var maxKl = new Option<double>("--max-kl") { Description = $"fail (exit 1) when max KL divergence exceeds this (default {DefaultMaxKl})", DefaultValueFactory = _ => DefaultMaxKl };
         var maxTokens = new Option<int>("--max-tokens") { Description = "evaluate at most this many tokens of --text", DefaultValueFactory = _ => 256 };
         var json = new Option<bool>("--json") { Description = "one JSON document on stdout" };
-        var exec = new ExecutorFlags(QuantPath.Exact);
+        var exec = new ExecutorFlags(ExecutorOptions.DefaultQuantPath);
         var cmd = new Command("verify", "Compare a converted model's logits with its Hugging Face reference; exit 1 over threshold.")
         {
             model, reference, bundleOnly, tokens, text, maxKl, maxTokens, json,
