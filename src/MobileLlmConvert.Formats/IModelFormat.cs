@@ -105,6 +105,12 @@ public interface IModelFormat
 
     DetectMatch Detect(ModelProbe probe);
 
+    /// <summary>
+    /// True when <paramref name="path"/> is an earlier output of ours in this format, which a writing
+    /// verb may replace without --force (docs/cli.md, "Where outputs go"). Never throws for a bad file.
+    /// </summary>
+    bool IsOwnOutput(string path);
+
     ModelIr Read(string path, ReadOptions options);
 
     WriteResult Write(ModelIr ir, string output, FormatWriteOptions options);

@@ -28,6 +28,19 @@ public sealed class GgufFormat : IModelFormat
         return probe.HasExtension(".gguf") ? DetectMatch.Hint : DetectMatch.No;
     }
 
+    /// <summary>A GGUF carrying our mobilellmconvert.* keys (a llama.cpp GGUF is the user's).</summary>
+    public bool IsOwnOutput(string path)
+    {
+        try
+        {
+            return File.Exists(path) && GgufFile.ReadMetadata(path).KeyValues.Any(kv => kv.Key.StartsWith(GgufKeys.OurPrefix, StringComparison.Ordinal));
+        }
+        catch (Exception e) when (e is Core.Errors.ModelFormatException or IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     public ModelIr Read(string path, ReadOptions options)
     {
         ModelFormats.RefuseFamily(this, path, options);

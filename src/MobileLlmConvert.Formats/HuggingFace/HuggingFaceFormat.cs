@@ -24,6 +24,9 @@ public sealed class HuggingFaceFormat : IModelFormat
     /// <summary>Any directory that is not something more specific: the importer names what is missing (config.json first).</summary>
     public DetectMatch Detect(ModelProbe probe) => probe.IsDirectory ? DetectMatch.Hint : DetectMatch.No;
 
+    /// <summary>Never: we do not write checkpoints through this format.</summary>
+    public bool IsOwnOutput(string path) => false;
+
     public ModelIr Read(string path, ReadOptions options) =>
         HfImporter.Import(path, options: options.Family is { } family ? new HfImportOptions { Family = family } : HfImportOptions.Default);
 

@@ -35,6 +35,19 @@ public sealed class MobileFileFormat : IModelFormat
         return probe.HasExtension(MobileFormat.FileExtension) ? DetectMatch.Hint : DetectMatch.No;
     }
 
+    /// <summary>A file starting with the mobile magic.</summary>
+    public bool IsOwnOutput(string path)
+    {
+        try
+        {
+            return File.Exists(path) && MobileFile.HasMagic(path);
+        }
+        catch (Exception e) when (e is Core.Errors.ModelFormatException or IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     public ModelIr Read(string path, ReadOptions options)
     {
         ModelFormats.RefuseFamily(this, path, options);
@@ -78,6 +91,9 @@ public sealed class MobileBundleFormat : IModelFormat
     public DetectMatch Detect(ModelProbe probe) =>
         probe.IsDirectory && (File.Exists(Path.Combine(probe.Path, MobileBundle.ManifestFileName)) || File.Exists(Path.Combine(probe.Path, MobileBundle.ModelFileName)))
             ? DetectMatch.Content : DetectMatch.No;
+
+    /// <summary>A directory with our manifest and nothing but the files it lists (<see cref="MobileBundle.LooksLikeBundle"/>).</summary>
+    public bool IsOwnOutput(string path) => Directory.Exists(path) && MobileBundle.LooksLikeBundle(path);
 
     public ModelIr Read(string path, ReadOptions options)
     {
