@@ -59,7 +59,7 @@ public static class CliApp
             case ModelFormatException fmt:
                 stderr.WriteLine(Line($"mlconvert: error: {fmt.Message}"));
                 return ExitBadInput;
-            case UsageException or QuantPolicyException:
+            case UsageException or QuantPolicyException or ModelUsageException:
                 stderr.WriteLine(Line($"mlconvert: {ex.Message}"));
                 return ExitBadInput;
             case InvalidDataException data:

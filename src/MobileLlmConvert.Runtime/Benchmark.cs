@@ -7,9 +7,15 @@ namespace MobileLlmConvert.Runtime;
 public sealed record BenchOptions
 {
     public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount);
-    public int PromptTokens { get; init; } = 128;
-    public int GenTokens { get; init; } = 32;
-    public QuantPath QuantPath { get; init; } = QuantPath.Exact;
+    /// <summary>Prefill length when none is asked for, here and in the CLI's `bench --prompt-tokens`.</summary>
+    public const int DefaultPromptTokens = 128;
+    /// <summary>Decode steps when none are asked for, here and in the CLI's `bench --gen-tokens`.</summary>
+    public const int DefaultGenTokens = 32;
+
+    public int PromptTokens { get; init; } = DefaultPromptTokens;
+    public int GenTokens { get; init; } = DefaultGenTokens;
+    /// <summary>The CLI's bench default too: a benchmark measures the fast path unless asked otherwise.</summary>
+    public QuantPath QuantPath { get; init; } = ExecutorOptions.GenerationQuantPath;
     /// <summary>Seed of the random prompt (ids drawn from the non-special range).</summary>
     public ulong Seed { get; init; } = 1;
 }

@@ -38,8 +38,18 @@ public sealed record ExecutorOptions
     public int MaxBatch { get; init; } = 64;
 
     /// <summary>
-    /// Exact by default: it is the verification-grade result, and with the tile reuse above it was also
-    /// the faster path for prefill on MobileLLM-125M (Q8_0 and Q4_0) and for Q4_0 decode when measured.
+    /// The path when none is asked for, in the library and in the CLI's logits and verify: exact is the
+    /// verification-grade result, and with the tile reuse above it was also the faster path for prefill
+    /// on MobileLLM-125M (Q8_0 and Q4_0) and for Q4_0 decode when measured.
     /// </summary>
-    public QuantPath QuantPath { get; init; } = QuantPath.Exact;
+    public const QuantPath DefaultQuantPath = QuantPath.Exact;
+
+    /// <summary>
+    /// The path of the CLI's generate and bench when none is asked for: integer dots, as llama.cpp
+    /// computes, for speed where bit-level agreement with the source is not the point.
+    /// </summary>
+    public const QuantPath GenerationQuantPath = QuantPath.Fast;
+
+    /// <summary>How quantized matrices are multiplied (<see cref="DefaultQuantPath"/> unless set).</summary>
+    public QuantPath QuantPath { get; init; } = DefaultQuantPath;
 }

@@ -94,7 +94,7 @@ public static class FuzzTargets
         new()
         {
             Name = "gguf",
-            Seeds = () => WrittenFrom.Select(n => GgufSeed(n, Write(n, s => GgufWriter.Write(s.Ir, s.Stream, new GgufWriteOptions())))).ToList(),
+            Seeds = () => WrittenFrom.Select(n => GgufSeed(n, Write(n, s => GgufWriter.Write(s.Ir, s.Stream, new GgufWriteOptions { FloatType = ElementType.F32 })))).ToList(),
             Run = (bytes, scratch) =>
             {
                 // The header parser first, in memory; only a header it accepts goes to a file for the IR builder.

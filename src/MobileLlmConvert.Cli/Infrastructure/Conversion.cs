@@ -6,35 +6,29 @@ using MobileLlmConvert.Core.Passes;
 namespace MobileLlmConvert.Cli.Infrastructure;
 
 /// <summary>
-/// The conversion pipeline every writing verb shares: sharing passes (tie, dedup, fold GQA) first, so
-/// a shared tensor is quantized once, then the Quantize pass. Nothing here reads tensor bytes: the
-/// passes produce lazy sources and the writer streams them tensor by tensor.
+/// A conversion as the CLI reports it: the library's <see cref="Pipeline"/> does the work (sharing
+/// passes, then Quantize); this class prints its notes, summary line and JSON.
 /// </summary>
-internal sealed class Conversion
+internal sealed class ConversionReport
 {
     public required ModelIr Source { get; init; }
     public required ModelIr Result { get; init; }
     public required SharingResult Sharing { get; init; }
     public PassReport? Quantization { get; init; }
+    /// <summary>The policy the Quantize pass ran with (null: no quantization), as recorded in a bundle manifest.</summary>
+    public QuantPolicy? Policy { get; init; }
     /// <summary>Started before the passes, so the summary's time covers passes and writing.</summary>
     public required Stopwatch Clock { get; init; }
 
-    public static Conversion Run(ModelIr source, SharingOptions sharing, QuantPolicy? policy)
+    public static ConversionReport From(Conversion c) => new()
     {
-        var clock = Stopwatch.StartNew();
-        // Inputs are read through pread with a size/mtime check, not the mapping: a file truncated
-        // under a conversion then ends in one "input changed while reading" line, not SIGBUS.
-        var shared = SharingPipeline.Run(source.WithCheckedReads(), sharing);
-        var ir = shared.Ir;
-        PassReport? quant = null;
-        if (policy is not null)
-        {
-            var q = new QuantizePass(policy).Run(ir);
-            ir = q.Ir;
-            quant = q.Report;
-        }
-        return new Conversion { Source = source, Result = ir, Sharing = shared, Quantization = quant, Clock = clock };
-    }
+        Source = c.Source,
+        Result = c.Result,
+        Sharing = c.Sharing,
+        Quantization = c.Quantization,
+        Policy = c.Policy,
+        Clock = c.Clock,
+    };
 
     public IEnumerable<PassReport> Reports => Quantization is null ? Sharing.Reports : Sharing.Reports.Append(Quantization);
 

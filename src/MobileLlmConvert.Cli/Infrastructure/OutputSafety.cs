@@ -1,16 +1,15 @@
 using System.CommandLine;
 using MobileLlmConvert.Core.Errors;
 using MobileLlmConvert.Core.IO;
-using MobileLlmConvert.Formats.Gguf;
-using MobileLlmConvert.Formats.Mobile;
+using MobileLlmConvert.Formats;
 
 namespace MobileLlmConvert.Cli.Infrastructure;
 
 public enum OutputKind
 {
-    /// <summary>One file (convert): a GGUF or mobile model file.</summary>
+    /// <summary>One file (convert): a single-file output of a registered format (GGUF, mobile).</summary>
     ModelFile,
-    /// <summary>A bundle directory (hf2mobile).</summary>
+    /// <summary>A directory output of a registered format: a bundle (hf2mobile, convert --to bundle).</summary>
     Bundle,
     /// <summary>A checkpoint directory (synth).</summary>
     Checkpoint,
@@ -55,28 +54,16 @@ public static class OutputSafety
             $"exists and is not {what}; pass --force to replace it");
     }
 
+    /// <summary>Each registered writable format says what an earlier output of its own looks like.</summary>
     private static bool IsOurs(string output, OutputKind kind, FileKind type)
     {
         if (type == FileKind.Directory && kind != OutputKind.ModelFile && !Directory.EnumerateFileSystemEntries(output).Any()) return true;
         return kind switch
         {
-            OutputKind.Bundle => type == FileKind.Directory && MobileBundle.LooksLikeBundle(output),
-            OutputKind.ModelFile => type == FileKind.Regular && IsOurModelFile(output),
+            OutputKind.Bundle => type == FileKind.Directory && ModelFormats.Writable.Any(f => f.IsDirectory && f.IsOwnOutput(output)),
+            OutputKind.ModelFile => type == FileKind.Regular && ModelFormats.Writable.Any(f => !f.IsDirectory && f.IsOwnOutput(output)),
             _ => false,
         };
-    }
-
-    private static bool IsOurModelFile(string path)
-    {
-        try
-        {
-            if (MobileFile.HasMagic(path)) return true;
-            return GgufFile.ReadMetadata(path).KeyValues.Any(kv => kv.Key.StartsWith(GgufKeys.OurPrefix, StringComparison.Ordinal));
-        }
-        catch (Exception e) when (e is ModelFormatException or IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
     }
 
     private static OutputException Refuse(OutputError kind, string output, string value, string reason) =>

@@ -28,19 +28,18 @@ internal sealed class QuantFlags(string? defaultScheme)
 
     public string? Scheme(ParseResult parse) => parse.GetValue(_quant) ?? defaultScheme;
 
-    /// <summary>The policy, or null when neither the user nor the verb asks for quantization.</summary>
-    public QuantPolicy? Policy(ParseResult parse)
+    /// <summary>
+    /// The quantization part of the library's options, spelled as on the command line. The verb's
+    /// default scheme is not filled in here: the target format's <c>DefaultQuant</c> applies in the
+    /// library, so the CLI and a library caller get the same default.
+    /// </summary>
+    public ConvertOptions Apply(ParseResult parse, ConvertOptions options) => options with
     {
-        string? scheme = Scheme(parse);
-        int? group = parse.GetValue(_group);
-        var overrides = parse.GetValue(_overrides) ?? [];
-        if (scheme is null)
-        {
-            if (group is not null || overrides.Length > 0) throw new UsageException("--group-size and --quant-override need --quant");
-            return null;
-        }
-        return QuantPolicy.Parse(scheme, group, overrides, parse.GetValue(_strict));
-    }
+        Quant = parse.GetValue(_quant),
+        GroupSize = parse.GetValue(_group),
+        QuantOverrides = parse.GetValue(_overrides) ?? [],
+        StrictQuant = parse.GetValue(_strict),
+    };
 
     /// <summary>The options as recorded in a bundle manifest: what was asked, spelled as on the command line.</summary>
     public void Record(ParseResult parse, IDictionary<string, string> into, QuantPolicy? policy)

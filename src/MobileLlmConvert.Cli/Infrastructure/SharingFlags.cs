@@ -19,6 +19,14 @@ internal sealed class SharingFlags
         cmd.Options.Add(_noFoldGqa);
     }
 
+    /// <summary>The three switches set on the library's conversion options.</summary>
+    public ConvertOptions Apply(ParseResult parse, ConvertOptions options) => options with
+    {
+        NoTie = parse.GetValue(_noTie),
+        NoDedup = parse.GetValue(_noDedup),
+        NoFoldGqa = parse.GetValue(_noFoldGqa),
+    };
+
     public SharingOptions Options(ParseResult parse) => new()
     {
         NoTie = parse.GetValue(_noTie),

@@ -10,10 +10,10 @@ public sealed class BenchVerb : IVerb
     public Command Build(CliContext ctx)
     {
         var model = new Argument<string>("MODEL") { Description = "Hugging Face directory, .gguf file, mobile bundle or model file" };
-        var promptTokens = new Option<int>("--prompt-tokens") { Description = "prefill length", DefaultValueFactory = _ => 128 };
-        var genTokens = new Option<int>("--gen-tokens") { Description = "decode steps", DefaultValueFactory = _ => 32 };
+        var promptTokens = new Option<int>("--prompt-tokens") { Description = "prefill length", DefaultValueFactory = _ => BenchOptions.DefaultPromptTokens };
+        var genTokens = new Option<int>("--gen-tokens") { Description = "decode steps", DefaultValueFactory = _ => BenchOptions.DefaultGenTokens };
         var json = new Option<bool>("--json") { Description = "one JSON document on stdout" };
-        var exec = new ExecutorFlags(QuantPath.Fast);
+        var exec = new ExecutorFlags(ExecutorOptions.GenerationQuantPath);
         var cmd = new Command("bench", "Measure prefill and decode speed and peak memory.") { model, promptTokens, genTokens, json };
         exec.AddTo(cmd);
         var family = FamilyFlag.Create();

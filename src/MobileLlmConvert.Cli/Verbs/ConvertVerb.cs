@@ -1,69 +1,79 @@
 using System.CommandLine;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Ir;
-using MobileLlmConvert.Formats.Gguf;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.HuggingFace;
-using MobileLlmConvert.Formats.Mobile;
-using MobileLlmConvert.Core.IO;
 
 namespace MobileLlmConvert.Cli.Verbs;
 
 /// <summary>
-/// `mlconvert convert SRC --to gguf|mobile -o OUT`: import, sharing passes, optional quantization,
-/// one output file written atomically. A progress bar on a terminal, a summary line at the end.
+/// `mlconvert convert SRC --to FORMAT -o OUT`: open (any registered format), sharing passes, optional
+/// quantization, one output written atomically by the target format. `--to` accepts exactly the
+/// registry's writable formats. A progress bar on a terminal, a summary line at the end; `--dry-run`
+/// prints the plan instead.
 /// </summary>
 public sealed class ConvertVerb : IVerb
 {
     public Command Build(CliContext ctx)
     {
         var source = new Argument<string>("SRC") { Description = "Hugging Face directory, .gguf file or mobile bundle/model file" };
-        var to = new Option<string>("--to") { Description = "gguf or mobile", Required = true };
-        to.AcceptOnlyFromAmong("gguf", "mobile");
-        var output = new Option<string>("--output", "-o") { Description = "file to write (a previous output of ours there is replaced; see --force)", Required = true };
+        var to = new Option<string>("--to")
+        {
+            Description = string.Join("; ", ModelFormats.Writable.Select(f => $"{f.Name}: {f.Summary}")),
+            Required = true,
+        };
+        to.AcceptOnlyFromAmong([.. ModelFormats.Writable.Select(f => f.Name)]);
+        var output = new Option<string>("--output", "-o") { Description = "file or bundle directory to write (a previous output of ours there is replaced; see --force)", Required = true };
         var force = OutputSafety.ForceOption();
-        var dtype = new Option<string>("--dtype") { Description = "GGUF only: float type of unquantized matrices, f32 or f16 (default f16); norms stay f32" };
+        var dtype = new Option<string>("--dtype")
+        {
+            Description = $"float type of unquantized matrices for {string.Join(", ", ModelFormats.Writable.Where(f => f.UsesFloatType).Select(f => f.Name))}: f32 or f16 " +
+                $"(default {Formats.Gguf.GgufWriteOptions.DefaultFloatType.Info().Name}); norms stay f32",
+        };
         var json = new Option<bool>("--json") { Description = "print the report as one JSON document on stdout" };
+        var dryRun = DryRun.Option();
         var quant = new QuantFlags(defaultScheme: null);
         var sharing = SharingFlags.Create();
-        var cmd = new Command("convert", "Convert a model to GGUF or the mobile format (sharing passes, optional quantization).") { source, to, output, dtype, json, force };
+        var cmd = new Command("convert", $"Convert a model to {string.Join(", ", ModelFormats.Writable.Select(f => f.Name))} (sharing passes, optional quantization).") { source, to, output, dtype, json, force, dryRun };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
         var family = FamilyFlag.Create();
         family.AddTo(cmd);
         cmd.SetAction(parse =>
         {
-            string src = parse.GetValue(source)!, dst = parse.GetValue(output)!, target = parse.GetValue(to)!;
+            string src = parse.GetValue(source)!, dst = parse.GetValue(output)!;
+            var target = ModelFormats.GetWritable(parse.GetValue(to)!);
             var floatType = FloatType(target, parse.GetValue(dtype));
-            var policy = quant.Policy(parse);
-            if (target == "mobile" && policy is null) policy = Core.Passes.QuantPolicy.Parse(Hf2MobileVerb.DefaultQuant);
-            if (target == "gguf" && policy is { IsQuantized: true, GroupSize: not 32 })
-                throw new UsageException($"--to gguf: GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); --quant {quant.Scheme(parse)} asks for group {policy.GroupSize}");
+            var options = sharing.Apply(parse, quant.Apply(parse, new ConvertOptions { Target = target.Name, Progress = ctx.Progress() }));
+            options.Policy(); // a bad scheme or a type the target cannot store: refused before the model is opened
+            var inputFormat = ModelOpener.Detect(src);
             using var ir = ModelOpener.Open(src, family.Options(parse));
-            OutputSafety.Check(dst, OutputKind.ModelFile, [src, .. ir.SourceFiles], parse.GetValue(force));
+            OutputSafety.Check(dst, target.IsDirectory ? OutputKind.Bundle : OutputKind.ModelFile, [src, .. ir.SourceFiles], parse.GetValue(force));
 
-            var conversion = Conversion.Run(ir, sharing.Options(parse), policy);
+            if (parse.GetValue(dryRun))
+            {
+                DryRun.Print(ctx, parse.GetValue(json), "convert", src, inputFormat.Name, dst, target.Name, Pipeline.Plan(ir, options));
+                return CliApp.ExitOk;
+            }
+            using var converted = Pipeline.Run(ir, options);
+            var conversion = ConversionReport.From(converted);
             conversion.PrintWarnings(ctx);
-            if (target == "gguf")
+            var written = Models.Write(conversion.Result, dst, new WriteOptions
             {
-                GgufWriter.Write(conversion.Result, dst, new GgufWriteOptions
-                {
-                    FloatType = floatType,
-                    // A Hugging Face cache snapshot's folder is a commit hash: name the model after its repo.
-                    ModelName = HfCheckpointDir.CacheRepoName(ir.SourcePath ?? src) ?? Path.GetFileName(Path.GetFullPath(src).TrimEnd('/')),
-                    Progress = ctx.Progress(),
-                });
-            }
-            else
-            {
-                AtomicFile.Write(dst, stream => MobileWriter.Write(conversion.Result, stream, new MobileWriteOptions { Progress = ctx.Progress() }));
-            }
-            long bytes = new FileInfo(dst).Length;
+                Format = target.Name,
+                FloatType = floatType,
+                // A Hugging Face cache snapshot's folder is a commit hash: name the model after its repo.
+                ModelName = HfCheckpointDir.CacheRepoName(ir.SourcePath ?? src) ?? Path.GetFileName(Path.GetFullPath(src).TrimEnd('/')),
+                SourceCheckpointSha256 = target.IsDirectory ? Models.CheckpointSha256(ir, ctx.Progress()) : null,
+                Progress = ctx.Progress(),
+            });
+            long bytes = written.Bytes;
             if (parse.GetValue(json))
             {
                 JsonOut.Write(ctx.Out, w =>
                 {
                     w.WriteStartObject();
-                    conversion.WriteJson(w, src, dst, target, bytes);
+                    conversion.WriteJson(w, src, dst, target.Name, bytes);
                     w.WriteEndObject();
                 });
             }
@@ -77,10 +87,10 @@ public sealed class ConvertVerb : IVerb
         return cmd;
     }
 
-    private static ElementType FloatType(string target, string? dtype)
+    private static ElementType FloatType(IModelFormat target, string? dtype)
     {
-        if (dtype is null) return ElementType.F16;
-        if (target != "gguf") throw new UsageException("--dtype applies to --to gguf; for the mobile format use --quant f16 or --quant f32");
+        if (dtype is null) return Formats.Gguf.GgufWriteOptions.DefaultFloatType;
+        if (!target.UsesFloatType) throw new UsageException($"--dtype applies to --to {string.Join(", ", ModelFormats.Writable.Where(f => f.UsesFloatType).Select(f => f.Name))}; for {target.Name} use --quant f16 or --quant f32");
         return dtype.ToLowerInvariant() switch
         {
             "f32" => ElementType.F32,

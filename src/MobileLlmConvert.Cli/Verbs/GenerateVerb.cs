@@ -19,7 +19,7 @@ public sealed class GenerateVerb : IVerb
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy (default)", DefaultValueFactory = _ => 0f };
         var topP = new Option<float>("--top-p") { Description = "nucleus sampling threshold in (0, 1]", DefaultValueFactory = _ => 1f };
         var seed = new Option<ulong>("--seed") { Description = "sampler seed (same seed, same text)", DefaultValueFactory = _ => 0 };
-        var exec = new ExecutorFlags(QuantPath.Fast);
+        var exec = new ExecutorFlags(ExecutorOptions.GenerationQuantPath);
         var cmd = new Command("generate", "Generate text from a prompt (greedy by default), streaming.") { model, prompt, maxTokens, temperature, topP, seed };
         exec.AddTo(cmd);
         var family = FamilyFlag.Create();

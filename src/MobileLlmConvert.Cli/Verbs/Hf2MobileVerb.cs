@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.Mobile;
 
 namespace MobileLlmConvert.Cli.Verbs;
@@ -7,21 +8,25 @@ namespace MobileLlmConvert.Cli.Verbs;
 /// <summary>
 /// `mlconvert hf2mobile HF_DIR -o BUNDLE_DIR`: the product's main job. Import, sharing passes,
 /// quantization (default int4 group 32 with 8-bit embedding and head), then a bundle directory
-/// holding the model file and manifest.json, which appears complete or not at all.
+/// holding the model file and manifest.json, which appears complete or not at all. `--dry-run`
+/// prints the plan instead.
 /// </summary>
 public sealed class Hf2MobileVerb : IVerb
 {
-    public const string DefaultQuant = "q4";
+    /// <summary>The bundle format's default scheme: one constant for the library and the CLI.</summary>
+    public const string DefaultQuant = MobileFileFormat.DefaultScheme;
 
     public Command Build(CliContext ctx)
     {
+        var target = ModelFormats.GetWritable(MobileBundleFormat.FormatName);
         var source = new Argument<string>("HF_DIR") { Description = "Hugging Face checkpoint directory" };
         var output = new Option<string>("--output", "-o") { Description = "bundle directory to create (a previous bundle there is replaced; see --force)", Required = true };
         var force = OutputSafety.ForceOption();
         var json = new Option<bool>("--json") { Description = "print the report as one JSON document on stdout" };
-        var quant = new QuantFlags(DefaultQuant);
+        var dryRun = DryRun.Option();
+        var quant = new QuantFlags(target.DefaultQuant);
         var sharing = SharingFlags.Create();
-        var cmd = new Command("hf2mobile", "Build a device bundle (model file + manifest.json) from a Hugging Face checkpoint.") { source, output, json, force };
+        var cmd = new Command("hf2mobile", "Build a device bundle (model file + manifest.json) from a Hugging Face checkpoint.") { source, output, json, force, dryRun };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
         var family = FamilyFlag.Create();
@@ -29,28 +34,37 @@ public sealed class Hf2MobileVerb : IVerb
         cmd.SetAction(parse =>
         {
             string src = parse.GetValue(source)!, dst = parse.GetValue(output)!;
-            if (ModelOpener.Detect(src) != ModelKind.HuggingFace)
-                throw new UsageException($"{src}: hf2mobile takes a Hugging Face checkpoint directory; use 'convert --to mobile' for other inputs");
-            var policy = quant.Policy(parse)!;
-            var sharingOptions = sharing.Options(parse);
+            if (!ModelOpener.IsCheckpoint(src))
+                throw new UsageException($"{src}: hf2mobile takes a Hugging Face checkpoint directory; use 'convert --to {target.Name}' for other inputs");
+            var options = sharing.Apply(parse, quant.Apply(parse, new ConvertOptions { Target = target.Name, Progress = ctx.Progress() }));
+            var policy = options.Policy();
+            var sharingOptions = options.Sharing;
             using var ir = ModelOpener.Open(src, family.Options(parse));
             OutputSafety.Check(dst, OutputKind.Bundle, [src, .. ir.SourceFiles], parse.GetValue(force));
-
-            var conversion = Conversion.Run(ir, sharingOptions, policy);
-            conversion.PrintWarnings(ctx);
-            var options = new SortedDictionary<string, string>(StringComparer.Ordinal);
-            quant.Record(parse, options, policy);
-            options["tie"] = (!sharingOptions.NoTie).ToString().ToLowerInvariant();
-            options["dedup"] = (!sharingOptions.NoDedup).ToString().ToLowerInvariant();
-            options["fold_gqa"] = (!sharingOptions.NoFoldGqa).ToString().ToLowerInvariant();
-            var manifest = MobileBundle.Write(dst, conversion.Result, new BundleOptions
+            if (parse.GetValue(dryRun))
             {
+                DryRun.Print(ctx, parse.GetValue(json), "hf2mobile", src, ModelOpener.Detect(src).Name, dst, target.Name, Pipeline.Plan(ir, options));
+                return CliApp.ExitOk;
+            }
+
+            using var converted = Pipeline.Run(ir, options);
+            var conversion = ConversionReport.From(converted);
+            conversion.PrintWarnings(ctx);
+            var recorded = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            quant.Record(parse, recorded, policy);
+            recorded["tie"] = (!sharingOptions.NoTie).ToString().ToLowerInvariant();
+            recorded["dedup"] = (!sharingOptions.NoDedup).ToString().ToLowerInvariant();
+            recorded["fold_gqa"] = (!sharingOptions.NoFoldGqa).ToString().ToLowerInvariant();
+            var written = Models.Write(conversion.Result, dst, new WriteOptions
+            {
+                Format = target.Name,
                 // The folder the importer read: a cache repo folder's snapshot, not the repo folder.
-                SourceCheckpointSha256 = CheckpointHash.Compute(ir.SourcePath ?? src, ir.SourceFiles),
-                Options = options,
+                SourceCheckpointSha256 = Models.CheckpointSha256(ir, ctx.Progress()),
+                RecordedOptions = recorded,
                 Progress = ctx.Progress(),
             });
-            long bytes = manifest.Files.Sum(f => f.Bytes);
+            var manifest = written.Manifest!;
+            long bytes = written.Bytes;
             if (parse.GetValue(json))
             {
                 JsonOut.Write(ctx.Out, w =>

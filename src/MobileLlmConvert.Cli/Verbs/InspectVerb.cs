@@ -3,6 +3,7 @@ using System.Text.Json;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
+using MobileLlmConvert.Formats;
 
 namespace MobileLlmConvert.Cli.Verbs;
 
@@ -52,10 +53,10 @@ public sealed class InspectVerb : IVerb
         ir.Tensors.GroupBy(t => t.Type.Info().Name).OrderBy(g => g.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => (long)g.Count());
 
-    private static void WriteText(TextWriter o, string path, ModelKind kind, ModelIr ir, SharingSummary s, SharingResult? passes)
+    private static void WriteText(TextWriter o, string path, IModelFormat kind, ModelIr ir, SharingSummary s, SharingResult? passes)
     {
         var c = ir.Config;
-        o.WriteLine($"{path} ({kind})");
+        o.WriteLine($"{path} ({kind.Name})");
         o.WriteLine($"family: {c.Family} ({c.Architecture})");
         foreach (var n in ir.ImportNotes) o.WriteLine($"import: {n}");
         o.WriteLine($"dims: hidden {c.HiddenSize}, intermediate {c.IntermediateSize}, heads {c.NumHeads}, kv heads {c.NumKvHeads}, head dim {c.HeadDim}, vocab {c.VocabSize}");
@@ -88,13 +89,13 @@ public sealed class InspectVerb : IVerb
         }
     }
 
-    private static void WriteJson(TextWriter o, string path, ModelKind kind, ModelIr ir, SharingSummary s, SharingResult? passes) =>
+    private static void WriteJson(TextWriter o, string path, IModelFormat kind, ModelIr ir, SharingSummary s, SharingResult? passes) =>
         JsonOut.Write(o, w =>
         {
             var c = ir.Config;
             w.WriteStartObject();
             w.WriteString("path", path);
-            w.WriteString("format", kind.ToString().ToLowerInvariant());
+            w.WriteString("format", kind.Name);
             w.WriteBoolean("raw", passes is null);
             w.WriteString("family", c.Family.ToString());
             w.WriteString("architecture", c.Architecture);

@@ -14,9 +14,9 @@ namespace MobileLlmConvert.Cli.Verbs;
 internal sealed record InspectWeights(HfWeightContainer Container, IReadOnlyList<string> Files, IReadOnlyDictionary<string, int> StoredDTypes, IReadOnlyList<TorchAlias> Aliases)
 {
     /// <summary>Null for anything but a checkpoint directory (GGUF and mobile files have their own headers).</summary>
-    public static InspectWeights? Of(string path, ModelKind kind)
+    public static InspectWeights? Of(string path, Formats.IModelFormat kind)
     {
-        if (kind != ModelKind.HuggingFace) return null;
+        if (kind is not Formats.HuggingFace.HuggingFaceFormat) return null;
         using var bag = new ResourceBag();
         var w = HfWeights.Open(path, bag);
         return new InspectWeights(w.Container, w.Files.Select(f => Path.GetFileName(f.Path)).ToList(), w.StoredDTypes, w.Aliases);

@@ -15,7 +15,7 @@ public sealed class LogitsVerb : IVerb
     {
         var model = new Argument<string>("MODEL") { Description = "Hugging Face directory, .gguf file, mobile bundle or model file" };
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids, e.g. 1,17,40", Required = true };
-        var exec = new ExecutorFlags(QuantPath.Exact);
+        var exec = new ExecutorFlags(ExecutorOptions.DefaultQuantPath);
         var cmd = new Command("logits", "Print the executor's logits for every position of a token list, as JSON.") { model, tokens };
         exec.AddTo(cmd);
         var family = FamilyFlag.Create();

@@ -30,7 +30,7 @@ public sealed class VerifyVerb : IVerb
         var maxKl = new Option<double>("--max-kl") { Description = $"fail (exit 1) when max KL divergence exceeds this (default {DefaultMaxKl})", DefaultValueFactory = _ => DefaultMaxKl };
         var maxTokens = new Option<int>("--max-tokens") { Description = "evaluate at most this many tokens of --text", DefaultValueFactory = _ => 256 };
         var json = new Option<bool>("--json") { Description = "one JSON document on stdout" };
-        var exec = new ExecutorFlags(QuantPath.Exact);
+        var exec = new ExecutorFlags(ExecutorOptions.DefaultQuantPath);
         var cmd = new Command("verify", "Compare a converted model's logits with its Hugging Face reference; exit 1 over threshold.")
         {
             model, reference, bundleOnly, tokens, text, maxKl, maxTokens, json,
@@ -45,12 +45,12 @@ public sealed class VerifyVerb : IVerb
             string modelPath = parse.GetValue(model)!;
             if (parse.GetValue(bundleOnly)) return VerifyBundle(ctx, modelPath, parse.GetValue(json));
             string refPath = parse.GetValue(reference) ?? throw new UsageException("--reference: required (the Hugging Face checkpoint the model was converted from), unless --bundle-only");
-            if (ModelOpener.Detect(refPath) != ModelKind.HuggingFace)
+            if (!ModelOpener.IsCheckpoint(refPath))
                 throw new UsageException($"--reference: {refPath} is not a Hugging Face checkpoint directory");
             // --family is how the reference was read; a candidate that is itself a checkpoint is read the same way.
             var hf = family.Options(parse);
             using var refIr = ModelOpener.Open(refPath, hf);
-            using var candidate = ModelOpener.Open(modelPath, ModelOpener.Detect(modelPath) == ModelKind.HuggingFace ? hf : null);
+            using var candidate = ModelOpener.Open(modelPath, ModelOpener.IsCheckpoint(modelPath) ? hf : null);
             CheckCompatible(refIr, candidate, modelPath);
             var ids = Tokens(parse, tokens, text, maxTokens, refIr);
             var options = exec.Options(parse, maxContext: ids.Length);

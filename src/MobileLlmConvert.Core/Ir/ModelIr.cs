@@ -94,11 +94,18 @@ public sealed record ModelIr : IDisposable
     public void Dispose() => Resources.Dispose();
 }
 
-/// <summary>Resources (mapped files) that tensors of an IR and all IRs derived from it depend on.</summary>
+/// <summary>
+/// Resources (mapped files) that tensors of an IR and all IRs derived from it depend on. Released
+/// when the owner disposes it (any IR sharing the bag: the first Dispose counts) and every
+/// <see cref="Lease"/> is released: a conversion leases its source's bag, so its result stays readable
+/// whichever of the two is disposed first.
+/// </summary>
 public sealed class ResourceBag : IDisposable
 {
     private readonly List<IDisposable> _items = [];
+    private bool _ownerReleased;
     private bool _disposed;
+    private int _leases;
 
     public T Add<T>(T item) where T : IDisposable
     {
@@ -110,14 +117,50 @@ public sealed class ResourceBag : IDisposable
         return item;
     }
 
+    /// <summary>Keeps the resources alive until the returned handle is disposed too (each handle releases once).</summary>
+    public IDisposable Lease()
+    {
+        lock (_items)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _leases++;
+        }
+        return new LeaseHandle(this);
+    }
+
     public void Dispose()
     {
         lock (_items)
         {
-            if (_disposed) return;
-            _disposed = true;
-            for (int i = _items.Count - 1; i >= 0; i--) _items[i].Dispose();
-            _items.Clear();
+            _ownerReleased = true;
+            ReleaseIfUnused();
+        }
+    }
+
+    private void EndLease()
+    {
+        lock (_items)
+        {
+            _leases--;
+            ReleaseIfUnused();
+        }
+    }
+
+    private void ReleaseIfUnused()
+    {
+        if (_disposed || !_ownerReleased || _leases > 0) return;
+        _disposed = true;
+        for (int i = _items.Count - 1; i >= 0; i--) _items[i].Dispose();
+        _items.Clear();
+    }
+
+    private sealed class LeaseHandle(ResourceBag bag) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) bag.EndLease();
         }
     }
 }

@@ -1,4 +1,5 @@
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats.SentencePiece;
 
 namespace MobileLlmConvert.Formats.Gguf;
 
@@ -26,6 +27,8 @@ public static class GgufFile
     /// <summary>
     /// Reads a llama-architecture GGUF into the IR. With our mobilellmconvert.* keys the shared IR is
     /// rebuilt exactly; without them (a file from llama.cpp's converter) a plain Llama IR results.
+    /// GGUF stores a sentencepiece vocabulary, not its ModelProto: the returned IR carries one rebuilt
+    /// from the vocabulary, so a tokenizer can be made from it like from any other reader's IR.
     /// The mapped file is added to <paramref name="resources"/>, which the returned IR also holds.
     /// </summary>
     public static ModelIr Read(string path, ResourceBag resources)
@@ -36,7 +39,7 @@ public static class GgufFile
             var metadata = Parse(file, path);
             var ir = GgufIrBuilder.Build(metadata, file, resources);
             resources.Add(file);
-            return ir;
+            return SentencePieceModelFile.WithModelProto(ir);
         }
         catch
         {

@@ -7,11 +7,17 @@ namespace MobileLlmConvert.Formats.Gguf;
 /// <summary>How <see cref="GgufWriter"/> writes a model.</summary>
 public sealed record GgufWriteOptions
 {
+    /// <summary>
+    /// The float type when none is asked for, here and in the CLI's `--dtype`: F16 halves the file
+    /// and is what llama.cpp's own converter writes by default (convert_hf_to_gguf.py `--outtype f16`).
+    /// </summary>
+    public static ElementType DefaultFloatType => ElementType.F16;
+
     /// <summary>Type of float matrices (F32 or F16). BF16/F16/F32 sources are converted; quantized tensors are written as they are.</summary>
-    public ElementType FloatType { get; init; } = ElementType.F32;
+    public ElementType FloatType { get; init; } = DefaultFloatType;
     /// <summary>general.name; defaults to the source's file or folder name.</summary>
     public string? ModelName { get; init; }
-    /// <summary>Reports ("gguf", bytes written, total bytes, tensor name) after each tensor.</summary>
+    /// <summary>Reports ("write", bytes written, total bytes, tensor name) after each tensor.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
 }
 
@@ -77,7 +83,7 @@ public static class GgufWriter
             encoder.Pad(GgufConstants.DefaultAlignment);
             if (lastUse[key] == i) shared.Remove(key);
             done += t.ByteSize;
-            options.Progress?.Report(new ConversionProgress("gguf", done, total, t.GgufName));
+            options.Progress?.Report(new ConversionProgress("write", done, total, t.GgufName));
         }
         output.Flush();
     }

@@ -23,14 +23,20 @@ public static class CheckpointHash
     public static IReadOnlyList<string> Names(string checkpointDir, IEnumerable<string> files) =>
         files.Select(f => Name(checkpointDir, f)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
 
-    /// <summary>Lower-case hex SHA-256 of the listed files of a checkpoint (see the class remarks).</summary>
-    public static string Compute(string checkpointDir, IEnumerable<string> files)
+    /// <summary>
+    /// Lower-case hex SHA-256 of the listed files of a checkpoint (see the class remarks). Reports
+    /// stage "hash" (files done of files listed, the file name) after each file: a checkpoint of
+    /// several GB takes seconds to hash.
+    /// </summary>
+    public static string Compute(string checkpointDir, IEnumerable<string> files, IProgress<ConversionProgress>? progress = null)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var buffer = new byte[BufferBytes];
         Span<byte> frame = stackalloc byte[9];
-        foreach (var name in Names(checkpointDir, files))
+        var names = Names(checkpointDir, files);
+        for (int i = 0; i < names.Count; i++)
         {
+            string name = names[i];
             using var stream = InputFile.OpenRead(Path.Combine(checkpointDir, name), 1, FileOptions.SequentialScan);
             long length = stream.Length;
             hash.AppendData(Encoding.UTF8.GetBytes(name));
@@ -38,6 +44,7 @@ public static class CheckpointHash
             BinaryPrimitives.WriteUInt64LittleEndian(frame[1..], (ulong)length);
             hash.AppendData(frame);
             AppendExactly(hash, stream, Path.Combine(checkpointDir, name), length, buffer);
+            progress?.Report(new ConversionProgress("hash", i + 1, names.Count, name));
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }

@@ -91,6 +91,18 @@ public static class SentencePieceModelFile
     }
 
     /// <summary>
+    /// The IR with a sentencepiece ModelProto for its tokenizer when the format stored only the
+    /// vocabulary (GGUF): the executor's tokenizer needs the proto's normalizer settings, and
+    /// <see cref="Build"/> gives the ones LLaMA's tokenizer.model uses. Other IRs are returned as they are.
+    /// </summary>
+    public static Core.Ir.ModelIr WithModelProto(Core.Ir.ModelIr ir)
+    {
+        if (ir.Tokenizer is { Kind: TokenizerKind.SentencePiece, SentencePieceModel: null } tok)
+            return ir with { Tokenizer = tok with { SentencePieceModel = Build(tok) } };
+        return ir;
+    }
+
+    /// <summary>
     /// A LLaMA-style model for a vocabulary: BPE with byte fallback, identity normalization,
     /// a dummy prefix and no whitespace collapsing (the settings of LLaMA's released tokenizer.model).
     /// Deterministic: Google.Protobuf writes fields in field-number order.

@@ -152,7 +152,7 @@ public sealed class ByteLevelBpeTests
 
         using var ir = HfImporter.Import(ckpt);
         Assert.Equal(BpePreTokenizers.Gpt2, ir.Tokenizer!.PreTokenizer);
-        GgufWriter.Write(ir, dir["m.gguf"], new GgufWriteOptions());
+        GgufWriter.Write(ir, dir["m.gguf"], new GgufWriteOptions { FloatType = ElementType.F32 });
         var ours = new TextTokenizer(ir.Tokenizer);
         var llama = LlamaCppOracle.TokenizeAll(dir["m.gguf"], Prompts);
         for (int i = 0; i < Prompts.Length; i++)

@@ -15,7 +15,7 @@ public sealed class GgufByteLevelBpeTests
     private static string WriteGood(TestSupport.TempDir dir)
     {
         using var ir = HfImporter.Import(ByteLevelBpeTests.Checkpoint);
-        GgufWriter.Write(ir, dir["good.gguf"], new GgufWriteOptions());
+        GgufWriter.Write(ir, dir["good.gguf"], new GgufWriteOptions { FloatType = ElementType.F32 });
         return dir["good.gguf"];
     }
 

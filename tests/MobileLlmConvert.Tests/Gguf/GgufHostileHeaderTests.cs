@@ -1,3 +1,4 @@
+using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.Gguf;
 
 namespace MobileLlmConvert.Tests.Gguf;
@@ -171,7 +172,7 @@ public class GgufHostileHeaderTests
     {
         using var ir = GgufTestModels.Create("llama-tied");
         using var stream = new MemoryStream();
-        GgufWriter.Write(ir, stream, new GgufWriteOptions());
+        GgufWriter.Write(ir, stream, new GgufWriteOptions { FloatType = ElementType.F32 });
         var bytes = stream.ToArray();
         long header = GgufFile.ReadMetadata(bytes).DataOffset;
         var kinds = new HashSet<GgufError>();

@@ -14,7 +14,7 @@ public class GgufHostileModelTests
     {
         using var dir = GgufTestModels.TempDir();
         using var ir = GgufTestModels.Create(family);
-        GgufWriter.Write(ir, dir.File("good.gguf"), new GgufWriteOptions());
+        GgufWriter.Write(ir, dir.File("good.gguf"), new GgufWriteOptions { FloatType = ElementType.F32 });
         var path = GgufRewrite.Rewrite(dir.File("good.gguf"), dir.File("bad.gguf"), keys, tensors);
         using var bag = new ResourceBag();
         var e = Assert.Throws<GgufException>(() => GgufFile.Read(path, bag));
@@ -118,7 +118,7 @@ public class GgufHostileModelTests
     {
         using var dir = GgufTestModels.TempDir();
         using var ir = GgufTestModels.Create("mobilellm-ls");
-        GgufWriter.Write(ir, dir.File("good.gguf"), new GgufWriteOptions());
+        GgufWriter.Write(ir, dir.File("good.gguf"), new GgufWriteOptions { FloatType = ElementType.F32 });
         var good = File.ReadAllBytes(dir.File("good.gguf"));
         long header = GgufFile.ReadMetadata(dir.File("good.gguf")).DataOffset;
         var rng = new Core.Synthetic.SplitMix64(42);

@@ -37,7 +37,7 @@ public class GgufWriterTests
         using var dir = GgufTestModels.TempDir();
         using var ir = GgufTestModels.Create("llama-gqa-untied"); // hd = 16, 4 heads, 2 KV heads, f32
         var path = dir.File("p.gguf");
-        GgufWriter.Write(ir, path, new GgufWriteOptions());
+        GgufWriter.Write(ir, path, new GgufWriteOptions { FloatType = ElementType.F32 });
         var md = GgufFile.ReadMetadata(path);
         var file = File.ReadAllBytes(path);
         float[] Row(string gguf, int row)
@@ -71,7 +71,7 @@ public class GgufWriterTests
         using var dir = GgufTestModels.TempDir();
         using var ir = GgufTestModels.Create("llama-tied");
         var path = dir.File("h.gguf");
-        GgufWriter.Write(ir, path, new GgufWriteOptions { ModelName = "tiny" });
+        GgufWriter.Write(ir, path, new GgufWriteOptions { FloatType = ElementType.F32, ModelName = "tiny" });
         var b = File.ReadAllBytes(path);
 
         Assert.Equal("GGUF", Encoding.ASCII.GetString(b, 0, 4));
@@ -125,7 +125,7 @@ public class GgufWriterTests
         var reports = new List<ConversionProgress>();
         var progress = new SyncProgress(reports.Add);
         using var output = new MemoryStream();
-        GgufWriter.Write(ir, output, new GgufWriteOptions { Progress = progress });
+        GgufWriter.Write(ir, output, new GgufWriteOptions { FloatType = ElementType.F32, Progress = progress });
         Assert.Equal(20, reports.Count);
         Assert.Equal("token_embd.weight", reports[0].Item);
         Assert.Equal(reports[^1].Total, reports[^1].Done);
@@ -137,7 +137,7 @@ public class GgufWriterTests
     {
         using var source = GgufTestModels.Create("llama-tied");
         var ir = GgufTestModels.Quantized(source, ElementType.Q4_G64);
-        var e = Assert.Throws<GgufException>(() => GgufWriter.Write(ir, Stream.Null, new GgufWriteOptions()));
+        var e = Assert.Throws<GgufException>(() => GgufWriter.Write(ir, Stream.Null, new GgufWriteOptions { FloatType = ElementType.F32 }));
         Assert.Equal(GgufError.UnsupportedTensorType, e.Kind);
         Assert.Equal("(model): model.embed_tokens.weight = q4_g64: GGUF has no group-64 type; quantize with group 32 (q8_0, q4_0, q4_1) for GGUF", e.Message);
     }
@@ -151,7 +151,7 @@ public class GgufWriterTests
             Config = source.Config, Tensors = source.Tensors, Embedding = source.Embedding, FinalNorm = source.FinalNorm,
             Output = source.Output, Steps = source.Steps, Tokenizer = null, SourcePath = "/models/x",
         };
-        var e = Assert.Throws<GgufException>(() => GgufWriter.Write(ir, Stream.Null, new GgufWriteOptions()));
+        var e = Assert.Throws<GgufException>(() => GgufWriter.Write(ir, Stream.Null, new GgufWriteOptions { FloatType = ElementType.F32 }));
         Assert.Equal(GgufError.MissingTokenizer, e.Kind);
         Assert.Equal("/models/x: tokenizer = (absent): llama.cpp cannot load a GGUF without a vocabulary", e.Message);
     }
@@ -162,7 +162,7 @@ public class GgufWriterTests
         // Without our keys (as llama.cpp's converter writes it) an LS model is a plain 4-block Llama.
         using var dir = GgufTestModels.TempDir();
         using var ir = GgufTestModels.Create("mobilellm-ls");
-        GgufWriter.Write(ir, dir.File("ls.gguf"), new GgufWriteOptions());
+        GgufWriter.Write(ir, dir.File("ls.gguf"), new GgufWriteOptions { FloatType = ElementType.F32 });
         var plain = GgufRewrite.Rewrite(dir.File("ls.gguf"), dir.File("plain.gguf"),
             kvs => kvs.RemoveAll(kv => kv.Key.StartsWith(GgufKeys.OurPrefix, StringComparison.Ordinal)));
         using var bag = new ResourceBag();
@@ -195,9 +195,9 @@ public class GgufWriterTests
             return new Tensor(t.Name, t.Shape, t.Type, c);
         }).ToList());
         var withCounters = new MemoryStream();
-        GgufWriter.Write(counted, withCounters, new GgufWriteOptions());
+        GgufWriter.Write(counted, withCounters, new GgufWriteOptions { FloatType = ElementType.F32 });
         var plain = new MemoryStream();
-        GgufWriter.Write(ir, plain, new GgufWriteOptions());
+        GgufWriter.Write(ir, plain, new GgufWriteOptions { FloatType = ElementType.F32 });
 
         Assert.Equal(plain.ToArray(), withCounters.ToArray());
         var uses = ir.Steps.SelectMany(s => s.Keys.Distinct()).GroupBy(k => k).Where(g => g.Count() > 1).Select(g => g.Key).ToList();

@@ -251,7 +251,7 @@ public sealed class HfFamilyRulesTests : IDisposable
         Assert.Equal(0, CliRunner.Run("convert", FixtureCatalog.Get("llama-tiny").CommittedPath, "--to", "gguf", "-o", gguf).ExitCode);
         var g = CliRunner.Run("inspect", gguf, "--family", "llama");
         Assert.Equal(2, g.ExitCode);
-        Assert.Contains("is a Gguf model, not a Hugging Face checkpoint", g.Stderr);
+        Assert.Contains("is a gguf model, not a Hugging Face checkpoint", g.Stderr);
     }
 
     [Fact]

@@ -82,7 +82,7 @@ public class LlamaCppOracleTests
         using var source = GgufTestModels.Create("llama-gqa-untied");
         var ir = GgufTestModels.Quantized(source, type);
         var path = dir.File("q.gguf");
-        GgufWriter.Write(ir, path, new GgufWriteOptions());
+        GgufWriter.Write(ir, path, new GgufWriteOptions { FloatType = ElementType.F32 });
         var llama = LlamaCppOracle.Probabilities(path, Prompt, threads: 2);
         var reference = NaiveTransformer.Logits(ir, Prompt, NaiveActivations.GgmlQ8);
         double maxDiff = 0;
@@ -102,7 +102,7 @@ public class LlamaCppOracleTests
         using var dir = GgufTestModels.TempDir();
         using var ir = GgufTestModels.Create("llama-tied");
         var path = dir.File("t.gguf");
-        GgufWriter.Write(ir, path, new GgufWriteOptions());
+        GgufWriter.Write(ir, path, new GgufWriteOptions { FloatType = ElementType.F32 });
         // sentencepiece BPE on "▁hello▁world" merges the best-scored pair first (SyntheticVocab scores are
         // minus the merge rank): he(-1) > ▁w(-10) > or(-17) > ll(-23) > ▁he(-37) > ▁wor(-41) > ld(-42) >
         // ▁world(-43). "▁hello" is never reached: "lo" lost its "l" to "ll", and "llo" is not a piece.
@@ -118,7 +118,7 @@ public class LlamaCppOracleTests
         using var dir = GgufTestModels.TempDir();
         using var ir = GgufTestModels.Create("llama-tied");
         var path = dir.File("t.gguf");
-        GgufWriter.Write(ir, path, new GgufWriteOptions());
+        GgufWriter.Write(ir, path, new GgufWriteOptions { FloatType = ElementType.F32 });
         var e = Assert.Throws<InvalidOperationException>(() => LlamaCppOracle.Probabilities(path, [1, 320]));
         Assert.StartsWith("node llama-probs.mjs exited with 2: ", e.Message);
         Assert.EndsWith("--tokens: 320 is outside the vocabulary of 320", e.Message);

@@ -97,7 +97,7 @@ public sealed class EdgeTests
 
     /// <summary>
     /// The input shrinks after it was opened and mapped, as `truncate` would do during a run. The
-    /// verb's own path (Conversion.Run, an atomic write, CliApp.ReportFailure) must end in one line
+    /// verb's own path (Pipeline.Run, Models.Write, CliApp.ReportFailure) must end in one line
     /// and exit 2, with no temporary left beside the output.
     /// </summary>
     [Theory]
@@ -121,8 +121,8 @@ public sealed class EdgeTests
         int code = -1;
         try
         {
-            var conversion = Conversion.Run(ir, new SharingOptions(), QuantPolicy.Parse("q8"));
-            AtomicFile.Write(dir["out/m.mlcm"], s => MobileWriter.Write(conversion.Result, s, new MobileWriteOptions()));
+            using var conversion = Pipeline.Run(ir, new ConvertOptions { Quant = "q8" });
+            Models.Write(conversion.Result, dir["out/m.mlcm"], new WriteOptions { Format = "mobile" });
         }
         catch (Exception e)
         {

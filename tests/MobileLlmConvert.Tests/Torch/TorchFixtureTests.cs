@@ -15,6 +15,9 @@ using Xunit.Abstractions;
 
 namespace MobileLlmConvert.Tests.Torch;
 
+// Inside the namespace so it wins over the library facade MobileLlmConvert.Models.
+using Models = MobileLlmConvert.Tests.EndToEnd.Models;
+
 /// <summary>
 /// The .bin fixtures written by torch.save itself (testdata/torch/make_fixtures.py): values decode
 /// as torch wrote them, twins of safetensors fixtures give the same logits, and the GGUF converted

@@ -9,6 +9,9 @@ using Xunit.Abstractions;
 
 namespace MobileLlmConvert.Tests.Trained;
 
+// Inside the namespace so it wins over the library facade MobileLlmConvert.Models.
+using Models = MobileLlmConvert.Tests.EndToEnd.Models;
+
 /// <summary>
 /// A checkpoint with trained weights, published the way the Hub publishes MobileLLM-LS, must import,
 /// run, convert and verify: logits against torch's float64 forward, the greedy continuation, the

@@ -1,0 +1,68 @@
+using System.Globalization;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Passes;
+
+namespace MobileLlmConvert.Formats.Gguf;
+
+/// <summary>GGUF files of llama.cpp's llama architecture (formats/gguf.md), behind <see cref="IModelFormat"/>.</summary>
+public sealed class GgufFormat : IModelFormat
+{
+    /// <summary>The registered name (<see cref="IModelFormat.Name"/>).</summary>
+    public const string FormatName = "gguf";
+
+    public string Name => FormatName;
+    public string Summary => "one .gguf file llama.cpp runs (shared tensors written once per executed step)";
+    public bool CanWrite => true;
+    public bool UsesFloatType => true;
+    public string? CannotStore(QuantPolicy policy) => policy is { IsQuantized: true, GroupSize: not 32 }
+        ? $"GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); quantization {policy} asks for group {policy.GroupSize}"
+        : null;
+    public bool IsDirectory => false;
+    /// <summary>Floats unless asked: llama.cpp users pick a quant type themselves.</summary>
+    public string? DefaultQuant => null;
+
+    public DetectMatch Detect(ModelProbe probe)
+    {
+        if (probe.IsDirectory) return DetectMatch.No;
+        if (probe.StartsWith("GGUF"u8)) return DetectMatch.Content;
+        return probe.HasExtension(".gguf") ? DetectMatch.Hint : DetectMatch.No;
+    }
+
+    /// <summary>A GGUF carrying our mobilellmconvert.* keys (a llama.cpp GGUF is the user's).</summary>
+    public bool IsOwnOutput(string path)
+    {
+        try
+        {
+            return File.Exists(path) && GgufFile.ReadMetadata(path).KeyValues.Any(kv => kv.Key.StartsWith(GgufKeys.OurPrefix, StringComparison.Ordinal));
+        }
+        catch (Exception e) when (e is Core.Errors.ModelFormatException or IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    public ModelIr Read(string path, ReadOptions options)
+    {
+        ModelFormats.RefuseFamily(this, path, options);
+        return GgufFile.Read(path, new ResourceBag());
+    }
+
+    public WriteResult Write(ModelIr ir, string output, FormatWriteOptions options)
+    {
+        GgufWriter.Write(ir, output, new GgufWriteOptions
+        {
+            FloatType = options.FloatType,
+            ModelName = options.ModelName,
+            Progress = options.Progress,
+        });
+        return new WriteResult(output, new FileInfo(output).Length, Name);
+    }
+
+    /// <summary>The header alone: no tensor data is mapped.</summary>
+    public FormatDescription Describe(string path)
+    {
+        var m = GgufFile.ReadMetadata(path);
+        return new FormatDescription(Name, m.Version.ToString(CultureInfo.InvariantCulture), m.Tensors.Count,
+            m.KeyValues.Select(kv => new KeyValuePair<string, string>(kv.Key, kv.Value.ToString())).ToList());
+    }
+}

@@ -1,0 +1,119 @@
+using MobileLlmConvert.Core.IO;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Passes;
+
+namespace MobileLlmConvert.Formats;
+
+/// <summary>How sure a format is that a path is one of its models (<see cref="IModelFormat.Detect"/>).</summary>
+public enum DetectMatch
+{
+    /// <summary>Not this format.</summary>
+    No,
+    /// <summary>Only a hint: a file extension, or "any directory" for a checkpoint folder. Loses to <see cref="Content"/>.</summary>
+    Hint,
+    /// <summary>The bytes or the layout say so: a magic number, a manifest file.</summary>
+    Content,
+}
+
+/// <summary>What detection looks at, gathered once per path: whether it is a directory, and a file's first bytes.</summary>
+public sealed record ModelProbe(string Path, bool IsDirectory, byte[] Head)
+{
+    /// <summary>Bytes read from the start of a file: enough for every registered magic number.</summary>
+    public const int HeadBytes = 16;
+
+    public bool StartsWith(ReadOnlySpan<byte> magic) => Head.AsSpan().StartsWith(magic);
+
+    public bool HasExtension(string extension) => !IsDirectory && Path.EndsWith(extension, StringComparison.OrdinalIgnoreCase);
+}
+
+/// <summary>Options every reader understands.</summary>
+public sealed record ReadOptions
+{
+    public static ReadOptions Default { get; } = new();
+
+    /// <summary>
+    /// Read a Hugging Face checkpoint with this family's rules whatever config.json declares (the CLI's
+    /// `--family`). Other formats store a resolved family and refuse the option.
+    /// </summary>
+    public ModelFamily? Family { get; init; }
+
+    /// <summary>Check stored checksums (mobile files) while reading.</summary>
+    public bool VerifyChecksums { get; init; } = true;
+}
+
+/// <summary>Options every writer understands; a writer ignores what does not apply to it.</summary>
+public sealed record FormatWriteOptions
+{
+    public static FormatWriteOptions Default { get; } = new();
+
+    /// <summary>GGUF: type of unquantized matrices (F32 or F16); norms stay F32. The CLI's `--dtype` default is this one.</summary>
+    public ElementType FloatType { get; init; } = Gguf.GgufWriteOptions.DefaultFloatType;
+
+    /// <summary>GGUF general.name; null = the writer's default.</summary>
+    public string? ModelName { get; init; }
+
+    /// <summary>Bundle: <see cref="Mobile.CheckpointHash.Compute"/> of the source checkpoint, recorded in the manifest.</summary>
+    public string? SourceCheckpointSha256 { get; init; }
+
+    /// <summary>Bundle: the conversion options as the CLI spells them, recorded in the manifest.</summary>
+    public IReadOnlyDictionary<string, string> RecordedOptions { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Reports stage "write" after each tensor.</summary>
+    public IProgress<ConversionProgress>? Progress { get; init; }
+}
+
+/// <summary>What a writer produced: the path, the bytes on disk (all files of a directory layout) and the format's name.</summary>
+/// <param name="Manifest">The manifest a bundle was written with; null for single-file formats.</param>
+public sealed record WriteResult(string Output, long Bytes, string Format, Mobile.BundleManifest? Manifest = null);
+
+/// <summary>A model file described from its header alone where the format allows (for `inspect`).</summary>
+/// <param name="Version">The format's own version number, or null when the format has none.</param>
+/// <param name="Metadata">Key/value pairs as the format stores them (values rendered as text, long arrays summarised).</param>
+public sealed record FormatDescription(string Format, string? Version, int Tensors, IReadOnlyList<KeyValuePair<string, string>> Metadata);
+
+/// <summary>
+/// One model format: detection, reading into the IR, writing from it, a cheap description. Formats
+/// are registered once in <see cref="ModelFormats.All"/>; nothing outside a format's folder switches
+/// on its name. Every IR a reader returns has a usable tokenizer (a sentencepiece vocabulary comes
+/// with its ModelProto) and owns its mapped files (dispose it).
+/// </summary>
+public interface IModelFormat
+{
+    /// <summary>Lower-case name used on the command line (`convert --to NAME`) and in JSON (`format.input`).</summary>
+    string Name { get; }
+
+    /// <summary>One line for help texts.</summary>
+    string Summary { get; }
+
+    /// <summary>True when the format has a writer (<see cref="Write"/>); false: <see cref="Write"/> throws a usage error.</summary>
+    bool CanWrite { get; }
+
+    /// <summary>True when a model of this format is a directory (a bundle, a checkpoint folder) rather than one file.</summary>
+    bool IsDirectory { get; }
+
+    /// <summary>
+    /// The `--quant` scheme a conversion to this format uses when none is asked for; null keeps floats.
+    /// One constant shared by the library's options and the CLI.
+    /// </summary>
+    string? DefaultQuant { get; }
+
+    /// <summary>True when <see cref="FormatWriteOptions.FloatType"/> matters to <see cref="Write"/> (the CLI's `--dtype`).</summary>
+    bool UsesFloatType { get; }
+
+    /// <summary>Why this format cannot store the types <paramref name="policy"/> asks for, or null when it can (checked before any work).</summary>
+    string? CannotStore(QuantPolicy policy);
+
+    DetectMatch Detect(ModelProbe probe);
+
+    /// <summary>
+    /// True when <paramref name="path"/> is an earlier output of ours in this format, which a writing
+    /// verb may replace without --force (docs/cli.md, "Where outputs go"). Never throws for a bad file.
+    /// </summary>
+    bool IsOwnOutput(string path);
+
+    ModelIr Read(string path, ReadOptions options);
+
+    WriteResult Write(ModelIr ir, string output, FormatWriteOptions options);
+
+    FormatDescription Describe(string path);
+}

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using MobileLlmConvert.Core.Errors;
+using MobileLlmConvert.Core.IO;
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Passes;
+using MobileLlmConvert.Formats;
+
+namespace MobileLlmConvert;
+
+/// <summary>What a conversion does. Defaults equal the CLI's (`convert`, `hf2mobile`).</summary>
+public sealed record ConvertOptions
+{
+    /// <summary>
+    /// The format the result will be written as: when <see cref="Quant"/> is null its default scheme
+    /// applies (<see cref="IModelFormat.DefaultQuant"/>: q4 for mobile and bundle, none for GGUF), and
+    /// a policy it cannot store is refused before any work. Null: no target checks, no default quantization.
+    /// </summary>
+    public string? Target { get; init; }
+
+    /// <summary>f32, f16, q8, q4, q4a or the GGUF spellings q8_0, q4_0, q4_1 (the CLI's `--quant`); null = the target's default.</summary>
+    public string? Quant { get; init; }
+
+    /// <summary>Values per quantization block: 32, 64 or 128 (null = 32, or the group a GGUF spelling fixes).</summary>
+    public int? GroupSize { get; init; }
+
+    /// <summary>"PATTERN=TYPE" per tensor key glob, last match wins (the CLI's `--quant-override`).</summary>
+    public IReadOnlyList<string> QuantOverrides { get; init; } = [];
+
+    /// <summary>Refuse, instead of falling back, when a tensor's width is not a multiple of the group.</summary>
+    public bool StrictQuant { get; init; }
+
+    /// <summary>Keep a stored output head even when it is byte-identical to the embedding.</summary>
+    public bool NoTie { get; init; }
+
+    /// <summary>Store byte-identical tensors once per name rather than once.</summary>
+    public bool NoDedup { get; init; }
+
+    /// <summary>Keep repeated KV heads as they are.</summary>
+    public bool NoFoldGqa { get; init; }
+
+    /// <summary>Receives stage "passes" (passes done of passes planned, the pass name).</summary>
+    public IProgress<ConversionProgress>? Progress { get; init; }
+
+    /// <summary>The sharing switches as the passes take them.</summary>
+    public SharingOptions Sharing => new() { NoTie = NoTie, NoDedup = NoDedup, NoFoldGqa = NoFoldGqa };
+
+    /// <summary>The Quantize pass's policy, or null when neither these options nor the target ask for quantization.</summary>
+    /// <exception cref="QuantPolicyException">A bad scheme, group size or override.</exception>
+    public QuantPolicy? Policy()
+    {
+        var target = Target is null ? null : ModelFormats.GetWritable(Target);
+        string? scheme = Quant ?? target?.DefaultQuant;
+        if (scheme is null)
+        {
+            if (GroupSize is not null || QuantOverrides.Count > 0) throw new QuantPolicyException("--group-size and --quant-override need --quant");
+            return null;
+        }
+        var policy = QuantPolicy.Parse(scheme, GroupSize, QuantOverrides, StrictQuant);
+        if (target?.CannotStore(policy) is { } reason) throw new ModelUsageException($"--to {target.Name}: {reason}");
+        return policy;
+    }
+}
+
+/// <summary>
+/// The conversion pipeline every writing verb shares: sharing passes (tie, dedup, fold GQA) first, so
+/// a shared tensor is quantized once, then the Quantize pass. Nothing here reads tensor bytes beyond
+/// the byte comparisons that confirm a share: the passes produce lazy sources and the writer streams
+/// them tensor by tensor.
+/// </summary>
+public static class Pipeline
+{
+    /// <summary>Runs the passes; write <see cref="Conversion.Result"/> with <see cref="Models.Write"/>.</summary>
+    public static Conversion Run(ModelIr source, ConvertOptions? options = null)
+    {
+        options ??= new ConvertOptions();
+        var policy = options.Policy();
+        var clock = Stopwatch.StartNew();
+        int total = policy is null ? 1 : 2;
+        // Inputs are read through pread with a size/mtime check, not the mapping: a file truncated
+        // under a conversion then ends in one "input changed while reading" line, not SIGBUS.
+        var shared = SharingPipeline.Run(source.WithCheckedReads(), options.Sharing);
+        options.Progress?.Report(new ConversionProgress("passes", 1, total, "sharing"));
+        var ir = shared.Ir;
+        PassReport? quant = null;
+        if (policy is not null)
+        {
+            var pass = new QuantizePass(policy);
+            var q = pass.Run(ir);
+            ir = q.Ir;
+            quant = q.Report;
+            options.Progress?.Report(new ConversionProgress("passes", 2, total, pass.Name));
+        }
+        return new Conversion(source, ir, shared, quant, policy, clock);
+    }
+
+    /// <summary>
+    /// A dry run: the passes and what they merge, the element type and bytes of every stored tensor
+    /// after them, and the total. Reads what the passes read (byte comparisons), writes nothing.
+    /// </summary>
+    public static ConversionPlan Plan(ModelIr source, ConvertOptions? options = null)
+    {
+        // Released at once: the plan keeps reports, shapes and types; the source stays the caller's.
+        using var conversion = Run(source, options);
+        var tensors = conversion.Result.Tensors
+            .Select(t => new PlannedTensor(t.Name, t.Shape, t.Type.Info().Name, t.ByteLength))
+            .ToList();
+        return new ConversionPlan(conversion, tensors);
+    }
+}
+
+/// <summary>One stored tensor as a conversion would write it.</summary>
+public sealed record PlannedTensor(string Key, long[] Shape, string Type, long Bytes);
+
+/// <summary>
+/// What <see cref="Pipeline.Plan"/> found: the conversion (passes, reports; its lease on the source
+/// already released, so its result reads bytes only while the source is open) and its stored tensors.
+/// </summary>
+public sealed record ConversionPlan(Conversion Conversion, IReadOnlyList<PlannedTensor> Tensors)
+{
+    /// <summary>Sum of <see cref="PlannedTensor.Bytes"/>: the stored size after the passes (a single-file format adds its header; GGUF repeats shared tensors per step).</summary>
+    public long StoredBytes => Tensors.Sum(t => t.Bytes);
+}
+
+/// <summary>
+/// The result of <see cref="Pipeline.Run"/>: the source, the converted IR and what each pass did.
+/// The result reads the source's mapped files: the conversion holds a lease on them, so they are
+/// released once both the source and the conversion are disposed, in either order.
+/// </summary>
+public sealed class Conversion(ModelIr source, ModelIr result, SharingResult sharing, PassReport? quantization, QuantPolicy? policy, Stopwatch clock) : IDisposable
+{
+    private readonly IDisposable _lease = source.Resources.Lease();
+
+    public ModelIr Source { get; } = source;
+    public ModelIr Result { get; } = result;
+    public SharingResult Sharing { get; } = sharing;
+    /// <summary>The Quantize pass's report, or null when nothing asked for quantization.</summary>
+    public PassReport? Quantization { get; } = quantization;
+    public QuantPolicy? Policy { get; } = policy;
+    /// <summary>Started before the passes, so elapsed time covers passes and writing.</summary>
+    public Stopwatch Clock { get; } = clock;
+
+    public IEnumerable<PassReport> Reports => Quantization is null ? Sharing.Reports : Sharing.Reports.Append(Quantization);
+
+    public void Dispose() => _lease.Dispose();
+}
