@@ -60,12 +60,7 @@ public sealed class ConvertVerb : IVerb
             long bytes = new FileInfo(dst).Length;
             if (parse.GetValue(json))
             {
-                JsonOut.Write(ctx.Out, w =>
-                {
-                    w.WriteStartObject();
-                    conversion.WriteJson(w, src, dst, target, bytes);
-                    w.WriteEndObject();
-                });
+                JsonContract.Write(ctx.Out, "convert", w => conversion.WriteJson(w, src, dst, ModelOpener.Detect(src), target, bytes));
             }
             else
             {

@@ -53,14 +53,12 @@ public sealed class Hf2MobileVerb : IVerb
             long bytes = manifest.Files.Sum(f => f.Bytes);
             if (parse.GetValue(json))
             {
-                JsonOut.Write(ctx.Out, w =>
+                JsonContract.Write(ctx.Out, "hf2mobile", w =>
                 {
-                    w.WriteStartObject();
-                    conversion.WriteJson(w, src, dst, "mobile-bundle", bytes);
+                    conversion.WriteJson(w, src, dst, ModelKind.HuggingFace, "mobile", bytes);
                     // The manifest exactly as written in the bundle (files with bytes and sha256, options, counts).
                     w.WritePropertyName("manifest");
                     w.WriteRawValue(manifest.ToJson());
-                    w.WriteEndObject();
                 });
             }
             else

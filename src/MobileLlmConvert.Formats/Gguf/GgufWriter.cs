@@ -77,7 +77,7 @@ public static class GgufWriter
             encoder.Pad(GgufConstants.DefaultAlignment);
             if (lastUse[key] == i) shared.Remove(key);
             done += t.ByteSize;
-            options.Progress?.Report(new ConversionProgress("gguf", done, total, t.GgufName));
+            options.Progress?.Report(new ConversionProgress("write", done, total, t.GgufName));
         }
         output.Flush();
     }
