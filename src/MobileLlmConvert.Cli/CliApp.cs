@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.Reflection;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Cli.Verbs;
 using MobileLlmConvert.Core.Errors;
@@ -46,7 +48,22 @@ public static class CliApp
             new VerifyVerb(), new BenchVerb(), new SynthVerb(), new TokenizeVerb(),
         ];
         foreach (var verb in verbs) root.Subcommands.Add(verb.Build(ctx));
+        // System.CommandLine's --version reads the entry assembly (a test host's, in-process): name ours.
+        root.Options.OfType<VersionOption>().Single().Action = new PrintVersion(ctx.Out);
         return root;
+    }
+
+    /// <summary>The tool version: this assembly's informational version (the package version, then +commit).</summary>
+    public static string Version { get; } =
+        typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    private sealed class PrintVersion(TextWriter stdout) : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            stdout.WriteLine(Version);
+            return ExitOk;
+        }
     }
 
     /// <summary>The stderr line (and, with --json, the error document) for a failure outside a verb's own output.</summary>
