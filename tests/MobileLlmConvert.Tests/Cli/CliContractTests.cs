@@ -132,6 +132,23 @@ public sealed class CliContractTests
         Assert.Equal(expected + Environment.NewLine, r.Stdout);
     }
 
+    /// <summary>.NET's I/O texts become a path and a short reason; a temporary of ours is named by its output.</summary>
+    [Theory]
+    [InlineData("System.IO.IOException", "No space left on device : '/data/.m.gguf.mlconvert-4242-0123abcd.tmp'", 28, "mlconvert: error: /data/m.gguf: no space left on device")]
+    [InlineData("System.IO.IOException", "The file '/data/out' already exists.", 17, "mlconvert: error: /data/out: exists and is not a directory")]
+    [InlineData("System.IO.DirectoryNotFoundException", "Could not find a part of the path '/data/x/.b.mlconvert-7-ff.tmp'.", 0, "mlconvert: error: /data/x/b: directory not found")]
+    [InlineData("System.UnauthorizedAccessException", "Access to the path '/data/.b.mlconvert.lock' is denied.", 0, "mlconvert: error: /data/b: permission denied")]
+    [InlineData("System.InvalidOperationException", "boom\nsecond line", 0, "mlconvert: error: internal error (InvalidOperationException): boom\\nsecond line")]
+    public void AFailureIsOneLineWithoutDotNetWording(string type, string message, int hresult, string expected)
+    {
+        var ex = (Exception)Activator.CreateInstance(Type.GetType(type)!, message)!;
+        ex.HResult = hresult == 0 ? ex.HResult : hresult;
+        var stderr = new StringWriter();
+        int code = CliApp.ReportFailure(ex, stderr);
+        Assert.Equal(type.EndsWith("InvalidOperationException", StringComparison.Ordinal) ? 3 : 2, code);
+        Assert.Equal(expected + Environment.NewLine, stderr.ToString());
+    }
+
     public static TheoryData<string> Verbs() => ["inspect", "logits", "generate", "convert", "hf2mobile", "verify", "bench", "synth", "tokenize"];
 
     /// <summary>
