@@ -1,3 +1,4 @@
+using MobileLlmConvert.Cli;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.IO;
 
@@ -67,5 +68,26 @@ public sealed class ProgressBarTests
             "write   [############............]  50%  1.0/2.0 MiB",
             "write   [########################] 100%  2.0/2.0 MiB  2.0 MiB/s" + Environment.NewLine,
         ], draws);
+    }
+
+    /// <summary>A conversion on a terminal draws the write stage to 100%; piped, stderr holds the summary alone.</summary>
+    [Fact]
+    public void TheBarIsDrawnOnATerminalOnly()
+    {
+        using var dir = new TempDir();
+        string tiny = Path.Combine(Fixtures.FixtureCatalog.RepoRoot, "testdata", "models", "llama-tiny");
+        string[] Args(string name) => ["convert", tiny, "--to", "gguf", "-o", dir[name]];
+
+        var piped = CliRunner.Run(Args("a.gguf"));
+        Assert.True(piped.ExitCode == 0, piped.ToString());
+        Assert.DoesNotContain('\r', piped.Stderr);
+
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        Assert.Equal(0, CliApp.Run(Args("b.gguf"), stdout, stderr, isTerminal: true));
+        var draws = stderr.ToString().Split('\r', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(draws, d => d.StartsWith("write   [########################] 100%", StringComparison.Ordinal));
+        Assert.Equal("", stdout.ToString());
+        Assert.True(File.ReadAllBytes(dir["a.gguf"]).AsSpan().SequenceEqual(File.ReadAllBytes(dir["b.gguf"])), "the bar does not change the output");
     }
 }
