@@ -98,7 +98,21 @@ public static class CliApp
             return $"unknown option '{option}'" + (near is null ? "" : $"; did you mean '{near}'?") + $" (try '{help}')";
         }
         string message = string.Join(' ', parse.Errors[0].Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-        return $"{message} (try '{help}')";
+        return $"{TypeWords(message)} (try '{help}')";
+    }
+
+    /// <summary>System.CommandLine names the .NET type a value failed to parse as; say what the user must type.</summary>
+    private static string TypeWords(string message)
+    {
+        foreach (var (type, words) in new[]
+        {
+            ("System.Int32", "an integer"), ("System.Int64", "an integer"), ("System.UInt64", "a non-negative integer"),
+            ("System.Single", "a number"), ("System.Double", "a number"), ("System.Boolean", "true or false"),
+        })
+        {
+            message = message.Replace($"as expected type '{type}'", $"as {words}", StringComparison.Ordinal);
+        }
+        return message;
     }
 
     /// <summary>One line whatever the message holds: every control character escaped, line breaks included.</summary>

@@ -103,6 +103,14 @@ public sealed class CliContractTests
     }
 
     [Fact]
+    public void AValueOfTheWrongTypeSaysWhatToType()
+    {
+        var root = Fails(["generate", Tiny, "-p", "hi", "--temperature", "warm"],
+            "mlconvert: error: Cannot parse argument 'warm' for option '--temperature' as a number. (try 'mlconvert generate --help')");
+        AssertError(root, "generate", null, null, null, "Cannot parse argument 'warm' for option '--temperature' as a number. (try 'mlconvert generate --help')");
+    }
+
+    [Fact]
     public void ControlCharactersInAMisspelledVerbAreEscaped() =>
         Fails(["conv\u001b[2Jert\nx"], "mlconvert: error: 'conv\\x1b[2Jert\\nx' is not a verb (try 'mlconvert --help')");
 
