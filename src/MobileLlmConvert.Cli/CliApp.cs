@@ -1,15 +1,17 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
+using System.Reflection;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Cli.Verbs;
 using MobileLlmConvert.Core.Errors;
-using MobileLlmConvert.Core.Passes;
 
 namespace MobileLlmConvert.Cli;
 
 /// <summary>
 /// Builds the `mlconvert` command tree and turns every failure into the documented exit codes:
-/// 0 ok, 1 a check failed (verify over its threshold), 2 bad input or usage (one line on stderr
-/// naming file, field and value; never a stack trace), 3 an internal error.
+/// 0 ok, 1 a check failed (verify over its threshold), 2 bad input or usage, 3 an internal error.
+/// Every failure is one stderr line starting `mlconvert: error: ` (never a stack trace) and, with
+/// --json, also the error document on stdout (JsonContract.WriteError).
 /// </summary>
 public static class CliApp
 {
@@ -21,6 +23,24 @@ public static class CliApp
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool? isTerminal = null)
     {
         var ctx = new CliContext(stdout, stderr, isTerminal ?? (!Console.IsErrorRedirected && ReferenceEquals(stderr, Console.Error)));
+        var root = BuildRoot(ctx);
+        var parse = root.Parse(args);
+        var command = parse.CommandResult.Command;
+        string? verb = ReferenceEquals(command, root) ? null : command.Name;
+        bool json = args.TakeWhile(a => a != "--").Contains("--json");
+        if (parse.Errors.Count > 0) return Fail(CliError.Usage(ParseErrorText(root, command, parse, args)), null, verb, json, stdout, stderr);
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception ex)
+        {
+            return Fail(CliError.From(ex), ex, verb, json, stdout, stderr);
+        }
+    }
+
+    internal static RootCommand BuildRoot(CliContext ctx)
+    {
         var root = new RootCommand("mlconvert: converts small on-device LLM checkpoints (MobileLLM, MobiLlama, Llama) to GGUF and a compact mobile format, and verifies them.");
         IVerb[] verbs =
         [
@@ -28,63 +48,73 @@ public static class CliApp
             new VerifyVerb(), new BenchVerb(), new SynthVerb(), new TokenizeVerb(),
         ];
         foreach (var verb in verbs) root.Subcommands.Add(verb.Build(ctx));
+        // System.CommandLine's --version reads the entry assembly (a test host's, in-process): name ours.
+        root.Options.OfType<VersionOption>().Single().Action = new PrintVersion(ctx.Out);
+        return root;
+    }
 
-        var parse = root.Parse(args);
-        if (parse.Errors.Count > 0)
+    /// <summary>The tool version: this assembly's informational version (the package version, then +commit).</summary>
+    public static string Version { get; } =
+        typeof(CliApp).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+
+    private sealed class PrintVersion(TextWriter stdout) : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
         {
-            // System.CommandLine would print every error plus the help text; CI logs want one line.
-            string message = string.Join(' ', parse.Errors[0].Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-            stderr.WriteLine(Line($"mlconvert: {message} (try 'mlconvert {FirstVerb(args)}--help')"));
-            return ExitBadInput;
-        }
-        try
-        {
-            return parse.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
-        }
-        catch (Exception ex)
-        {
-            return ReportFailure(ex, stderr);
+            stdout.WriteLine(Version);
+            return ExitOk;
         }
     }
 
-    /// <summary>
-    /// The one place failures become stderr lines. Every line goes through <see cref="Line"/>:
-    /// control characters escaped (MessageText.Escape), so a path or value from a hostile file can
-    /// neither drive the terminal nor forge a second line.
-    /// </summary>
-    internal static int ReportFailure(Exception ex, TextWriter stderr)
+    /// <summary>The stderr line (and, with --json, the error document) for a failure outside a verb's own output.</summary>
+    internal static int ReportFailure(Exception ex, TextWriter stderr) => Fail(CliError.From(ex), ex, null, false, TextWriter.Null, stderr);
+
+    private static int Fail(CliError error, Exception? ex, string? verb, bool json, TextWriter stdout, TextWriter stderr)
     {
-        switch (ex)
+        stderr.WriteLine(error.Line);
+        // A bug of ours: MLC_DEBUG=1 adds the stack trace after the one line.
+        if (error.Exit == ExitInternal && ex is not null && Environment.GetEnvironmentVariable("MLC_DEBUG") == "1") stderr.WriteLine(ex);
+        if (json) JsonContract.WriteError(stdout, verb, error);
+        return error.Exit;
+    }
+
+    /// <summary>
+    /// One line for a command line System.CommandLine rejects (it would print every error plus the
+    /// help text; CI logs want one line): a misspelled verb or option names the nearest known one.
+    /// </summary>
+    private static string ParseErrorText(RootCommand root, Command command, ParseResult parse, string[] args)
+    {
+        bool atRoot = ReferenceEquals(command, root);
+        string help = atRoot ? "mlconvert --help" : $"mlconvert {command.Name} --help";
+        if (atRoot && args.Length > 0 && !args[0].StartsWith('-'))
         {
-            case ModelFormatException fmt:
-                stderr.WriteLine(Line($"mlconvert: error: {fmt.Message}"));
-                return ExitBadInput;
-            case UsageException or QuantPolicyException or ModelUsageException:
-                stderr.WriteLine(Line($"mlconvert: {ex.Message}"));
-                return ExitBadInput;
-            case InvalidDataException data:
-                // Weights that cannot be converted (a NaN the quantizer refuses): bad input, not a bug.
-                stderr.WriteLine(Line($"mlconvert: error: {data.Message}"));
-                return ExitBadInput;
-            case FileNotFoundException fnf:
-                stderr.WriteLine(Line($"mlconvert: error: {fnf.FileName ?? "(file)"}: not found"));
-                return ExitBadInput;
-            case DirectoryNotFoundException or UnauthorizedAccessException or IOException:
-                stderr.WriteLine(Line($"mlconvert: error: {ex.Message}"));
-                return ExitBadInput;
-            case OperationCanceledException:
-                stderr.WriteLine("mlconvert: cancelled");
-                return ExitBadInput;
-            default:
-                // A bug of ours, not bad input: say so in one line; MLC_DEBUG=1 shows the trace.
-                stderr.WriteLine(Line($"mlconvert: internal error ({ex.GetType().Name}): {ex.Message}"));
-                if (Environment.GetEnvironmentVariable("MLC_DEBUG") == "1") stderr.WriteLine(ex);
-                return ExitInternal;
+            string? verb = Suggest.Nearest(args[0], root.Subcommands.Select(c => c.Name));
+            return $"'{args[0]}' is not a verb" + (verb is null ? "" : $"; did you mean '{verb}'?") + $" (try '{help}')";
         }
+        if (parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-') && t.Length > 1) is { } option)
+        {
+            var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith("--", StringComparison.Ordinal));
+            string? near = Suggest.Nearest(option, names);
+            return $"unknown option '{option}'" + (near is null ? "" : $"; did you mean '{near}'?") + $" (try '{help}')";
+        }
+        string message = string.Join(' ', parse.Errors[0].Message.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        return $"{TypeWords(message)} (try '{help}')";
+    }
+
+    /// <summary>System.CommandLine names the .NET type a value failed to parse as; say what the user must type.</summary>
+    private static string TypeWords(string message)
+    {
+        foreach (var (type, words) in new[]
+        {
+            ("System.Int32", "an integer"), ("System.Int64", "an integer"), ("System.UInt64", "a non-negative integer"),
+            ("System.Single", "a number"), ("System.Double", "a number"), ("System.Boolean", "true or false"),
+        })
+        {
+            message = message.Replace($"as expected type '{type}'", $"as {words}", StringComparison.Ordinal);
+        }
+        return message;
     }
 
     /// <summary>One line whatever the message holds: every control character escaped, line breaks included.</summary>
     internal static string Line(string message) => MessageText.Escape(message);
-
-    private static string FirstVerb(string[] args) => args.Length > 0 && !args[0].StartsWith('-') ? args[0] + " " : "";
 }

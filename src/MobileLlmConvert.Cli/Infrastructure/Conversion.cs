@@ -43,7 +43,7 @@ internal sealed class ConversionReport
 
     public void PrintNotes(TextWriter o)
     {
-        foreach (var n in Source.ImportNotes) o.WriteLine($"  import: {n}");
+        foreach (var n in Source.ImportNotes) o.WriteLine(CliApp.Line($"  import: {n}"));
         foreach (var r in Reports)
         {
             foreach (var n in r.Notes) o.WriteLine(CliApp.Line($"  {r.Pass}: {n}"));
@@ -56,23 +56,21 @@ internal sealed class ConversionReport
         $"{Format.Bytes(Source.StoredBytes)} stored -> {Format.Bytes(outputBytes)} written, " +
         $"{Sharing.Totals.TensorsMerged} tensors merged, {Format.Seconds(Clock.Elapsed)}");
 
-    public void WriteJson(Utf8JsonWriter w, string source, string output, string format, long outputBytes)
+    /// <summary>
+    /// The conversion report of the JSON contract (docs/json.md): <c>bytes.stored</c> is the tensor
+    /// bytes of the model read, <c>bytes.written</c> the output's size, <c>parameters</c> the model
+    /// written; the "before" figures are in <c>passes.totals</c>.
+    /// </summary>
+    public void WriteJson(Utf8JsonWriter w, string input, string output, string inputFormat, string outputFormat, long written)
     {
-        w.WriteString("source", source);
+        w.WriteString("input", input);
         w.WriteString("output", output);
-        w.WriteString("format", format);
-        w.WriteNumber("output_bytes", outputBytes);
-        w.WriteNumber("seconds", Math.Round(Clock.Elapsed.TotalSeconds, 3));
-        w.WriteStrings("import_notes", Source.ImportNotes);
-        w.WriteStartObject("parameters");
-        w.WriteNumber("stored_before", Source.StoredParameters);
-        w.WriteNumber("stored", Result.StoredParameters);
-        w.WriteNumber("executed", Result.ExecutedParameters);
-        w.WriteEndObject();
-        w.WriteStartObject("stored_bytes");
-        w.WriteNumber("before", Source.StoredBytes);
-        w.WriteNumber("after", Result.StoredBytes);
-        w.WriteEndObject();
+        w.WriteFormat(inputFormat, outputFormat);
+        w.WriteBytes(Source.StoredBytes, written);
+        w.WriteParameters(Result.StoredParameters, Result.ExecutedParameters);
+        w.WriteSeconds(Clock.Elapsed);
+        w.WriteNotes(Source.ImportNotes);
+        w.WriteWarnings(Reports.SelectMany(r => r.Warnings.Select(x => $"{r.Pass}: {x}")));
         w.WritePropertyName("passes");
         PassJson.Write(w, Sharing, Quantization is null ? null : [Quantization]);
     }

@@ -6,10 +6,10 @@ namespace MobileLlmConvert.Cli.Infrastructure;
 /// <summary>`--threads` and `--quant-path`, shared by every verb that runs the executor.</summary>
 internal sealed class ExecutorFlags(QuantPath defaultPath)
 {
-    private readonly Option<int> _threads = new("--threads", "-t")
+    // No DefaultValueFactory: help would print this machine's core count as "[default: N]" besides the description.
+    private readonly Option<int?> _threads = new("--threads", "-t")
     {
         Description = "worker threads (default: all cores)",
-        DefaultValueFactory = _ => Environment.ProcessorCount,
     };
 
     private readonly Option<string> _quantPath = new("--quant-path")
@@ -25,7 +25,7 @@ internal sealed class ExecutorFlags(QuantPath defaultPath)
 
     public int Threads(ParseResult parse)
     {
-        int t = parse.GetValue(_threads);
+        int t = parse.GetValue(_threads) ?? Environment.ProcessorCount;
         if (t < 1 || t > 256) throw new UsageException($"--threads: {t} is not between 1 and 256");
         return t;
     }

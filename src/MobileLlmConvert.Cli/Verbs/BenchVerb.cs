@@ -23,16 +23,17 @@ public sealed class BenchVerb : IVerb
             int p = parse.GetValue(promptTokens), g = parse.GetValue(genTokens);
             if (p < 1 || g < 1) throw new UsageException("--prompt-tokens and --gen-tokens must be at least 1");
             string path = parse.GetValue(model)!;
+            var kind = ModelOpener.Detect(path);
             using var ir = ModelOpener.Open(path, family.Options(parse));
             if (p + g > ir.Config.ContextLength)
                 throw new UsageException($"--prompt-tokens + --gen-tokens = {p + g} exceeds the model's context of {ir.Config.ContextLength}");
             var r = Benchmark.Run(ir, new BenchOptions { Threads = exec.Threads(parse), PromptTokens = p, GenTokens = g, QuantPath = exec.Path(parse) });
             if (parse.GetValue(json))
             {
-                JsonOut.Write(ctx.Out, w =>
+                JsonContract.Write(ctx.Out, "bench", w =>
                 {
-                    w.WriteStartObject();
-                    w.WriteString("model", path);
+                    w.WriteString("input", path);
+                    w.WriteFormat(kind.Name, null);
                     w.WriteNumber("threads", r.Threads);
                     w.WriteString("quant_path", exec.Path(parse).ToString().ToLowerInvariant());
                     w.WriteNumber("prompt_tokens", r.PromptTokens);
@@ -40,12 +41,11 @@ public sealed class BenchVerb : IVerb
                     w.WriteNumber("prefill_tokens_per_s", Math.Round(r.PrefillTokensPerSecond, 2));
                     w.WriteNumber("decode_tokens_per_s", Math.Round(r.DecodeTokensPerSecond, 2));
                     w.WriteNumber("peak_working_set_bytes", r.PeakWorkingSetBytes);
-                    w.WriteEndObject();
                 });
             }
             else
             {
-                ctx.Out.WriteLine($"{path}: {r.Threads} threads, {exec.Path(parse).ToString().ToLowerInvariant()} quant path");
+                ctx.Out.WriteLine(CliApp.Line($"{path}: {r.Threads} threads, {exec.Path(parse).ToString().ToLowerInvariant()} quant path"));
                 ctx.Out.WriteLine($"prefill: {r.PromptTokens} tokens in {Format.Seconds(r.PrefillTime)} = {r.PrefillTokensPerSecond:0.0} tokens/s");
                 ctx.Out.WriteLine($"decode:  {r.GenTokens} tokens in {Format.Seconds(r.DecodeTime)} = {r.DecodeTokensPerSecond:0.0} tokens/s");
                 ctx.Out.WriteLine($"peak working set: {Format.Bytes(r.PeakWorkingSetBytes)}");

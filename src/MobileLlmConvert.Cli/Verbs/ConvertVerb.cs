@@ -70,12 +70,7 @@ public sealed class ConvertVerb : IVerb
             long bytes = written.Bytes;
             if (parse.GetValue(json))
             {
-                JsonOut.Write(ctx.Out, w =>
-                {
-                    w.WriteStartObject();
-                    conversion.WriteJson(w, src, dst, target.Name, bytes);
-                    w.WriteEndObject();
-                });
+                JsonContract.Write(ctx.Out, "convert", w => conversion.WriteJson(w, src, dst, inputFormat.Name, target.Name, bytes));
             }
             else
             {

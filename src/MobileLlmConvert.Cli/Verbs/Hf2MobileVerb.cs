@@ -1,5 +1,6 @@
 using System.CommandLine;
 using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Formats.HuggingFace;
 using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.Mobile;
 
@@ -67,14 +68,12 @@ public sealed class Hf2MobileVerb : IVerb
             long bytes = written.Bytes;
             if (parse.GetValue(json))
             {
-                JsonOut.Write(ctx.Out, w =>
+                JsonContract.Write(ctx.Out, "hf2mobile", w =>
                 {
-                    w.WriteStartObject();
-                    conversion.WriteJson(w, src, dst, "mobile-bundle", bytes);
+                    conversion.WriteJson(w, src, dst, HuggingFaceFormat.FormatName, target.Name, bytes);
                     // The manifest exactly as written in the bundle (files with bytes and sha256, options, counts).
                     w.WritePropertyName("manifest");
                     w.WriteRawValue(manifest.ToJson());
-                    w.WriteEndObject();
                 });
             }
             else

@@ -8,7 +8,7 @@ using MobileLlmConvert.Formats;
 namespace MobileLlmConvert.Cli.Verbs;
 
 /// <summary>
-/// `mlconvert inspect PATH [--json] [--raw]`: the model as the pipeline sees it after the sharing
+/// `mlconvert inspect PATH [--json] [--raw] [--no-tensors]`: for a bundle its manifest and check first, then the model as the pipeline sees it after the sharing
 /// passes (or, with --raw, as stored): family and what its rules decided on import (a head ignored,
 /// an FFN shared or not), dimensions, layers executed vs stored, element types,
 /// tokenizer, which steps share which stored tensors, parameter counts and the tensor table; for a
@@ -21,8 +21,9 @@ public sealed class InspectVerb : IVerb
         var path = new Argument<string>("PATH") { Description = "Hugging Face directory, .gguf file, mobile bundle directory or model file" };
         var json = new Option<bool>("--json") { Description = "one JSON document on stdout" };
         var raw = new Option<bool>("--raw") { Description = "show the checkpoint as stored, without the sharing passes" };
+        var noTensors = new Option<bool>("--no-tensors") { Description = "leave out the tensor table" };
         var sharing = SharingFlags.Create();
-        var cmd = new Command("inspect", "Describe a model: family, dims, layers, dtypes, sharing, tensors.") { path, json, raw };
+        var cmd = new Command("inspect", "Describe a model: bundle manifest, family, dims, layers, dtypes, sharing, tensors.") { path, json, raw, noTensors };
         sharing.AddTo(cmd);
         var family = FamilyFlag.Create();
         family.AddTo(cmd);
@@ -30,6 +31,14 @@ public sealed class InspectVerb : IVerb
         {
             string p = parse.GetValue(path)!;
             var kind = ModelOpener.Detect(p);
+            bool asJson = parse.GetValue(json);
+            // The manifest comes first: a bundle that fails its check is shown, then refused (exit 2).
+            var bundle = InspectBundle.Of(p, kind);
+            if (bundle is { Ok: false })
+            {
+                if (!asJson) foreach (var line in bundle.TextLines()) ctx.Out.WriteLine(CliApp.Line(line));
+                throw bundle.Failure!;
+            }
             using var opened = ModelOpener.Open(p, family.Options(parse));
             var ir = opened;
             SharingResult? passes = null;
@@ -38,12 +47,18 @@ public sealed class InspectVerb : IVerb
                 passes = SharingPipeline.Run(opened, sharing.Options(parse));
                 ir = passes.Ir;
             }
-            var summary = SharingSummary.Of(ir);
-            if (parse.GetValue(json)) WriteJson(ctx.Out, p, kind, ir, summary, passes);
-            else WriteText(ctx.Out, p, kind, ir, summary, passes);
+            var view = new View(p, kind, ir, SharingSummary.Of(ir), passes, bundle, !parse.GetValue(noTensors));
+            if (asJson) WriteJson(ctx.Out, view);
+            else WriteText(ctx.Out, view);
             return CliApp.ExitOk;
         });
         return cmd;
+    }
+
+    /// <summary>Everything inspect shows, computed once for the text and the JSON form.</summary>
+    private sealed record View(string Path, IModelFormat Kind, ModelIr Ir, SharingSummary Summary, SharingResult? Passes, InspectBundle? Bundle, bool Tensors)
+    {
+        public IEnumerable<string> Warnings => Passes?.Reports.SelectMany(r => r.Warnings.Select(w => $"{r.Pass}: {w}")) ?? [];
     }
 
     /// <summary>Transformer blocks with distinct weights: LS repeats and copies folded by dedup count once.</summary>
@@ -53,10 +68,12 @@ public sealed class InspectVerb : IVerb
         ir.Tensors.GroupBy(t => t.Type.Info().Name).OrderBy(g => g.Key, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => (long)g.Count());
 
-    private static void WriteText(TextWriter o, string path, IModelFormat kind, ModelIr ir, SharingSummary s, SharingResult? passes)
+    private static void WriteText(TextWriter o, View v)
     {
+        var (path, kind, ir, s, passes) = (v.Path, v.Kind, v.Ir, v.Summary, v.Passes);
         var c = ir.Config;
-        o.WriteLine($"{path} ({kind.Name})");
+        foreach (var line in v.Bundle?.TextLines() ?? []) o.WriteLine(CliApp.Line(line));
+        o.WriteLine(CliApp.Line($"{path} ({kind.Name})"));
         o.WriteLine($"family: {c.Family} ({c.Architecture})");
         foreach (var n in ir.ImportNotes) o.WriteLine($"import: {n}");
         o.WriteLine($"dims: hidden {c.HiddenSize}, intermediate {c.IntermediateSize}, heads {c.NumHeads}, kv heads {c.NumKvHeads}, head dim {c.HeadDim}, vocab {c.VocabSize}");
@@ -81,6 +98,7 @@ public sealed class InspectVerb : IVerb
                 foreach (var w in r.Warnings) o.WriteLine($"pass {r.Pass}: warning: {w}");
             }
         }
+        if (!v.Tensors) return;
         o.WriteLine("tensors:");
         foreach (var u in s.Tensors)
         {
@@ -89,17 +107,19 @@ public sealed class InspectVerb : IVerb
         }
     }
 
-    private static void WriteJson(TextWriter o, string path, IModelFormat kind, ModelIr ir, SharingSummary s, SharingResult? passes) =>
-        JsonOut.Write(o, w =>
+    private static void WriteJson(TextWriter o, View v) =>
+        JsonContract.Write(o, "inspect", w =>
         {
+            var (path, kind, ir, s, passes) = (v.Path, v.Kind, v.Ir, v.Summary, v.Passes);
             var c = ir.Config;
-            w.WriteStartObject();
-            w.WriteString("path", path);
-            w.WriteString("format", kind.Name);
+            w.WriteString("input", path);
+            w.WriteFormat(kind.Name, null);
+            v.Bundle?.WriteJson(w);
             w.WriteBoolean("raw", passes is null);
             w.WriteString("family", c.Family.ToString());
             w.WriteString("architecture", c.Architecture);
-            w.WriteStrings("import_notes", ir.ImportNotes);
+            w.WriteNotes(ir.ImportNotes);
+            w.WriteWarnings(v.Warnings);
             w.WriteStartObject("config");
             w.WriteNumber("vocab_size", c.VocabSize);
             w.WriteNumber("hidden_size", c.HiddenSize);
@@ -116,11 +136,8 @@ public sealed class InspectVerb : IVerb
             w.WriteNumber("distinct_blocks", DistinctBlocks(ir));
             w.WriteNumber("checkpoint", c.StoredLayers);
             w.WriteEndObject();
-            w.WriteStartObject("parameters");
-            w.WriteNumber("stored", ir.StoredParameters);
-            w.WriteNumber("executed", ir.ExecutedParameters);
-            w.WriteEndObject();
-            w.WriteNumber("stored_bytes", ir.StoredBytes);
+            w.WriteParameters(ir.StoredParameters, ir.ExecutedParameters);
+            w.WriteBytes(ir.StoredBytes, null);
             w.WriteBoolean("head_tied", ir.IsTied);
             w.WriteStartObject("dtypes");
             foreach (var (name, count) in DTypes(ir)) w.WriteNumber(name, count);
@@ -160,6 +177,7 @@ public sealed class InspectVerb : IVerb
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            if (!v.Tensors) return;
             w.WriteStartArray("tensors");
             foreach (var u in s.Tensors)
             {
@@ -174,7 +192,6 @@ public sealed class InspectVerb : IVerb
                 w.WriteEndObject();
             }
             w.WriteEndArray();
-            w.WriteEndObject();
         });
 
     /// <summary>"sentencepiece", or "byte-level bpe (PRE)" with the llama.cpp pre-tokenizer name.</summary>

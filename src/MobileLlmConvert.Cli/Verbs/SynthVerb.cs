@@ -37,9 +37,10 @@ public sealed class SynthVerb : IVerb
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
         var output = new Option<string>("--output", "-o") { Description = "checkpoint directory to write (must not exist or be empty; see --force)", Required = true };
         var force = OutputSafety.ForceOption();
+        var json = new Option<bool>("--json") { Description = "one JSON document on stdout" };
         var cmd = new Command("synth", "Write a random-weight Hugging Face checkpoint of a known model shape (for benchmarks).")
         {
-            preset, ls, dtype, seed, output, force,
+            preset, ls, dtype, seed, output, force, json,
         };
         cmd.SetAction(parse =>
         {
@@ -62,6 +63,23 @@ public sealed class SynthVerb : IVerb
             var clock = Stopwatch.StartNew();
             using var ir = SyntheticModel.Create(spec, TensorNames.HuggingFace);
             HfExporter.Export(ir, dir, new HfExportOptions());
+            if (parse.GetValue(json))
+            {
+                long written = Directory.EnumerateFiles(dir).Sum(f => new FileInfo(f).Length);
+                JsonContract.Write(ctx.Out, "synth", w =>
+                {
+                    w.WriteString("output", dir);
+                    w.WriteFormat(null, "huggingface");
+                    w.WriteString("preset", name);
+                    w.WriteBoolean("layer_sharing", spec.LayerSharing);
+                    w.WriteString("dtype", spec.DType.Info().Name);
+                    w.WriteNumber("seed", spec.Seed);
+                    w.WriteParameters(ir.StoredParameters, ir.ExecutedParameters);
+                    w.WriteBytes(ir.StoredBytes, written);
+                    w.WriteSeconds(clock.Elapsed);
+                });
+                return CliApp.ExitOk;
+            }
             ctx.Err.WriteLine(CliApp.Line($"synth: {name}{(spec.LayerSharing ? " (layer-shared)" : "")}: {Format.Count(ir.StoredParameters)} parameters -> {dir} in {Format.Seconds(clock.Elapsed)}"));
             return CliApp.ExitOk;
         });

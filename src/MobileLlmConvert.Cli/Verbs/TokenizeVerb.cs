@@ -11,8 +11,6 @@ namespace MobileLlmConvert.Cli.Verbs;
 /// </summary>
 public sealed class TokenizeVerb : IVerb
 {
-    public const string JsonSchema = "mlconvert/1";
-
     public Command Build(CliContext ctx)
     {
         var model = new Argument<string>("MODEL") { Description = "Hugging Face directory, .gguf file, mobile bundle or model file" };
@@ -24,6 +22,7 @@ public sealed class TokenizeVerb : IVerb
         {
             string path = parse.GetValue(model)!;
             string input = parse.GetValue(text)!;
+            var kind = ModelOpener.Detect(path);
             using var ir = ModelOpener.Open(path);
             if (ir.Tokenizer is null) throw new UsageException($"{path}: the model has no tokenizer");
             var tokenizer = new TextTokenizer(ir.Tokenizer);
@@ -31,11 +30,11 @@ public sealed class TokenizeVerb : IVerb
             var pieces = ir.Tokenizer.Pieces;
             if (parse.GetValue(json))
             {
-                JsonOut.Write(ctx.Out, w =>
+                JsonContract.Write(ctx.Out, "tokenize", w =>
                 {
-                    w.WriteStartObject();
-                    w.WriteString("schema", JsonSchema);
-                    w.WriteString("input", input);
+                    w.WriteString("input", path);
+                    w.WriteFormat(kind.Name, null);
+                    w.WriteString("text", input);
                     w.WriteStartArray("tokens");
                     foreach (int id in ids)
                     {
@@ -46,7 +45,6 @@ public sealed class TokenizeVerb : IVerb
                     }
                     w.WriteEndArray();
                     w.WriteNumber("count", ids.Count);
-                    w.WriteEndObject();
                 });
             }
             else

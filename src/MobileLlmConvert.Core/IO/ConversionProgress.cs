@@ -1,4 +1,15 @@
 namespace MobileLlmConvert.Core.IO;
 
-/// <summary>Progress of a long job (a conversion writes tensors one by one): done/total in bytes or items.</summary>
-public readonly record struct ConversionProgress(string Stage, long Done, long Total, string? Item = null);
+/// <summary>What <see cref="ConversionProgress.Done"/> and <see cref="ConversionProgress.Total"/> count.</summary>
+public enum ProgressUnit
+{
+    Bytes,
+    Items,
+}
+
+/// <summary>
+/// Progress of one stage of a long job (hash the inputs, run the passes, write the output):
+/// done/total in bytes or items, and the item being worked on. A consumer derives rate and ETA
+/// from successive reports of one stage.
+/// </summary>
+public readonly record struct ConversionProgress(string Stage, long Done, long Total, string? Item = null, ProgressUnit Unit = ProgressUnit.Bytes);

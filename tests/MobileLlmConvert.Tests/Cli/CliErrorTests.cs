@@ -39,7 +39,7 @@ public sealed class CliErrorTests
         string ids = string.Join(',', Enumerable.Range(0, 513).Select(i => 5 + i % 300));
         var r = CliRunner.Run("logits", Tiny, "--tokens", ids);
         Assert.Equal(2, r.ExitCode);
-        Assert.Equal("mlconvert: --tokens: 513 tokens exceed the model's context of 512" + Environment.NewLine, r.Stderr);
+        Assert.Equal("mlconvert: error: --tokens: 513 tokens exceed the model's context of 512" + Environment.NewLine, r.Stderr);
     }
 
     [Fact]

@@ -44,7 +44,7 @@ public sealed class TokenizeVerbTests
         using var doc = JsonDocument.Parse(r.Stdout);
         var root = doc.RootElement;
         Assert.Equal("mlconvert/1", root.GetProperty("schema").GetString());
-        Assert.Equal(text, root.GetProperty("input").GetString());
+        Assert.Equal(text, root.GetProperty("text").GetString());
         var tokens = root.GetProperty("tokens").EnumerateArray().ToArray();
         Assert.Equal([1, .. GoldenIds(text)], tokens.Select(t => t.GetProperty("id").GetInt32()));
         Assert.Equal(["<s>", "▁AB", "C", "123", "▁", "f", "ull", "▁", "wid", "th", "▁a", "b", "c"], tokens.Select(t => t.GetProperty("piece").GetString()));

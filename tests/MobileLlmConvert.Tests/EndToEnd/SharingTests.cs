@@ -54,7 +54,7 @@ public sealed class SharingTests(ITestOutputHelper output)
         using var report = JsonDocument.Parse(convert.Stdout);
         var texts = report.RootElement.GetProperty("passes").GetProperty("reports").EnumerateArray()
             .SelectMany(r => r.GetProperty("notes").EnumerateArray().Concat(r.GetProperty("warnings").EnumerateArray()))
-            .Concat(report.RootElement.GetProperty("import_notes").EnumerateArray())
+            .Concat(report.RootElement.GetProperty("notes").EnumerateArray())
             .Select(e => e.GetString()!).ToList();
         Assert.Contains(texts, t => t.Contains(reported, StringComparison.Ordinal));
         var totals = report.RootElement.GetProperty("passes").GetProperty("totals");

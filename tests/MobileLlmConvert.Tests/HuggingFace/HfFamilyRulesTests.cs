@@ -192,7 +192,7 @@ public sealed class HfFamilyRulesTests : IDisposable
             ["--family mobilellm: read with MobileLLMForCausalLM rules although config.json declares LlamaForCausalLM",
              "share_embedding true: logits use model.embed_tokens.weight as MobileLLMForCausalLM does; the stored lm_head.weight (f32 [320, 32]) is ignored " +
              "and dropped: it differs from the embedding (first differing byte at offset 0) and would change the logits"],
-            j.GetProperty("import_notes").EnumerateArray().Select(e => e.GetString()));
+            j.GetProperty("notes").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]
@@ -204,7 +204,7 @@ public sealed class HfFamilyRulesTests : IDisposable
         Assert.False(j.GetProperty("head_tied").GetBoolean());
         Assert.Equal(
             ["--family llama: LlamaForCausalLM rules, as config.json declares", "share_embedding, layer_sharing ignored: LlamaForCausalLM does not read them"],
-            j.GetProperty("import_notes").EnumerateArray().Select(e => e.GetString()));
+            j.GetProperty("notes").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]
@@ -220,7 +220,7 @@ public sealed class HfFamilyRulesTests : IDisposable
              "share_embedding, layer_sharing ignored: MobiLlamaForCausalLM does not read them",
              "rope_theta 500000 ignored: MobiLlamaForCausalLM hard-codes RoPE base 10000",
              "per-layer FFNs, not shared: model.layers.1.mlp.gate_proj.weight differs from model.layers.0.mlp.gate_proj.weight (first differing byte at offset 0), so each of the 2 blocks keeps its own FFN"],
-            j.GetProperty("import_notes").EnumerateArray().Select(e => e.GetString()));
+            j.GetProperty("notes").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]
@@ -236,7 +236,7 @@ public sealed class HfFamilyRulesTests : IDisposable
         var j = InspectJson(dir, "--family", "mobillama");
         Assert.Equal(4, j.GetProperty("config").GetProperty("num_key_value_heads").GetInt32());
         Assert.Contains("num_key_value_heads 2 ignored: MobiLlamaForCausalLM attention is full MHA (4 kv heads)",
-            j.GetProperty("import_notes").EnumerateArray().Select(e => e.GetString()));
+            j.GetProperty("notes").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]
@@ -260,7 +260,7 @@ public sealed class HfFamilyRulesTests : IDisposable
         string dir = TrainingRepoOutput();
         var r = CliRunner.Run("convert", dir, "--family", "mobilellm", "--to", "gguf", "-o", _dir.File("m.gguf"), "--json");
         Assert.True(r.ExitCode == 0, r.ToString());
-        var notes = JsonDocument.Parse(r.Stdout).RootElement.GetProperty("import_notes").EnumerateArray().Select(e => e.GetString()).ToList();
+        var notes = JsonDocument.Parse(r.Stdout).RootElement.GetProperty("notes").EnumerateArray().Select(e => e.GetString()).ToList();
         Assert.Equal(2, notes.Count);
         Assert.StartsWith("--family mobilellm:", notes[0]);
         var text = CliRunner.Run("hf2mobile", dir, "--family", "mobilellm", "-o", _dir.File("bundle"));

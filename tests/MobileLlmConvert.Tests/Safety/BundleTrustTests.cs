@@ -76,7 +76,11 @@ public sealed class BundleTrustTests
         };
         var r = CliRunner.Run(args);
         OneLineError(r, $"{bundle}/manifest.json: ", Expected(lie));
-        Assert.Equal("", r.Stdout);
+        // inspect shows what the bundle claims, then the failed check (the same text as the error line); nothing of the model.
+        string shown = verb == "inspect" ? $"  verification: FAILED: {r.Stderr["mlconvert: error: ".Length..]}" : "";
+        Assert.EndsWith(shown, r.Stdout);
+        if (verb != "inspect") Assert.Equal("", r.Stdout);
+        Assert.DoesNotContain("family: ", r.Stdout);
         Assert.False(File.Exists(dir["out.gguf"]));
     }
 
