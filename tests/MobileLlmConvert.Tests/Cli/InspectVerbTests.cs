@@ -35,7 +35,7 @@ public sealed class InspectVerbTests
             "  parameters: 39,072 stored, 39,072 executed",
             string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  file: model.mlcm ({file.GetProperty("bytes").GetInt64():N0} bytes, sha256 {file.GetProperty("sha256").GetString()})"),
             "  verification: OK (names, types, sizes and sha256 match the manifest; no unlisted file)",
-            $"{bundle} (Mobile)",
+            $"{bundle} (bundle)",
         ], lines.Take(8));
         Assert.DoesNotContain("tensors:", lines);
 

@@ -112,7 +112,7 @@ public sealed class JsonSchemaTests
             Assert.Equal("huggingface", doc.GetProperty("format").GetProperty("input").GetString());
         }
         Assert.Equal("gguf", convert.GetProperty("format").GetProperty("output").GetString());
-        Assert.Equal("mobile", bundle.GetProperty("format").GetProperty("output").GetString());
+        Assert.Equal("bundle", bundle.GetProperty("format").GetProperty("output").GetString());
         // bytes.stored is what the model read stores; inspect and convert of one checkpoint agree.
         long stored = inspect.GetProperty("bytes").GetProperty("stored").GetInt64();
         Assert.Equal(stored, convert.GetProperty("bytes").GetProperty("stored").GetInt64());
