@@ -6,7 +6,7 @@ namespace MobileLlmConvert.Core.Ir;
 /// pre_tokenizers/byte_level.rs). Printable Latin-1 bytes map to themselves, the other 68 bytes to
 /// U+0100 onwards in byte order (space, 0x20, becomes 'Ġ' U+0120).
 /// </summary>
-public static class ByteLevelAlphabet
+internal static class ByteLevelAlphabet
 {
     private static readonly char[] ByteToChar = BuildTable();
     private static readonly Dictionary<char, byte> CharToByte = Enumerable.Range(0, 256).ToDictionary(b => ByteToChar[b], b => (byte)b);

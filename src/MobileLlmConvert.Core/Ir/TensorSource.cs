@@ -57,7 +57,7 @@ public sealed class MemorySource(ReadOnlyMemory<byte> bytes) : TensorSource
 }
 
 /// <summary>Bytes computed on demand from other sources; never cached, so peak memory stays one tensor.</summary>
-public sealed class ComputedSource : TensorSource
+internal sealed class ComputedSource : TensorSource
 {
     private readonly long _length;
     private readonly SpanAction _fill;
@@ -82,7 +82,7 @@ public sealed class ComputedSource : TensorSource
 /// must survive a changing input read through <see cref="ReadChecked"/> (pread(2), which returns
 /// short instead of faulting) after <see cref="EnsureUnchanged"/>.
 /// </summary>
-public sealed unsafe class MappedFile : IDisposable
+internal sealed unsafe class MappedFile : IDisposable
 {
     private readonly FileStream _stream;
     private readonly MemoryMappedFile? _map;
@@ -181,13 +181,13 @@ public sealed unsafe class MappedFile : IDisposable
 /// no zero-copy span is handed out, so no consumer can touch a page the file no longer has.
 /// Conversions read their inputs this way (<see cref="CheckedReads.WithCheckedReads"/>).
 /// </summary>
-public sealed class CheckedFileSource(MappedSource mapped) : TensorSource
+internal sealed class CheckedFileSource(MappedSource mapped) : TensorSource
 {
     public override long Length => mapped.Length;
     public override void CopyTo(Span<byte> destination) => mapped.File.ReadChecked(mapped.Offset, destination[..(int)mapped.Length]);
 }
 
-public static class CheckedReads
+internal static class CheckedReads
 {
     /// <summary>
     /// The same IR with every memory-mapped tensor read through pread and a size/mtime check instead
@@ -200,7 +200,7 @@ public static class CheckedReads
     };
 }
 
-public sealed class MappedSource : TensorSource
+internal sealed class MappedSource : TensorSource
 {
     public MappedFile File { get; }
     public long Offset { get; }
@@ -224,7 +224,7 @@ public sealed class MappedSource : TensorSource
     }
 }
 
-public static class TensorSourceExtensions
+internal static class TensorSourceExtensions
 {
     /// <summary>Reinterprets a source's bytes as T (little-endian host assumed, as GGUF and safetensors are).</summary>
     public static ReadOnlySpan<T> ReadAs<T>(this TensorSource source) where T : struct => MemoryMarshal.Cast<byte, T>(source.Read());

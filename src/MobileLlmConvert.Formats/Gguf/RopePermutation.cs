@@ -7,7 +7,7 @@ namespace MobileLlmConvert.Formats.Gguf;
 /// 2b + a holds HF row a·hd/2 + b (a in {0, 1}, b &lt; hd/2). Whole rows move, so the same code serves
 /// float and block-quantized rows (a row is whole blocks).
 /// </summary>
-public static class RopePermutation
+internal static class RopePermutation
 {
     /// <summary>The HF row that GGUF row <paramref name="ggufRow"/> holds.</summary>
     public static int HfRowOf(int ggufRow, int headDim)
