@@ -5,7 +5,7 @@ namespace MobileLlmConvert.Runtime;
 
 /// <summary>
 /// The reference executor: runs any <see cref="ModelIr"/> (Hugging Face, GGUF, mobile: it does not
-/// know the file). Llama math (REFERENCE.md): RMSNorm, rotate_half RoPE, grouped-query causal
+/// know the file). Llama math (transformers models/llama/modeling_llama.py): RMSNorm, rotate_half RoPE, grouped-query causal
 /// attention, SwiGLU, final norm and output head (the embedding when tied). Each executed step has
 /// its own KV-cache slot even when its weights are shared with another step.
 /// Feed tokens in batches; positions continue from the cache until <see cref="Reset"/>.

@@ -9,7 +9,7 @@ namespace MobileLlmConvert.Core.Passes;
 /// step, the g consecutive heads of each group are byte-identical in both K and V, keeps the first
 /// head of each group and sets n_kv to n_kv / g. Query head h then reads folded head h / (H/(n_kv/g)),
 /// which is the head it read before, so attention output is unchanged. Nothing is assumed from the
-/// config: MobiLlama's config says 4 kv heads while its code runs full MHA (REFERENCE.md).
+/// config: MobiLlama's config says 4 kv heads while its code runs full MHA (github.com/mbzuai-oryx/MobiLlama, model_utils/modeling_mobillama.py).
 /// </summary>
 public sealed class FoldGqa : IPass
 {

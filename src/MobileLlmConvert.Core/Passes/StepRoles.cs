@@ -4,7 +4,7 @@ namespace MobileLlmConvert.Core.Passes;
 
 /// <summary>
 /// The nine roles a tensor plays inside a layer step, in <see cref="LayerStep.Keys"/> order, with the
-/// Hugging Face name suffix under <c>model.layers.{i}.</c> (REFERENCE.md, tensor names). Reports and
+/// Hugging Face name suffix under <c>model.layers.{i}.</c> (transformers models/llama/modeling_llama.py). Reports and
 /// the synthetic variants name roles from this one table.
 /// </summary>
 public static class StepRoles

@@ -43,7 +43,7 @@ internal sealed class GgufWritePlan
             foreach (var role in GgufTensorNames.BlockRoles) Add(role, i, GgufTensorNames.StepKey(ir.Steps[i], role));
         }
         Add(GgufRole.OutputNorm, -1, ir.FinalNorm);
-        // A tied head is left out: llama.cpp then computes logits with token_embd (REFERENCE.md).
+        // A tied head is left out: llama.cpp then computes logits with token_embd (llama.cpp src/llama-model.cpp, LLM_ARCH_LLAMA in load_tensors).
         if (!ir.IsTied) Add(GgufRole.Output, -1, ir.Output);
 
         var kv = new List<KeyValuePair<string, GgufValue>>();

@@ -4,7 +4,7 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Formats.HuggingFace;
 
 /// <summary>
-/// One supported Hugging Face architecture, as data (REFERENCE.md, "The models").
+/// One supported Hugging Face architecture, as data (the Hub config.json and modeling files of each family).
 /// </summary>
 /// <param name="ModelType">The model_type its released configs carry.</param>
 /// <param name="TieFlags">Config flags that claim a tied head, in order of preference.</param>

@@ -10,7 +10,7 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// Sharing is expressed the IR way: MobileLLM-LS steps name each stored block twice, MobiLlama's
 /// steps all name the shared FFN, a claimed tie without lm_head names the embedding as the head.
 /// </summary>
-/// <remarks>Specs: REFERENCE.md ("The models", "safetensors"), formats/safetensors.md, formats/torch.md, formats/sentencepiece/README.md.</remarks>
+/// <remarks>Specs: the Hub model cards and config.json of facebook/MobileLLM-* and MBZUAI/MobiLlama-*, https://github.com/huggingface/safetensors, formats/safetensors.md, formats/torch.md, formats/sentencepiece/README.md.</remarks>
 public static class HfImporter
 {
     /// <summary>
@@ -58,7 +58,7 @@ public static class HfImporter
                 Ffn(resolved, weights, HfNames.Gate, i), Ffn(resolved, weights, HfNames.Up, i), Ffn(resolved, weights, HfNames.Down, i))
                 .Remap(weights.CanonicalName); // names aliasing one torch storage become one key
             steps.Add(step);
-            // MobileLLM-LS: the repeat is hard-coded x2, immediately block-wise (0,0,1,1,...), REFERENCE.md.
+            // MobileLLM-LS: the repeat is hard-coded x2, immediately block-wise (0,0,1,1,...), in modeling_mobilellm.py of facebook/MobileLLM-125M-layer-share.
             if (resolved.LayerSharing) steps.Add(step);
         }
 

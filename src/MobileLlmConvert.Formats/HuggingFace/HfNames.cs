@@ -1,6 +1,6 @@
 namespace MobileLlmConvert.Formats.HuggingFace;
 
-/// <summary>Hugging Face Llama-layout tensor and file names (REFERENCE.md), in one place.</summary>
+/// <summary>Hugging Face Llama-layout tensor and file names (transformers src/transformers/models/llama/modeling_llama.py), in one place.</summary>
 public static class HfNames
 {
     public const string Embedding = "model.embed_tokens.weight";
