@@ -4,11 +4,16 @@ using MobileLlmConvert.Core.Synthetic;
 
 namespace MobileLlmConvert.Runtime;
 
+/// <summary>What <see cref="Benchmark.Run"/> measures.</summary>
 public sealed record BenchOptions
 {
+    /// <summary>Worker threads of the executor.</summary>
     public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount);
+    /// <summary>Prompt length P, run as one batched prefill.</summary>
     public int PromptTokens { get; init; } = 128;
+    /// <summary>Tokens G decoded one at a time after the prompt.</summary>
     public int GenTokens { get; init; } = 32;
+    /// <summary>Which quantized matmul path the executor uses.</summary>
     public QuantPath QuantPath { get; init; } = QuantPath.Exact;
     /// <summary>Seed of the random prompt (ids drawn from the non-special range).</summary>
     public ulong Seed { get; init; } = 1;
@@ -48,6 +53,7 @@ public static class Benchmark
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);
     private const int MaxWarmUpRounds = 50;
 
+    /// <summary>Runs the warm-up, then the measured prefill and decode, on a fresh executor over <paramref name="ir"/>.</summary>
     public static BenchResult Run(ModelIr ir, BenchOptions options)
     {
         if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");

@@ -10,6 +10,7 @@ namespace MobileLlmConvert.Core.Ir;
 /// </summary>
 public abstract class TensorSource
 {
+    /// <summary>Number of bytes the source provides.</summary>
     public abstract long Length { get; }
 
     /// <summary>Copies every byte into <paramref name="destination"/> (exactly <see cref="Length"/> bytes).</summary>
@@ -29,6 +30,7 @@ public abstract class TensorSource
         return ToArray();
     }
 
+    /// <summary>The bytes copied into a new array.</summary>
     public byte[] ToArray()
     {
         var bytes = GC.AllocateUninitializedArray<byte>(checked((int)Length));
@@ -36,6 +38,7 @@ public abstract class TensorSource
         return bytes;
     }
 
+    /// <summary>Checks a tensor byte length fits a span and returns it as an int.</summary>
     protected static int CheckLength(long length)
     {
         // Tensors are addressed with spans; a single tensor above Array.MaxLength bytes is not supported.
@@ -47,8 +50,11 @@ public abstract class TensorSource
 /// <summary>Bytes the process owns (fixtures, computed results that were cached on purpose).</summary>
 public sealed class MemorySource(ReadOnlyMemory<byte> bytes) : TensorSource
 {
+    /// <inheritdoc/>
     public override long Length => bytes.Length;
+    /// <inheritdoc/>
     public override void CopyTo(Span<byte> destination) => bytes.Span.CopyTo(destination);
+    /// <inheritdoc/>
     public override bool TryGetSpan(out ReadOnlySpan<byte> span)
     {
         span = bytes.Span;

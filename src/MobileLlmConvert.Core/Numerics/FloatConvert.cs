@@ -12,7 +12,7 @@ namespace MobileLlmConvert.Core.Numerics;
 /// </summary>
 internal static class FloatConvert
 {
-    /// <summary>Decodes <paramref name="count"/> values of a float type from raw little-endian bytes.</summary>
+    /// <summary>Decodes <c>dst.Length</c> values of a float type from raw little-endian bytes.</summary>
     public static void ToSingle(ReadOnlySpan<byte> src, ElementType type, Span<float> dst)
     {
         switch (type)

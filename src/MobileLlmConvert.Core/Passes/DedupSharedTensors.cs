@@ -17,8 +17,10 @@ namespace MobileLlmConvert.Core.Passes;
 /// </param>
 public sealed class DedupSharedTensors(bool keepHeadSeparate = false) : IPass
 {
+    /// <inheritdoc/>
     public string Name => "DedupSharedTensors";
 
+    /// <inheritdoc/>
     public PassResult Run(ModelIr ir)
     {
         string? excluded = keepHeadSeparate && !ir.IsTied ? ir.Output : null;

@@ -13,8 +13,10 @@ namespace MobileLlmConvert.Core.Passes;
 /// </summary>
 public sealed class FoldGqa : IPass
 {
+    /// <inheritdoc/>
     public string Name => "FoldGqa";
 
+    /// <inheritdoc/>
     public PassResult Run(ModelIr ir)
     {
         // Head offsets are computed from the config: K/V shapes must be what it implies (no byte is read here).
@@ -97,8 +99,10 @@ public sealed class FoldGqa : IPass
 /// </summary>
 public sealed class UnfoldGqa : IPass
 {
+    /// <inheritdoc/>
     public string Name => "UnfoldGqa";
 
+    /// <inheritdoc/>
     public PassResult Run(ModelIr ir)
     {
         IrValidator.Validate(ir, ir.SourcePath ?? "(ir)");

@@ -13,8 +13,10 @@ namespace MobileLlmConvert.Core.Passes;
 /// </summary>
 public sealed class TieEmbeddings : IPass
 {
+    /// <inheritdoc/>
     public string Name => "TieEmbeddings";
 
+    /// <inheritdoc/>
     public PassResult Run(ModelIr ir)
     {
         string flag = ir.Config.TieClaimFlag is { } f ? $" (config {f}: true)" : "";

@@ -20,6 +20,8 @@ internal enum HfFileStatus
 
 /// <param name="Path">The path to open: inside <see cref="HfCheckpointDir.Folder"/>, as the user sees it (not the blob it resolves to).</param>
 /// <param name="Target">The fully resolved path (symlinks followed), for messages.</param>
+/// <param name="Name">The file name asked for, relative to the checkpoint.</param>
+/// <param name="Status">Whether the name resolved to a readable file.</param>
 internal sealed record HfFileLookup(string Name, string Path, HfFileStatus Status, string Target);
 
 /// <summary>

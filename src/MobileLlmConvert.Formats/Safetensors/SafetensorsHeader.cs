@@ -27,6 +27,7 @@ internal static class SafetensorsHeaderParser
 
     /// <param name="read">Reads (offset, length) from the file: the first min(8 + N, file length) bytes are read through it.</param>
     /// <param name="fileLength">Total file length; the data buffer is what follows the header.</param>
+    /// <param name="path">The file's name for messages.</param>
     public static SafetensorsHeader Parse(Func<long, long, ReadOnlySpan<byte>> read, long fileLength, string path)
     {
         if (fileLength < 8)

@@ -4,6 +4,9 @@ namespace MobileLlmConvert.Formats.Torch;
 
 /// <summary>One row per storage class torch.save names in a persistent id: element size, and the IR type when there is one.</summary>
 /// <param name="DType">The dtype torch prints without "torch." (float16, bfloat16, ...).</param>
+/// <param name="Name">The storage class name (HalfStorage, BFloat16Storage, ...).</param>
+/// <param name="ElementSize">Bytes per element.</param>
+/// <param name="ElementType">The IR element type, or null when the IR has none.</param>
 internal sealed record TorchStorageType(string Name, string DType, int ElementSize, ElementType? ElementType);
 
 /// <summary>
