@@ -38,8 +38,6 @@ internal static class BpePreTokenizers
         [SmolLm] = [IndividualDigitsRegex, Gpt2Regex],
     };
 
-    public static IReadOnlyCollection<string> Names => Table.Keys;
-
     public static bool IsKnown(string? name) => name is not null && Table.ContainsKey(name);
 
     /// <summary>The split regexes of <paramref name="name"/>, in application order.</summary>

@@ -13,8 +13,6 @@ internal static class ByteLevelAlphabet
 
     public static char CharOf(byte b) => ByteToChar[b];
 
-    public static bool TryByteOf(char c, out byte b) => CharToByte.TryGetValue(c, out b);
-
     /// <summary>
     /// The bytes a piece spells, as Hugging Face's ByteLevel decoder takes them: each character's byte,
     /// or, when some character is outside the alphabet (an added token such as "&lt;|im_start|&gt;" is

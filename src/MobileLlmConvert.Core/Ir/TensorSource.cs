@@ -1,5 +1,4 @@
 using System.IO.MemoryMappedFiles;
-using System.Runtime.InteropServices;
 
 namespace MobileLlmConvert.Core.Ir;
 
@@ -228,10 +227,4 @@ internal sealed class MappedSource : TensorSource
         span = File.Span(Offset, _length);
         return true;
     }
-}
-
-internal static class TensorSourceExtensions
-{
-    /// <summary>Reinterprets a source's bytes as T (little-endian host assumed, as GGUF and safetensors are).</summary>
-    public static ReadOnlySpan<T> ReadAs<T>(this TensorSource source) where T : struct => MemoryMarshal.Cast<byte, T>(source.Read());
 }

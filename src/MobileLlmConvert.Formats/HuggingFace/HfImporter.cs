@@ -85,7 +85,7 @@ public static class HfImporter
         var ir = new ModelIr
         {
             Config = c,
-            Tensors = CollectTensors(weights, steps, output, ignored, dir),
+            Tensors = CollectTensors(weights, steps, output, ignored),
             Embedding = HfNames.Embedding,
             FinalNorm = HfNames.FinalNorm,
             Output = output,
@@ -117,7 +117,7 @@ public static class HfImporter
     }
 
     /// <summary>Every used tensor once, in execution order; anything else in the files is an error unless it is a rotary buffer.</summary>
-    private static List<Tensor> CollectTensors(HfWeights weights, List<LayerStep> steps, string output, HashSet<string> ignored, string dir)
+    private static List<Tensor> CollectTensors(HfWeights weights, List<LayerStep> steps, string output, HashSet<string> ignored)
     {
         var used = new List<string> { HfNames.Embedding };
         foreach (var s in steps) used.AddRange(s.Keys);
