@@ -9,12 +9,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 build=(--no-build)
 [ "${1:-}" = "--build" ] && build=()
-if [ ! -f src/MobileLlmConvert/MobileLlmConvert.csproj ]; then
-  echo "package consumer: SKIPPED: src/MobileLlmConvert/MobileLlmConvert.csproj (the package it consumes) is not in this tree" >&2
-  exit 77
-fi
 rm -rf artifacts/packages artifacts/consumer
 dotnet pack MobileLlmConvert.sln -c Release --nologo -v quiet "${build[@]}" -o artifacts/packages
+if [ ! -f src/MobileLlmConvert/MobileLlmConvert.csproj ]; then
+  echo "package consumer: SKIPPED: packed $(ls artifacts/packages | tr '\n' ' ')but src/MobileLlmConvert/MobileLlmConvert.csproj (the package it consumes) is not in this tree" >&2
+  exit 77
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 consumer=tests/MobileLlmConvert.PackageConsumer
