@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test, from a fresh clone: installs the outside checkers (node-llama-cpp for llama.cpp) and
-# runs the xunit suite, which drives llama.cpp against what we emit. Ends with one plain
+# runs the xunit suite, which drives llama.cpp against what we emit, then the NuGet package consumer
+# (tests/package-consumer.sh). Ends with one plain
 # "N passed, N failed" line and the test run's exit code.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,5 +25,15 @@ dotnet test MobileLlmConvert.sln -c Release --nologo --logger "console;verbosity
 # One summary per test assembly: add them up.
 passed=$(sed -n 's/^[[:space:]]*Passed:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(sed -n 's/^[[:space:]]*Failed:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-echo "${passed:-0} passed, ${failed:-0} failed"
+# The package consumer (one more test): pack the libraries into artifacts/packages from the build the
+# test run just made, then build and run tests/MobileLlmConvert.PackageConsumer against that feed.
+consumer=0
+./tests/package-consumer.sh || consumer=$?
+if [ "$consumer" -eq 0 ]; then
+  passed=$((passed + 1))
+elif [ "$consumer" -ne 77 ]; then
+  failed=$((failed + 1))
+  [ "$status" -ne 0 ] || status=1
+fi
+echo "${passed} passed, ${failed} failed"
 exit "$status"

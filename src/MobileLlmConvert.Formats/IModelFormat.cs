@@ -21,14 +21,17 @@ public sealed record ModelProbe(string Path, bool IsDirectory, byte[] Head)
     /// <summary>Bytes read from the start of a file: enough for every registered magic number.</summary>
     public const int HeadBytes = 16;
 
+    /// <summary>True when the file starts with <paramref name="magic"/> (false for a directory or a shorter file).</summary>
     public bool StartsWith(ReadOnlySpan<byte> magic) => Head.AsSpan().StartsWith(magic);
 
+    /// <summary>True when the path is a file whose name ends with <paramref name="extension"/> (case-insensitive).</summary>
     public bool HasExtension(string extension) => !IsDirectory && Path.EndsWith(extension, StringComparison.OrdinalIgnoreCase);
 }
 
 /// <summary>Options every reader understands.</summary>
 public sealed record ReadOptions
 {
+    /// <summary>The defaults: the family config.json declares, checksums verified.</summary>
     public static ReadOptions Default { get; } = new();
 
     /// <summary>
@@ -44,6 +47,7 @@ public sealed record ReadOptions
 /// <summary>Options every writer understands; a writer ignores what does not apply to it.</summary>
 public sealed record FormatWriteOptions
 {
+    /// <summary>The defaults: the CLI's `--dtype` default float type, no recorded options, no progress.</summary>
     public static FormatWriteOptions Default { get; } = new();
 
     /// <summary>GGUF: type of unquantized matrices (F32 or F16); norms stay F32. The CLI's `--dtype` default is this one.</summary>
@@ -63,11 +67,16 @@ public sealed record FormatWriteOptions
 }
 
 /// <summary>What a writer produced: the path, the bytes on disk (all files of a directory layout) and the format's name.</summary>
+/// <param name="Output">The path written (a file, or a directory for directory layouts).</param>
+/// <param name="Bytes">Bytes on disk: the file, or every file the directory layout lists.</param>
+/// <param name="Format">The registered name of the format written.</param>
 /// <param name="Manifest">The manifest a bundle was written with; null for single-file formats.</param>
 public sealed record WriteResult(string Output, long Bytes, string Format, Mobile.BundleManifest? Manifest = null);
 
 /// <summary>A model file described from its header alone where the format allows (for `inspect`).</summary>
+/// <param name="Format">The registered name of the format.</param>
 /// <param name="Version">The format's own version number, or null when the format has none.</param>
+/// <param name="Tensors">Number of stored tensors.</param>
 /// <param name="Metadata">Key/value pairs as the format stores them (values rendered as text, long arrays summarised).</param>
 public sealed record FormatDescription(string Format, string? Version, int Tensors, IReadOnlyList<KeyValuePair<string, string>> Metadata);
 
@@ -103,6 +112,7 @@ public interface IModelFormat
     /// <summary>Why this format cannot store the types <paramref name="policy"/> asks for, or null when it can (checked before any work).</summary>
     string? CannotStore(QuantPolicy policy);
 
+    /// <summary>How sure this format is that the probed path is one of its models; the registry picks the strongest match.</summary>
     DetectMatch Detect(ModelProbe probe);
 
     /// <summary>
@@ -111,9 +121,12 @@ public interface IModelFormat
     /// </summary>
     bool IsOwnOutput(string path);
 
+    /// <summary>Reads the model at <paramref name="path"/> into an IR that owns its mapped files; bad input throws a <see cref="Core.Errors.ModelFormatException"/>.</summary>
     ModelIr Read(string path, ReadOptions options);
 
+    /// <summary>Writes <paramref name="ir"/> to <paramref name="output"/> atomically (complete or not at all); a read-only format throws a usage error.</summary>
     WriteResult Write(ModelIr ir, string output, FormatWriteOptions options);
 
+    /// <summary>Describes the model at <paramref name="path"/> from its header or manifest where the format allows, without reading tensors.</summary>
     FormatDescription Describe(string path);
 }

@@ -6,6 +6,7 @@ namespace MobileLlmConvert.Formats;
 /// One row of the naming table: a tensor role and its name template in each format. "{bid}" stands
 /// for the block index, as in gguf-py's TENSOR_NAMES ("blk.{bid}.attn_q").
 /// </summary>
+/// <param name="Role">The role named by this row.</param>
 /// <param name="HuggingFace">transformers' LlamaForCausalLM state-dict key (modeling_llama.py).</param>
 /// <param name="Gguf">llama.cpp's name for the llama architecture (gguf-py/gguf/constants.py, MODEL_TENSOR).</param>
 public sealed record TensorNameRow(TensorRole Role, string HuggingFace, string Gguf);
@@ -20,6 +21,7 @@ public static class TensorNames
     /// <summary>The placeholder for the block index in a per-step template.</summary>
     public const string Block = "{bid}";
 
+    /// <summary>Every row of the naming table, one per role.</summary>
     public static readonly IReadOnlyList<TensorNameRow> Rows =
     [
         new(TensorRole.TokenEmbedding, "model.embed_tokens.weight", "token_embd.weight"),

@@ -34,6 +34,7 @@ public static class DiffReport
         AtomicFile.Write(path, s => s.Write(bytes));
     }
 
+    /// <summary>The self-contained HTML page (inline CSS, PNG plots as data: URIs, no script) for <paramref name="result"/>; the same result gives the same text.</summary>
     public static string Html(DiffResult result)
     {
         ArgumentNullException.ThrowIfNull(result);

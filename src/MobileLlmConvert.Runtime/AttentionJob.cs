@@ -41,6 +41,8 @@ internal sealed unsafe class AttentionJob : IParallelJob
     /// <param name="kCache">this slot's keys [maxContext, kv_heads*hd], rows up to pos0+batch filled.</param>
     /// <param name="vCache">this slot's values, same layout.</param>
     /// <param name="output">[batch, heads*hd].</param>
+    /// <param name="pos0">Position of the first query row.</param>
+    /// <param name="batch">Number of query rows.</param>
     public void Run(float* q, float* kCache, float* vCache, float* output, int pos0, int batch)
     {
         _q = q;

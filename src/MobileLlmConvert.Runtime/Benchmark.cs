@@ -4,17 +4,21 @@ using MobileLlmConvert.Core.Synthetic;
 
 namespace MobileLlmConvert.Runtime;
 
+/// <summary>What <see cref="Benchmark.Run"/> measures.</summary>
 public sealed record BenchOptions
 {
+    /// <summary>Worker threads of the executor.</summary>
     public int Threads { get; init; } = Math.Max(1, Environment.ProcessorCount);
     /// <summary>Prefill length when none is asked for, here and in the CLI's `bench --prompt-tokens`.</summary>
     public const int DefaultPromptTokens = 128;
     /// <summary>Decode steps when none are asked for, here and in the CLI's `bench --gen-tokens`.</summary>
     public const int DefaultGenTokens = 32;
 
+    /// <summary>Prompt length P, run as one batched prefill.</summary>
     public int PromptTokens { get; init; } = DefaultPromptTokens;
+    /// <summary>Tokens G decoded one at a time after the prompt.</summary>
     public int GenTokens { get; init; } = DefaultGenTokens;
-    /// <summary>The CLI's bench default too: a benchmark measures the fast path unless asked otherwise.</summary>
+    /// <summary>Which quantized matmul path the executor uses; the CLI's bench default too: a benchmark measures the fast path unless asked otherwise.</summary>
     public QuantPath QuantPath { get; init; } = ExecutorOptions.GenerationQuantPath;
     /// <summary>Seed of the random prompt (ids drawn from the non-special range).</summary>
     public ulong Seed { get; init; } = 1;
@@ -54,6 +58,7 @@ public static class Benchmark
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(1);
     private const int MaxWarmUpRounds = 50;
 
+    /// <summary>Runs the warm-up, then the measured prefill and decode, on a fresh executor over <paramref name="ir"/>.</summary>
     public static BenchResult Run(ModelIr ir, BenchOptions options)
     {
         if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");

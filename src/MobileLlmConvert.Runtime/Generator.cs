@@ -11,6 +11,7 @@ public sealed class Generator
     private readonly Sampler _sampler;
     private readonly int[] _one = new int[1];
 
+    /// <summary>A generator over <paramref name="model"/>'s KV cache, choosing tokens with <paramref name="sampler"/>.</summary>
     public Generator(Transformer model, Sampler sampler)
     {
         ArgumentNullException.ThrowIfNull(model);

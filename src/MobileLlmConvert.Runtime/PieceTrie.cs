@@ -6,7 +6,7 @@ namespace MobileLlmConvert.Runtime;
 /// lookup, longest prefix, and every prefix match in order of length. Built only from a validated
 /// vocabulary (pieces at most SentencePieceModelFile.MaxPieceBytes long), so a walk is that short.
 /// </summary>
-public sealed class PieceTrie
+internal sealed class PieceTrie
 {
     private readonly Dictionary<long, int> _children = [];
     private readonly List<int> _values = [-1]; // node 0 is the root

@@ -1,7 +1,7 @@
 namespace MobileLlmConvert.Runtime;
 
 /// <summary>
-/// Rotary position embedding in Hugging Face's rotate_half layout (REFERENCE.md): within a head of
+/// Rotary position embedding in Hugging Face's rotate_half layout (transformers models/llama/modeling_llama.py, rotate_half): within a head of
 /// size hd, element i pairs with element i + hd/2 and both rotate by pos · inv_freq[i], with
 /// inv_freq[i] = theta^(-2i/hd). Angles are computed in double once for every position, so the
 /// token loop only multiplies.

@@ -25,8 +25,10 @@ public sealed class Sampler
     private readonly ulong[] _order;
     private SplitMix64 _rng;
 
+    /// <summary>The options this sampler was made with.</summary>
     public SamplerOptions Options { get; }
 
+    /// <summary>A sampler for logits of <paramref name="vocabSize"/> entries; throws on a NaN temperature or a top-p outside (0, 1].</summary>
     public Sampler(int vocabSize, SamplerOptions? options = null)
     {
         if (vocabSize < 1) throw new ArgumentOutOfRangeException(nameof(vocabSize), vocabSize, "vocabulary must not be empty");
@@ -38,6 +40,7 @@ public sealed class Sampler
         _rng = new SplitMix64(Options.Seed);
     }
 
+    /// <summary>Chooses the next token id from one position's logits.</summary>
     public int Sample(ReadOnlySpan<float> logits)
     {
         if (logits.Length != _probs.Length) throw new ArgumentException($"expected {_probs.Length} logits, got {logits.Length}", nameof(logits));

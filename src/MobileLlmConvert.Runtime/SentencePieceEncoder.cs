@@ -13,7 +13,7 @@ namespace MobileLlmConvert.Runtime;
 /// runs of unknown pieces merge into one otherwise. Microsoft.ML.Tokenizers 2.0.1 is not used here:
 /// its BPE model refuses every normalizer but identity.
 /// </summary>
-public sealed class SentencePieceEncoder
+internal sealed class SentencePieceEncoder
 {
     private static ReadOnlySpan<byte> SpaceSymbol => "\u2581"u8;
     /// <summary>unigram_model.cc kUnkPenalty: an unknown character scores this far below the worst piece.</summary>

@@ -11,7 +11,7 @@ namespace MobileLlmConvert.Runtime;
 /// flags: remove_extra_whitespaces (drop leading, trailing and repeated spaces), add_dummy_prefix (a
 /// leading space) and escape_whitespaces (' ' becomes U+2581 '▁').
 /// </summary>
-public sealed class SentencePieceNormalizer
+internal sealed class SentencePieceNormalizer
 {
     private static ReadOnlySpan<byte> SpaceSymbol => "\u2581"u8;
     private static ReadOnlySpan<byte> ReplacementChar => "\uFFFD"u8;

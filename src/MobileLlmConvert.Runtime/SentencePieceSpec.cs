@@ -3,7 +3,7 @@ using Google.Protobuf;
 namespace MobileLlmConvert.Runtime;
 
 /// <summary>sentencepiece's TrainerSpec.ModelType values (src/sentencepiece_model.proto).</summary>
-public enum SentencePieceModelType
+internal enum SentencePieceModelType
 {
     Unigram = 1,
     Bpe = 2,
@@ -17,7 +17,7 @@ public enum SentencePieceModelType
 /// proto2 defaults as in google/sentencepiece src/sentencepiece_model.proto). The file was already
 /// validated by Formats.SentencePiece.SentencePieceModelFile.Read; this reader only needs to be safe.
 /// </summary>
-public sealed record SentencePieceSpec(
+internal sealed record SentencePieceSpec(
     SentencePieceModelType ModelType,
     bool ByteFallback,
     bool TreatWhitespaceAsSuffix,

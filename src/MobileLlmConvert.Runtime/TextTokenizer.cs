@@ -22,10 +22,14 @@ public sealed class TextTokenizer
 {
     private readonly ITextCodec _codec;
 
+    /// <summary>The tokenizer data this encodes and decodes with.</summary>
     public TokenizerIr Ir { get; }
+    /// <summary>Beginning-of-sequence id.</summary>
     public int BosId => Ir.BosId;
+    /// <summary>End-of-sequence id.</summary>
     public int EosId => Ir.EosId;
 
+    /// <summary>A tokenizer over <paramref name="ir"/> (sentencepiece BPE/unigram or byte-level BPE, as its kind says).</summary>
     public TextTokenizer(TokenizerIr ir)
     {
         ArgumentNullException.ThrowIfNull(ir);

@@ -5,7 +5,7 @@ namespace MobileLlmConvert.Runtime;
 
 /// <summary>
 /// The reference executor: runs any <see cref="ModelIr"/> (Hugging Face, GGUF, mobile: it does not
-/// know the file). Llama math (REFERENCE.md): RMSNorm, rotate_half RoPE, grouped-query causal
+/// know the file). Llama math (transformers models/llama/modeling_llama.py): RMSNorm, rotate_half RoPE, grouped-query causal
 /// attention, SwiGLU, final norm and output head (the embedding when tied). Each executed step has
 /// its own KV-cache slot even when its weights are shared with another step.
 /// Feed tokens in batches; positions continue from the cache until <see cref="Reset"/>.
@@ -22,9 +22,13 @@ public sealed unsafe class Transformer : IDisposable
     private readonly int _maxBatch;
     private int _position;
 
+    /// <summary>The configuration of the model being run.</summary>
     public ModelConfig Config { get; }
+    /// <summary>The executor options (threads, quantized path, context).</summary>
     public ExecutorOptions Options { get; }
+    /// <summary>Longest sequence the KV cache holds.</summary>
     public int MaxContext { get; }
+    /// <summary>Number of logits per position.</summary>
     public int VocabSize => Config.VocabSize;
     /// <summary>Tokens in the KV cache: the position the next token gets.</summary>
     public int Position => _position;
@@ -33,6 +37,7 @@ public sealed unsafe class Transformer : IDisposable
     /// <summary>Bytes the executor allocated for itself (KV cache, activations, scratch); weights are not copied.</summary>
     public long StateBytes => _s.Bytes;
 
+    /// <summary>An executor over <paramref name="ir"/>: allocates the run state once and reads weights where they lie (mapped, not copied).</summary>
     public Transformer(ModelIr ir, ExecutorOptions? options = null)
     {
         options ??= new ExecutorOptions();
@@ -195,5 +200,6 @@ public sealed unsafe class Transformer : IDisposable
         TensorPrimitives.Multiply(dst, weight, dst);
     }
 
+    /// <summary>Stops the worker pool; the IR (and the files it maps) stays the caller's to dispose.</summary>
     public void Dispose() => _pool.Dispose();
 }

@@ -7,6 +7,7 @@ namespace MobileLlmConvert;
 /// <summary>How <see cref="Models.Open"/> reads a model.</summary>
 public sealed record OpenOptions
 {
+    /// <summary>The defaults: the family config.json declares, checksums verified.</summary>
     public static OpenOptions Default { get; } = new();
 
     /// <summary>Read a Hugging Face checkpoint with this family's rules (the CLI's `--family`); null = as config.json declares. Other formats refuse it.</summary>

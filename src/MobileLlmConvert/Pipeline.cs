@@ -130,16 +130,22 @@ public sealed class Conversion(ModelIr source, ModelIr result, SharingResult sha
 {
     private readonly IDisposable _lease = source.Resources.Lease();
 
+    /// <summary>The IR the conversion read (owned by the caller).</summary>
     public ModelIr Source { get; } = source;
+    /// <summary>The converted IR, ready for <see cref="Models.Write"/> or the executor; its tensors are computed lazily from the source.</summary>
     public ModelIr Result { get; } = result;
+    /// <summary>What the sharing passes (tie, dedup, fold GQA) did.</summary>
     public SharingResult Sharing { get; } = sharing;
     /// <summary>The Quantize pass's report, or null when nothing asked for quantization.</summary>
     public PassReport? Quantization { get; } = quantization;
+    /// <summary>The quantization policy applied, or null when the tensors kept their types.</summary>
     public QuantPolicy? Policy { get; } = policy;
     /// <summary>Started before the passes, so elapsed time covers passes and writing.</summary>
     public Stopwatch Clock { get; } = clock;
 
+    /// <summary>Every pass's report, in the order the passes ran.</summary>
     public IEnumerable<PassReport> Reports => Quantization is null ? Sharing.Reports : Sharing.Reports.Append(Quantization);
 
+    /// <summary>Releases this conversion's hold on the source's mapped files.</summary>
     public void Dispose() => _lease.Dispose();
 }

@@ -28,7 +28,9 @@ public sealed class ModelTokenizer(TextTokenizer inner)
     /// <summary>The runtime tokenizer underneath (streaming decoding, ids without BOS/EOS).</summary>
     public TextTokenizer Inner { get; } = inner;
 
+    /// <summary>Id of the beginning-of-sequence token.</summary>
     public int BosId => Inner.BosId;
+    /// <summary>Id of the end-of-sequence token (generation stops there).</summary>
     public int EosId => Inner.EosId;
 
     /// <summary>Token ids of <paramref name="text"/>, with BOS/EOS as the model's tokenizer config asks.</summary>

@@ -1,5 +1,6 @@
 namespace MobileLlmConvert.Core.Errors;
 
+/// <summary>Why an input file could not be read safely, whatever its format.</summary>
 public enum InputFileError
 {
     /// <summary>A FIFO, device, socket or directory where a regular file is read: refused by type before it is opened.</summary>
@@ -12,9 +13,11 @@ public enum InputFileError
 public sealed class InputFileException(InputFileError kind, string file, string field, string value, string reason, Exception? inner = null)
     : ModelFormatException<InputFileError>(kind, file, field, value, reason, inner)
 {
+    /// <inheritdoc/>
     public override string Format => "input";
 }
 
+/// <summary>Why an output was refused or could not be written.</summary>
 public enum OutputError
 {
     /// <summary>The output is an input, holds one, or is the working directory (or an ancestor of either).</summary>
@@ -29,5 +32,6 @@ public enum OutputError
 public sealed class OutputException(OutputError kind, string file, string field, string value, string reason)
     : ModelFormatException<OutputError>(kind, file, field, value, reason)
 {
+    /// <inheritdoc/>
     public override string Format => "output";
 }

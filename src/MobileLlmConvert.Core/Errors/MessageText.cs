@@ -10,7 +10,7 @@ namespace MobileLlmConvert.Core.Errors;
 /// (Unicode category Cc: C0, DEL, C1), format characters (Cf: bidi controls, zero-width) and line or
 /// paragraph separators (Zl, Zp) are written as C-style escapes; a backslash itself is left alone.
 /// </summary>
-public static class MessageText
+internal static class MessageText
 {
     public static string Escape(string text)
     {

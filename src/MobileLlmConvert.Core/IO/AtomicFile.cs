@@ -18,7 +18,7 @@ namespace MobileLlmConvert.Core.IO;
 /// processes that are older than this process are deleted on the next write beside them.
 /// formats/mobile/SPEC.md, "Bundle replacement", describes the protocol for other implementations.
 /// </summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>Part of every temporary name: what makes a leftover recognisably ours.</summary>
     public const string Marker = ".mlconvert-";

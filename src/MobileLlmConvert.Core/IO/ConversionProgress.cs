@@ -3,7 +3,9 @@ namespace MobileLlmConvert.Core.IO;
 /// <summary>What <see cref="ConversionProgress.Done"/> and <see cref="ConversionProgress.Total"/> count.</summary>
 public enum ProgressUnit
 {
+    /// <summary>Done and total are bytes.</summary>
     Bytes,
+    /// <summary>Done and total are items (tensors, passes).</summary>
     Items,
 }
 

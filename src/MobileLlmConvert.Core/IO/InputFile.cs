@@ -8,7 +8,7 @@ namespace MobileLlmConvert.Core.IO;
 /// blocks until a writer appears and /dev/zero never ends. A type swap between the check and the
 /// open is caught by checking the opened handle again.
 /// </summary>
-public static class InputFile
+internal static class InputFile
 {
     /// <summary>Throws <see cref="InputFileException"/> unless <paramref name="path"/> is a regular file (a missing file gives <see cref="FileNotFoundException"/>).</summary>
     public static void RequireRegular(string path)

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace MobileLlmConvert.Core.IO;
 
 /// <summary>What a path names, as stat(2) reports it (S_IFMT of st_mode).</summary>
-public enum FileKind
+internal enum FileKind
 {
     Missing,
     Regular,
@@ -27,7 +27,7 @@ public enum FileKind
 /// architecture (linux/include/uapi/linux/stat.h: stx_mode is the u16 at byte 28); glibc exports it
 /// since 2.28. Elsewhere the answers fall back to what <see cref="FileSystemInfo"/> can tell.
 /// </remarks>
-public static unsafe class PosixFile
+internal static unsafe class PosixFile
 {
     private const int AtFdCwd = -100;
     private const int AtSymlinkNoFollow = 0x100;

@@ -7,7 +7,7 @@ namespace MobileLlmConvert.Core.Ir;
 /// tokenizers' pre_tokenizers::Sequence does the same). Format knowledge as data: a new
 /// pre-tokenizer is one row here plus the tokenizer.json shape that maps to it (HfTokenizerJson).
 /// </summary>
-public static class BpePreTokenizers
+internal static class BpePreTokenizers
 {
     /// <summary>
     /// GPT-2's split regex (openai/gpt-2 src/encoder.py; Hugging Face tokenizers
@@ -37,8 +37,6 @@ public static class BpePreTokenizers
         [Gpt2] = [Gpt2Regex],
         [SmolLm] = [IndividualDigitsRegex, Gpt2Regex],
     };
-
-    public static IReadOnlyCollection<string> Names => Table.Keys;
 
     public static bool IsKnown(string? name) => name is not null && Table.ContainsKey(name);
 

@@ -6,14 +6,12 @@ namespace MobileLlmConvert.Core.Ir;
 /// pre_tokenizers/byte_level.rs). Printable Latin-1 bytes map to themselves, the other 68 bytes to
 /// U+0100 onwards in byte order (space, 0x20, becomes 'Ġ' U+0120).
 /// </summary>
-public static class ByteLevelAlphabet
+internal static class ByteLevelAlphabet
 {
     private static readonly char[] ByteToChar = BuildTable();
     private static readonly Dictionary<char, byte> CharToByte = Enumerable.Range(0, 256).ToDictionary(b => ByteToChar[b], b => (byte)b);
 
     public static char CharOf(byte b) => ByteToChar[b];
-
-    public static bool TryByteOf(char c, out byte b) => CharToByte.TryGetValue(c, out b);
 
     /// <summary>
     /// The bytes a piece spells, as Hugging Face's ByteLevel decoder takes them: each character's byte,

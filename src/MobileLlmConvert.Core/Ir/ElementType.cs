@@ -42,7 +42,7 @@ public sealed record ElementTypeInfo(ElementType Type, string Name, QuantKind Ki
 
 /// <summary>
 /// The element-type table (DESIGN.md: adding a scheme is one row here and one block struct).
-/// Block sizes for the ggml members follow ggml's block_q8_0 / block_q4_0 / block_q4_1 (REFERENCE.md).
+/// Block sizes for the ggml members follow ggml's block_q8_0 / block_q4_0 / block_q4_1 (ggml/src/ggml-common.h).
 /// </summary>
 public static class ElementTypes
 {

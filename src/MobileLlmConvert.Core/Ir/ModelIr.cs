@@ -12,6 +12,7 @@ public sealed record ModelIr : IDisposable
     // clearing a shared dictionary would corrupt the IR the copy was made from.
     private Dictionary<string, Tensor> _byName = new(StringComparer.Ordinal);
 
+    /// <summary>The resolved configuration.</summary>
     public required ModelConfig Config { get; init; }
 
     /// <summary>Stored tensors in a stable order (the order writers emit them in).</summary>
@@ -36,7 +37,9 @@ public sealed record ModelIr : IDisposable
     public required string FinalNorm { get; init; }
     /// <summary>Key of the output head [vocab, hidden]; equal to <see cref="Embedding"/> when tied.</summary>
     public required string Output { get; init; }
+    /// <summary>The executed layer steps in order; steps that share weights name the same tensor keys.</summary>
     public required IReadOnlyList<LayerStep> Steps { get; init; }
+    /// <summary>The tokenizer, when the source carried one.</summary>
     public TokenizerIr? Tokenizer { get; init; }
     /// <summary>
     /// What the importer's family rules decided, one sentence each ("FFN shared by all 22 blocks",
@@ -55,9 +58,12 @@ public sealed record ModelIr : IDisposable
     /// <summary>Mapped files and other resources the tensor sources depend on; shared by derived IRs.</summary>
     public ResourceBag Resources { get; init; } = new();
 
+    /// <summary>True when the output head is the embedding tensor itself (stored once).</summary>
     public bool IsTied => Embedding == Output;
 
+    /// <summary>The stored tensor with this key; throws <see cref="KeyNotFoundException"/> when there is none.</summary>
     public Tensor this[string key] => _byName.TryGetValue(key, out var t) ? t : throw new KeyNotFoundException($"no tensor {key} in IR");
+    /// <summary>Looks up a stored tensor by key.</summary>
     public bool TryGetTensor(string key, out Tensor tensor) => _byName.TryGetValue(key, out tensor!);
 
     /// <summary>Every tensor element stored, each stored tensor counted once.</summary>
@@ -77,6 +83,7 @@ public sealed record ModelIr : IDisposable
         }
     }
 
+    /// <summary>Bytes of all stored tensors, each counted once.</summary>
     public long StoredBytes => _tensors.Sum(t => t.ByteLength);
 
     /// <summary>Every key the model uses: embedding, each step's keys, final norm and head, in execution order.</summary>
@@ -91,6 +98,7 @@ public sealed record ModelIr : IDisposable
         yield return Output;
     }
 
+    /// <summary>Releases the resources (mapped files) the tensors read from; derived IRs share them.</summary>
     public void Dispose() => Resources.Dispose();
 }
 
@@ -107,6 +115,7 @@ public sealed class ResourceBag : IDisposable
     private bool _disposed;
     private int _leases;
 
+    /// <summary>Takes ownership of <paramref name="item"/>, disposed with the bag, and returns it.</summary>
     public T Add<T>(T item) where T : IDisposable
     {
         lock (_items)
@@ -128,6 +137,7 @@ public sealed class ResourceBag : IDisposable
         return new LeaseHandle(this);
     }
 
+    /// <summary>Releases the owner's hold; the resources are disposed, in reverse order, once every lease is released too.</summary>
     public void Dispose()
     {
         lock (_items)

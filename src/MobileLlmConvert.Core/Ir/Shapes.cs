@@ -1,6 +1,6 @@
 namespace MobileLlmConvert.Core.Ir;
 
-public static class Shapes
+internal static class Shapes
 {
     /// <summary>Product of the dimensions, overflow-checked; throws OverflowException on overflow or a negative dimension.</summary>
     public static long ElementCount(ReadOnlySpan<long> shape)

@@ -6,17 +6,29 @@ namespace MobileLlmConvert.Core.Ir;
 /// </summary>
 public enum TensorRole
 {
+    /// <summary>The token embedding [vocab, hidden].</summary>
     TokenEmbedding,
+    /// <summary>RMSNorm weight before attention [hidden] (per step).</summary>
     AttnNorm,
+    /// <summary>Query projection [heads x head_dim, hidden] (per step).</summary>
     Q,
+    /// <summary>Key projection [kv_heads x head_dim, hidden] (per step).</summary>
     K,
+    /// <summary>Value projection [kv_heads x head_dim, hidden] (per step).</summary>
     V,
+    /// <summary>Attention output projection [hidden, heads x head_dim] (per step).</summary>
     O,
+    /// <summary>RMSNorm weight before the feed-forward block [hidden] (per step).</summary>
     FfnNorm,
+    /// <summary>SwiGLU gate projection [intermediate, hidden] (per step).</summary>
     Gate,
+    /// <summary>SwiGLU up projection [intermediate, hidden] (per step).</summary>
     Up,
+    /// <summary>SwiGLU down projection [hidden, intermediate] (per step).</summary>
     Down,
+    /// <summary>The final RMSNorm weight [hidden].</summary>
     OutputNorm,
+    /// <summary>The output head [vocab, hidden]; the embedding itself when tied.</summary>
     Output,
 }
 
@@ -43,12 +55,14 @@ public sealed class TensorRoleInfo
         (Role, Name, PerStep, _shape, _modelKey) = (role, name, false, shape, modelKey);
     }
 
+    /// <summary>The role this row describes.</summary>
     public TensorRole Role { get; }
     /// <summary>Short stable name: "embedding", "attn_norm", "q", ..., "final_norm", "output".</summary>
     public string Name { get; }
     /// <summary>True for the nine roles every layer step names; false for embedding, final norm and head.</summary>
     public bool PerStep { get; }
 
+    /// <summary>The shape <paramref name="config"/> implies for a tensor in this role ([out, in] for matrices).</summary>
     public long[] ExpectedShape(ModelConfig config) => _shape(config);
 
     /// <summary>The key <paramref name="step"/> holds for this per-step role.</summary>
@@ -70,6 +84,7 @@ public sealed class TensorRoleInfo
 /// </summary>
 public static class TensorRoles
 {
+    /// <summary>Every row, in <see cref="TensorRole"/> order.</summary>
     public static readonly IReadOnlyList<TensorRoleInfo> All =
     [
         new(TensorRole.TokenEmbedding, "embedding", c => [c.VocabSize, c.HiddenSize], ir => ir.Embedding),
@@ -103,6 +118,7 @@ public static class TensorRoles
     /// <summary>The FFN projections, the group a report calls "ffn" (MobiLlama shares exactly these).</summary>
     public static readonly IReadOnlyList<TensorRole> Ffn = [TensorRole.Gate, TensorRole.Up, TensorRole.Down];
 
+    /// <summary>The table row of <paramref name="role"/>.</summary>
     public static TensorRoleInfo Info(this TensorRole role) =>
         (uint)role < (uint)All.Count && All[(int)role].Role == role ? All[(int)role] : throw new ArgumentOutOfRangeException(nameof(role), role, "not a tensor role");
 

@@ -1,5 +1,4 @@
 using System.IO.MemoryMappedFiles;
-using System.Runtime.InteropServices;
 
 namespace MobileLlmConvert.Core.Ir;
 
@@ -10,6 +9,7 @@ namespace MobileLlmConvert.Core.Ir;
 /// </summary>
 public abstract class TensorSource
 {
+    /// <summary>Number of bytes the source provides.</summary>
     public abstract long Length { get; }
 
     /// <summary>Copies every byte into <paramref name="destination"/> (exactly <see cref="Length"/> bytes).</summary>
@@ -29,6 +29,7 @@ public abstract class TensorSource
         return ToArray();
     }
 
+    /// <summary>The bytes copied into a new array.</summary>
     public byte[] ToArray()
     {
         var bytes = GC.AllocateUninitializedArray<byte>(checked((int)Length));
@@ -36,6 +37,7 @@ public abstract class TensorSource
         return bytes;
     }
 
+    /// <summary>Checks a tensor byte length fits a span and returns it as an int.</summary>
     protected static int CheckLength(long length)
     {
         // Tensors are addressed with spans; a single tensor above Array.MaxLength bytes is not supported.
@@ -47,8 +49,11 @@ public abstract class TensorSource
 /// <summary>Bytes the process owns (fixtures, computed results that were cached on purpose).</summary>
 public sealed class MemorySource(ReadOnlyMemory<byte> bytes) : TensorSource
 {
+    /// <inheritdoc/>
     public override long Length => bytes.Length;
+    /// <inheritdoc/>
     public override void CopyTo(Span<byte> destination) => bytes.Span.CopyTo(destination);
+    /// <inheritdoc/>
     public override bool TryGetSpan(out ReadOnlySpan<byte> span)
     {
         span = bytes.Span;
@@ -57,7 +62,7 @@ public sealed class MemorySource(ReadOnlyMemory<byte> bytes) : TensorSource
 }
 
 /// <summary>Bytes computed on demand from other sources; never cached, so peak memory stays one tensor.</summary>
-public sealed class ComputedSource : TensorSource
+internal sealed class ComputedSource : TensorSource
 {
     private readonly long _length;
     private readonly SpanAction _fill;
@@ -82,7 +87,7 @@ public sealed class ComputedSource : TensorSource
 /// must survive a changing input read through <see cref="ReadChecked"/> (pread(2), which returns
 /// short instead of faulting) after <see cref="EnsureUnchanged"/>.
 /// </summary>
-public sealed unsafe class MappedFile : IDisposable
+internal sealed unsafe class MappedFile : IDisposable
 {
     private readonly FileStream _stream;
     private readonly MemoryMappedFile? _map;
@@ -181,13 +186,13 @@ public sealed unsafe class MappedFile : IDisposable
 /// no zero-copy span is handed out, so no consumer can touch a page the file no longer has.
 /// Conversions read their inputs this way (<see cref="CheckedReads.WithCheckedReads"/>).
 /// </summary>
-public sealed class CheckedFileSource(MappedSource mapped) : TensorSource
+internal sealed class CheckedFileSource(MappedSource mapped) : TensorSource
 {
     public override long Length => mapped.Length;
     public override void CopyTo(Span<byte> destination) => mapped.File.ReadChecked(mapped.Offset, destination[..(int)mapped.Length]);
 }
 
-public static class CheckedReads
+internal static class CheckedReads
 {
     /// <summary>
     /// The same IR with every memory-mapped tensor read through pread and a size/mtime check instead
@@ -200,7 +205,7 @@ public static class CheckedReads
     };
 }
 
-public sealed class MappedSource : TensorSource
+internal sealed class MappedSource : TensorSource
 {
     public MappedFile File { get; }
     public long Offset { get; }
@@ -222,10 +227,4 @@ public sealed class MappedSource : TensorSource
         span = File.Span(Offset, _length);
         return true;
     }
-}
-
-public static class TensorSourceExtensions
-{
-    /// <summary>Reinterprets a source's bytes as T (little-endian host assumed, as GGUF and safetensors are).</summary>
-    public static ReadOnlySpan<T> ReadAs<T>(this TensorSource source) where T : struct => MemoryMarshal.Cast<byte, T>(source.Read());
 }

@@ -3,11 +3,17 @@ namespace MobileLlmConvert.Core.Ir;
 /// <summary>sentencepiece piece types (sentencepiece_model.proto ModelProto.SentencePiece.Type).</summary>
 public enum PieceType
 {
+    /// <summary>An ordinary piece.</summary>
     Normal = 1,
+    /// <summary>The unknown-token piece.</summary>
     Unknown = 2,
+    /// <summary>A control piece (bos, eos): never produced from text.</summary>
     Control = 3,
+    /// <summary>A user-defined piece, matched verbatim in the text.</summary>
     UserDefined = 4,
+    /// <summary>A piece reserved but never used.</summary>
     Unused = 5,
+    /// <summary>A byte piece &lt;0xNN&gt; for byte fallback.</summary>
     Byte = 6,
 }
 
@@ -44,8 +50,10 @@ public sealed record TokenizerIr(
     byte[]? SentencePieceModel,
     string? TokenizerConfigJson)
 {
+    /// <summary>Number of pieces (the vocabulary size).</summary>
     public int Count => Pieces.Count;
 
+    /// <summary>Which algorithm encodes with these pieces.</summary>
     public TokenizerKind Kind { get; init; } = TokenizerKind.SentencePiece;
 
     /// <summary>Byte-level BPE merge rules in rank order (null for sentencepiece, whose merges are its scores).</summary>

@@ -10,9 +10,9 @@ namespace MobileLlmConvert.Core.Numerics;
 /// bf16 is the top half of an f32, widened with a vector shift, and narrowed with
 /// round-to-nearest-even as torch does.
 /// </summary>
-public static class FloatConvert
+internal static class FloatConvert
 {
-    /// <summary>Decodes <paramref name="count"/> values of a float type from raw little-endian bytes.</summary>
+    /// <summary>Decodes <c>dst.Length</c> values of a float type from raw little-endian bytes.</summary>
     public static void ToSingle(ReadOnlySpan<byte> src, ElementType type, Span<float> dst)
     {
         switch (type)

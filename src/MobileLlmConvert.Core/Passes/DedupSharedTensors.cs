@@ -9,7 +9,7 @@ namespace MobileLlmConvert.Core.Passes;
 /// its key; the embedding, final norm, head and every step are re-pointed at it. This is how
 /// MobiLlama's per-layer FFN copies, an LS checkpoint exported with every block written twice, a
 /// head stored equal to the embedding or two identical norm vectors all end up stored once; names
-/// never decide it (REFERENCE.md: "dedup by content, never by name").
+/// never decide it: MobiLlama-1B keeps distinct FFNs under the same architecture name as the shared 05B.
 /// </summary>
 /// <param name="keepHeadSeparate">
 /// Leave an untied output head out of merging, so turning tying off (<see cref="SharingOptions.NoTie"/>)
@@ -17,8 +17,10 @@ namespace MobileLlmConvert.Core.Passes;
 /// </param>
 public sealed class DedupSharedTensors(bool keepHeadSeparate = false) : IPass
 {
+    /// <inheritdoc/>
     public string Name => "DedupSharedTensors";
 
+    /// <inheritdoc/>
     public PassResult Run(ModelIr ir)
     {
         string? excluded = keepHeadSeparate && !ir.IsTied ? ir.Output : null;

@@ -9,12 +9,14 @@ namespace MobileLlmConvert.Core.Passes;
 /// step, the g consecutive heads of each group are byte-identical in both K and V, keeps the first
 /// head of each group and sets n_kv to n_kv / g. Query head h then reads folded head h / (H/(n_kv/g)),
 /// which is the head it read before, so attention output is unchanged. Nothing is assumed from the
-/// config: MobiLlama's config says 4 kv heads while its code runs full MHA (REFERENCE.md).
+/// config: MobiLlama's config says 4 kv heads while its code runs full MHA (github.com/mbzuai-oryx/MobiLlama, model_utils/modeling_mobillama.py).
 /// </summary>
 public sealed class FoldGqa : IPass
 {
+    /// <inheritdoc/>
     public string Name => "FoldGqa";
 
+    /// <inheritdoc/>
     public PassResult Run(ModelIr ir)
     {
         // Head offsets are computed from the config: K/V shapes must be what it implies (no byte is read here).
@@ -97,8 +99,10 @@ public sealed class FoldGqa : IPass
 /// </summary>
 public sealed class UnfoldGqa : IPass
 {
+    /// <inheritdoc/>
     public string Name => "UnfoldGqa";
 
+    /// <inheritdoc/>
     public PassResult Run(ModelIr ir)
     {
         IrValidator.Validate(ir, ir.SourcePath ?? "(ir)");

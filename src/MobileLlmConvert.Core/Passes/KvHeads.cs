@@ -3,7 +3,7 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Core.Passes;
 
 /// <summary>KV-cache size, the number FoldGqa shrinks and `inspect` prints.</summary>
-public static class KvCacheSize
+internal static class KvCacheSize
 {
     /// <summary>Bytes of an f32 KV cache.</summary>
     public const int F32 = 4;

@@ -6,7 +6,7 @@ namespace MobileLlmConvert.Core.Passes;
 /// Short text for lists of layer indices and tensor names, so a report says
 /// "model.layers.{1..21}.mlp.gate_proj.weight" instead of 21 names.
 /// </summary>
-public static class NamePatterns
+internal static class NamePatterns
 {
     /// <summary>Ascending distinct integers as runs: "0..21", "0,1", "0,2..4".</summary>
     public static string Ranges(IEnumerable<int> values)

@@ -64,8 +64,8 @@ public sealed record QuantOverride(string Pattern, QuantTarget Target)
 /// <summary>
 /// How the Quantize pass chooses each stored tensor's element type (docs/quantization.md).
 /// Defaults protect quality: 1-D tensors (norms) stay F32; with a quantized scheme the embedding and
-/// the output head are 8-bit at the policy's group size (an int4 head made phi-4-mini repeat itself,
-/// REFERENCE.md); overrides, last match wins, say otherwise. A tensor whose input width is not a
+/// the output head are 8-bit at the policy's group size (as llama.cpp keeps output.weight above 4 bits,
+/// src/llama-quant.cpp llama_tensor_get_type); overrides, last match wins, say otherwise. A tensor whose input width is not a
 /// multiple of the group falls back (see <see cref="QuantizePass"/>) or, with <see cref="Strict"/>, is refused.
 /// </summary>
 public sealed record QuantPolicy

@@ -5,10 +5,14 @@ namespace MobileLlmConvert.Core.Passes;
 /// <summary>Which sharing passes to skip (`--no-tie`, `--no-dedup`, `--no-fold-gqa`).</summary>
 public sealed record SharingOptions
 {
+    /// <summary>Skip TieEmbeddings (`--no-tie`).</summary>
     public bool NoTie { get; init; }
+    /// <summary>Skip DedupSharedTensors (`--no-dedup`).</summary>
     public bool NoDedup { get; init; }
+    /// <summary>Skip FoldGqa (`--no-fold-gqa`).</summary>
     public bool NoFoldGqa { get; init; }
 
+    /// <summary>Every pass on.</summary>
     public static readonly SharingOptions Default = new();
 }
 
@@ -28,6 +32,7 @@ public sealed record SharingTotals(
     long KvCacheBytesPerTokenBefore,
     long KvCacheBytesPerTokenAfter)
 {
+    /// <summary>Stored tensors the passes removed.</summary>
     public int TensorsMerged => StoredTensorsBefore - StoredTensorsAfter;
 }
 
@@ -37,6 +42,7 @@ public sealed record SharingTotals(
 /// </summary>
 public static class SharingPipeline
 {
+    /// <summary>Runs the sharing passes <paramref name="options"/> leaves on and returns the final IR, each pass's report and the totals.</summary>
     public static SharingResult Run(ModelIr ir, SharingOptions? options = null)
     {
         options ??= SharingOptions.Default;

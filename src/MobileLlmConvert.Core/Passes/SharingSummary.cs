@@ -5,11 +5,19 @@ namespace MobileLlmConvert.Core.Passes;
 /// <summary>One stored tensor and where the model uses it.</summary>
 /// <param name="Steps">Executed steps that use it, ascending.</param>
 /// <param name="Roles">Distinct roles ("embedding", "output", "q", "gate", ...) in first-use order.</param>
+/// <param name="Key">The tensor's key.</param>
+/// <param name="Type">Element type name.</param>
+/// <param name="Shape">Dimensions, outermost first.</param>
+/// <param name="Parameters">Values stored.</param>
+/// <param name="Bytes">Bytes stored.</param>
 public sealed record TensorUse(string Key, string Type, long[] Shape, long Parameters, long Bytes, IReadOnlyList<int> Steps, IReadOnlyList<string> Roles);
 
 /// <summary>Stored tensors used by the same two or more executed steps.</summary>
 /// <param name="What">"block", "ffn", "attention" or "tensors": which part of a block the group is.</param>
 /// <param name="KeysText">The keys for people: "model.layers.0.*" or compressed names.</param>
+/// <param name="Steps">The executed steps that share the keys.</param>
+/// <param name="Keys">The shared tensor keys.</param>
+/// <param name="Parameters">Values the group stores once.</param>
 public sealed record SharedGroup(IReadOnlyList<int> Steps, IReadOnlyList<string> Keys, string KeysText, string What, long Parameters)
 {
     /// <summary>e.g. "steps 0,1 share model.layers.0.* (block, 9 tensors, 3,540,096 parameters)".</summary>
@@ -36,6 +44,7 @@ public sealed record SharingSummary(
     private static readonly string[] FfnRoles = [.. TensorRoles.Ffn.Select(r => r.Name())];
     private static readonly string[] AttentionRoles = [.. TensorRoles.Attention.Select(r => r.Name())];
 
+    /// <summary>Computes the summary of an IR from its steps and stored tensors.</summary>
     public static SharingSummary Of(ModelIr ir)
     {
         var steps = new Dictionary<string, SortedSet<int>>(StringComparer.Ordinal);

@@ -8,13 +8,15 @@ namespace MobileLlmConvert.Core.Passes;
 /// shape that is byte-identical to the embedding is dropped and Output points at the embedding.
 /// A head that differs stays untied whatever <see cref="ModelConfig.TieClaimFlag"/> claims, with a
 /// warning naming the flag: a flag that tied an untied head produced gibberish in another tool
-/// (REFERENCE.md, onnxruntime-genai #2306), and one released MobileLLM file carries an lm_head next
+/// (https://github.com/microsoft/onnxruntime-genai/issues/2306), and one released MobileLLM file carries an lm_head next
 /// to share_embedding.
 /// </summary>
 public sealed class TieEmbeddings : IPass
 {
+    /// <inheritdoc/>
     public string Name => "TieEmbeddings";
 
+    /// <inheritdoc/>
     public PassResult Run(ModelIr ir)
     {
         string flag = ir.Config.TieClaimFlag is { } f ? $" (config {f}: true)" : "";

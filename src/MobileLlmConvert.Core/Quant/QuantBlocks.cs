@@ -6,7 +6,7 @@ namespace MobileLlmConvert.Core.Quant;
 
 // One block struct per quantized row of the element-type table (DESIGN.md: a scheme is one table row
 // and one struct with a size assertion). The group-32 members are ggml's block_q8_0, block_q4_0 and
-// block_q4_1 (REFERENCE.md, quant blocks): f16 d (then f16 m for the asymmetric kind) followed by the
+// block_q4_1 (ggml/src/ggml-common.h): f16 d (then f16 m for the asymmetric kind) followed by the
 // quants. 4-bit blocks hold element j in the low nibble of byte j and element j + g/2 in its high nibble.
 // The kernels address blocks through byte offsets; these structs pin the layouts and sizes down.
 

@@ -7,7 +7,7 @@ namespace MobileLlmConvert.Core.Quant;
 /// The scalar reference for every quantized row of the element-type table, written to be read:
 /// one value at a time, in the order of the formulas. <see cref="QuantOps"/> is the fast version and
 /// tests keep the two in agreement. Rounding follows ggml's reference quantizers
-/// (quantize_row_q8_0_ref, quantize_row_q4_0_ref, quantize_row_q4_1_ref; REFERENCE.md, quant blocks):
+/// (quantize_row_q8_0_ref, quantize_row_q4_0_ref, quantize_row_q4_1_ref in ggml/src/ggml-quants.c):
 /// the scale is computed in f32, its reciprocal is taken from that f32 value (not from the f16 that is
 /// stored), and only then is the scale rounded to f16. The 64- and 128-value groups use the same
 /// formulas with the nibble split at g/2.

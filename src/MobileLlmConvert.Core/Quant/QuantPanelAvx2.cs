@@ -134,7 +134,7 @@ internal static unsafe partial class QuantKernelsAvx2
     /// <summary>
     /// Values c .. c + 31 of the block at <paramref name="blk"/> as unsigned bytes: 8-bit q xor 0x80
     /// (= q + 128 for every int8 q); 4-bit nibbles, byte j holding value j (low nibble) and value
-    /// j + g/2 (high nibble), REFERENCE.md.
+    /// j + g/2 (high nibble), as ggml/src/ggml-quants.c quantize_row_q4_0_ref packs them.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Chunk(ElementTypeInfo info, bool hasMin, byte* blk, int c)

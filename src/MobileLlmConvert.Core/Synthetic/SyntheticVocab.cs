@@ -4,7 +4,7 @@ namespace MobileLlmConvert.Core.Synthetic;
 
 /// <summary>
 /// A LLaMA-layout sentencepiece BPE vocabulary for synthetic models: 0 &lt;unk&gt;, 1 &lt;s&gt;, 2 &lt;/s&gt;,
-/// 3..258 the byte pieces &lt;0x00&gt;..&lt;0xFF&gt; (REFERENCE.md, Tokenizer), then characters and merges
+/// 3..258 the byte pieces &lt;0x00&gt;..&lt;0xFF&gt; (as in the LLaMA sentencepiece tokenizer.model), then characters and merges
 /// of lower-case English so real text tokenizes into more than bytes, then filler pieces up to the
 /// requested size. BPE scores are minus the merge rank, as sentencepiece's BPE trainer writes them.
 /// </summary>

@@ -5,7 +5,7 @@ using System.Text;
 namespace MobileLlmConvert.Core.Tokenization;
 
 /// <summary>A precompiled charsmap that cannot be interpreted safely; the sentencepiece reader names the file.</summary>
-public sealed class CharsMapFormatException(string field, string value, string reason) : Exception($"{field} = {value}: {reason}")
+internal sealed class CharsMapFormatException(string field, string value, string reason) : Exception($"{field} = {value}: {reason}")
 {
     public string Field { get; } = field;
     public string Value { get; } = value;
@@ -26,7 +26,7 @@ public sealed class CharsMapFormatException(string field, string value, string r
 /// <see cref="LongestMatch"/> cannot go out of bounds afterwards, and a lookup is bounded by the
 /// depth of the (acyclic) automaton.
 /// </remarks>
-public sealed class PrecompiledCharsMap
+internal sealed class PrecompiledCharsMap
 {
     /// <summary>The trainer's nmt_nfkc map is ~240 KB; 16 MB is far beyond any real rule set and bounds the walk.</summary>
     public const int MaxBlobBytes = 16 << 20;

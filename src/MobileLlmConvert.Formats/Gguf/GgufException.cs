@@ -25,7 +25,9 @@ public enum GgufError
     NestedArrayTooDeep,
     /// <summary>A metadata value type id the spec does not define.</summary>
     UnknownValueType,
+    /// <summary>A metadata key that appears twice.</summary>
     DuplicateKey,
+    /// <summary>A tensor name that appears twice.</summary>
     DuplicateTensor,
     /// <summary>A tensor name longer than ggml's limit.</summary>
     TensorNameTooLong,
@@ -77,5 +79,6 @@ public enum GgufError
 public sealed class GgufException(GgufError kind, string file, string field, string value, string reason)
     : ModelFormatException<GgufError>(kind, file, field, value, reason)
 {
+    /// <inheritdoc/>
     public override string Format => "gguf";
 }

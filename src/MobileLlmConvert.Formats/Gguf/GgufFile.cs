@@ -4,7 +4,7 @@ using MobileLlmConvert.Formats.SentencePiece;
 namespace MobileLlmConvert.Formats.Gguf;
 
 /// <summary>
-/// Reads GGUF files: <see cref="ReadMetadata"/> for the header alone (`inspect`), <see cref="Read"/>
+/// Reads GGUF files: <see cref="ReadMetadata(string)"/> for the header alone (`inspect`), <see cref="Read"/>
 /// for a model IR whose tensors are lazy slices of the memory-mapped file.
 /// </summary>
 /// <remarks>Format, our own keys and every rule with its error kind: formats/gguf.md.</remarks>

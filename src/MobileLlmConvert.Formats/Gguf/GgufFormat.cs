@@ -10,17 +10,24 @@ public sealed class GgufFormat : IModelFormat
     /// <summary>The registered name (<see cref="IModelFormat.Name"/>).</summary>
     public const string FormatName = "gguf";
 
+    /// <inheritdoc />
     public string Name => FormatName;
+    /// <inheritdoc />
     public string Summary => "one .gguf file llama.cpp runs (shared tensors written once per executed step)";
+    /// <inheritdoc />
     public bool CanWrite => true;
+    /// <inheritdoc />
     public bool UsesFloatType => true;
+    /// <inheritdoc />
     public string? CannotStore(QuantPolicy policy) => policy is { IsQuantized: true, GroupSize: not 32 }
         ? $"GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); quantization {policy} asks for group {policy.GroupSize}"
         : null;
+    /// <inheritdoc />
     public bool IsDirectory => false;
     /// <summary>Floats unless asked: llama.cpp users pick a quant type themselves.</summary>
     public string? DefaultQuant => null;
 
+    /// <inheritdoc />
     public DetectMatch Detect(ModelProbe probe)
     {
         if (probe.IsDirectory) return DetectMatch.No;
@@ -41,12 +48,14 @@ public sealed class GgufFormat : IModelFormat
         }
     }
 
+    /// <inheritdoc />
     public ModelIr Read(string path, ReadOptions options)
     {
         ModelFormats.RefuseFamily(this, path, options);
         return GgufFile.Read(path, new ResourceBag());
     }
 
+    /// <inheritdoc />
     public WriteResult Write(ModelIr ir, string output, FormatWriteOptions options)
     {
         GgufWriter.Write(ir, output, new GgufWriteOptions

@@ -5,6 +5,7 @@ namespace MobileLlmConvert.Formats.Gguf;
 /// <summary>An array value: element type and a typed .NET array (string[], float[], int[], GgufArray[] ...).</summary>
 public sealed record GgufArray(GgufValueType ElementType, Array Items)
 {
+    /// <summary>Number of elements.</summary>
     public int Count => Items.Length;
 }
 
@@ -14,13 +15,20 @@ public sealed record GgufArray(GgufValueType ElementType, Array Items)
 /// </summary>
 public sealed record GgufValue(GgufValueType Type, object Value)
 {
+    /// <summary>A uint32 value.</summary>
     public static GgufValue UInt32(uint v) => new(GgufValueType.UInt32, v);
+    /// <summary>An int32 value.</summary>
     public static GgufValue Int32(int v) => new(GgufValueType.Int32, v);
+    /// <summary>A float32 value.</summary>
     public static GgufValue Float32(float v) => new(GgufValueType.Float32, v);
+    /// <summary>A bool value.</summary>
     public static GgufValue Bool(bool v) => new(GgufValueType.Bool, v);
+    /// <summary>A UTF-8 string value.</summary>
     public static GgufValue String(string v) => new(GgufValueType.String, v);
+    /// <summary>An array of <paramref name="elementType"/> values.</summary>
     public static GgufValue Array(GgufValueType elementType, Array items) => new(GgufValueType.Array, new GgufArray(elementType, items));
 
+    /// <summary>True for every integer value type, signed or not, of any width.</summary>
     public bool IsInteger => Type is GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.UInt16 or GgufValueType.Int16
         or GgufValueType.UInt32 or GgufValueType.Int32 or GgufValueType.UInt64 or GgufValueType.Int64;
 
@@ -56,6 +64,7 @@ public sealed record GgufValue(GgufValueType Type, object Value)
 /// </summary>
 public sealed record GgufTensorInfo(string Name, long[] Dims, GgmlTypeInfo Type, long Offset, long ByteSize)
 {
+    /// <summary>Dimensions outermost first (GGUF stores them innermost first).</summary>
     public long[] Shape
     {
         get
@@ -66,6 +75,7 @@ public sealed record GgufTensorInfo(string Name, long[] Dims, GgmlTypeInfo Type,
         }
     }
 
+    /// <summary>Number of values.</summary>
     public long ElementCount
     {
         get
@@ -83,13 +93,19 @@ public sealed class GgufMetadata
     private readonly Dictionary<string, GgufValue> _byKey;
     private readonly Dictionary<string, GgufTensorInfo> _byTensor;
 
+    /// <summary>The file the header was read from.</summary>
     public string Path { get; }
+    /// <summary>GGUF version (2 or 3).</summary>
     public uint Version { get; }
+    /// <summary>general.alignment, or 32 when absent.</summary>
     public uint Alignment { get; }
+    /// <summary>Every key/value pair, in file order.</summary>
     public IReadOnlyList<KeyValuePair<string, GgufValue>> KeyValues { get; }
+    /// <summary>Every tensor info, in file order.</summary>
     public IReadOnlyList<GgufTensorInfo> Tensors { get; }
     /// <summary>Absolute file offset of the data section (aligned).</summary>
     public long DataOffset { get; }
+    /// <summary>Length of the file in bytes.</summary>
     public long FileLength { get; }
 
     internal GgufMetadata(string path, uint version, uint alignment, List<KeyValuePair<string, GgufValue>> kvs,
@@ -108,7 +124,10 @@ public sealed class GgufMetadata
         foreach (var t in tensors) _byTensor.Add(t.Name, t);
     }
 
+    /// <summary>Looks up a metadata value by key.</summary>
     public bool TryGet(string key, out GgufValue value) => _byKey.TryGetValue(key, out value!);
+    /// <summary>The metadata value under <paramref name="key"/>, or null.</summary>
     public GgufValue? Get(string key) => _byKey.GetValueOrDefault(key);
+    /// <summary>Looks up a tensor info by name.</summary>
     public bool TryGetTensor(string name, out GgufTensorInfo info) => _byTensor.TryGetValue(name, out info!);
 }

@@ -21,6 +21,8 @@ internal static class GgufParser
     private const int MinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8; // name length, one byte, n_dims, one dim, type, offset
 
     /// <param name="header">The file's first bytes (the whole file, or <see cref="GgufConstants.MaxHeaderBytes"/> of it).</param>
+    /// <param name="fileLength">The file's total length, to check offsets against.</param>
+    /// <param name="path">The file's name for messages.</param>
     public static GgufMetadata Parse(ReadOnlySpan<byte> header, long fileLength, string path)
     {
         var r = new Cursor(header, path, header.Length < fileLength);

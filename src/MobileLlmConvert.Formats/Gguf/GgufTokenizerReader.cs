@@ -47,7 +47,7 @@ internal static class GgufTokenizerReader
                 types[i] = (PieceType)rawTypes[i];
             }
         }
-        // sentencepiece LLaMA defaults (REFERENCE.md, Tokenizer) where a key is absent, as llama.cpp uses them.
+        // sentencepiece LLaMA defaults (llama.cpp src/llama-vocab.cpp, LLAMA_VOCAB_TYPE_SPM: unk 0, bos 1, eos 2) where a key is absent, as llama.cpp uses them.
         int unk = SpecialId(m, GgufKeys.UnkId, tokens.Length) ?? 0;
         int bos = SpecialId(m, GgufKeys.BosId, tokens.Length) ?? 1;
         int eos = SpecialId(m, GgufKeys.EosId, tokens.Length) ?? 2;

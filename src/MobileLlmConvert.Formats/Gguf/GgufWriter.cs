@@ -33,6 +33,7 @@ public static class GgufWriter
     public static void Write(ModelIr ir, string path, GgufWriteOptions options) =>
         AtomicFile.Write(path, stream => Write(ir, stream, options));
 
+    /// <summary>Writes the GGUF file to <paramref name="output"/> (the caller owns atomicity).</summary>
     public static void Write(ModelIr ir, Stream output, GgufWriteOptions options)
     {
         var plan = GgufWritePlan.Create(ir, options);

@@ -3,11 +3,11 @@ namespace MobileLlmConvert.Formats.Gguf;
 /// <summary>
 /// Hugging Face's Llama rotates the two halves of each head (rotate_half); llama.cpp's llama
 /// architecture rotates adjacent pairs. Permuting the rows of q_proj (per query head) and k_proj
-/// (per KV head) makes the two agree (REFERENCE.md, GGUF/RoPE): within a head of size hd, GGUF row
+/// (per KV head) makes the two agree (llama.cpp convert_hf_to_gguf.py, LlamaModel.permute): within a head of size hd, GGUF row
 /// 2b + a holds HF row a·hd/2 + b (a in {0, 1}, b &lt; hd/2). Whole rows move, so the same code serves
 /// float and block-quantized rows (a row is whole blocks).
 /// </summary>
-public static class RopePermutation
+internal static class RopePermutation
 {
     /// <summary>The HF row that GGUF row <paramref name="ggufRow"/> holds.</summary>
     public static int HfRowOf(int ggufRow, int headDim)

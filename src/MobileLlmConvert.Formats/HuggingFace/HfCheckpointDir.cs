@@ -4,7 +4,7 @@ using System.Text;
 namespace MobileLlmConvert.Formats.HuggingFace;
 
 /// <summary>What <see cref="HfCheckpointDir.Lookup"/> found for one file name.</summary>
-public enum HfFileStatus
+internal enum HfFileStatus
 {
     /// <summary>A regular file, directly or through symlinks that stay inside the root.</summary>
     Found,
@@ -20,7 +20,9 @@ public enum HfFileStatus
 
 /// <param name="Path">The path to open: inside <see cref="HfCheckpointDir.Folder"/>, as the user sees it (not the blob it resolves to).</param>
 /// <param name="Target">The fully resolved path (symlinks followed), for messages.</param>
-public sealed record HfFileLookup(string Name, string Path, HfFileStatus Status, string Target);
+/// <param name="Name">The file name asked for, relative to the checkpoint.</param>
+/// <param name="Status">Whether the name resolved to a readable file.</param>
+internal sealed record HfFileLookup(string Name, string Path, HfFileStatus Status, string Target);
 
 /// <summary>
 /// A checkpoint folder and the one rule for opening any file in it (config.json, tokenizer files,
@@ -41,7 +43,7 @@ public sealed record HfFileLookup(string Name, string Path, HfFileStatus Status,
 /// (https://huggingface.co/docs/huggingface_hub/guides/manage-cache) and <c>file_download.py</c>
 /// (<c>_create_symlink</c> writes relative links; <c>refs/{revision}</c> holds the commit hash).
 /// </remarks>
-public sealed class HfCheckpointDir
+internal sealed class HfCheckpointDir
 {
     /// <summary>huggingface_hub names a model repo's cache folder <c>models--{org}--{name}</c>.</summary>
     public const string CacheRepoPrefix = "models--";

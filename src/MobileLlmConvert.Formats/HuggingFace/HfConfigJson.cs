@@ -11,31 +11,49 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// </summary>
 public sealed record HfConfigJson
 {
+    /// <summary>config.json architectures.</summary>
     public IReadOnlyList<string>? Architectures { get; init; }
+    /// <summary>config.json model_type.</summary>
     public string? ModelType { get; init; }
+    /// <summary>config.json vocab_size.</summary>
     public int? VocabSize { get; init; }
+    /// <summary>config.json hidden_size.</summary>
     public int? HiddenSize { get; init; }
+    /// <summary>config.json intermediate_size.</summary>
     public int? IntermediateSize { get; init; }
+    /// <summary>config.json num_hidden_layers (stored blocks).</summary>
     public int? NumHiddenLayers { get; init; }
+    /// <summary>config.json num_attention_heads.</summary>
     public int? NumAttentionHeads { get; init; }
+    /// <summary>config.json num_key_value_heads (absent means MHA).</summary>
     public int? NumKeyValueHeads { get; init; }
+    /// <summary>config.json head_dim (absent means hidden_size / num_attention_heads).</summary>
     public int? HeadDim { get; init; }
+    /// <summary>config.json max_position_embeddings.</summary>
     public int? MaxPositionEmbeddings { get; init; }
+    /// <summary>config.json rms_norm_eps.</summary>
     public double? RmsNormEps { get; init; }
+    /// <summary>config.json rope_theta.</summary>
     public double? RopeTheta { get; init; }
+    /// <summary>config.json hidden_act (only silu is supported).</summary>
     public string? HiddenAct { get; init; }
+    /// <summary>config.json tie_word_embeddings.</summary>
     public bool? TieWordEmbeddings { get; init; }
     /// <summary>MobileLLM: the head reuses the embedding (while tie_word_embeddings stays false).</summary>
     public bool? ShareEmbedding { get; init; }
     /// <summary>MobileLLM-LS: every stored block executes twice, immediately.</summary>
     public bool? LayerSharing { get; init; }
+    /// <summary>config.json attention_bias (true is unsupported).</summary>
     public bool? AttentionBias { get; init; }
+    /// <summary>config.json mlp_bias (true is unsupported).</summary>
     public bool? MlpBias { get; init; }
     /// <summary>The raw JSON of rope_scaling when present and not null.</summary>
     public string? RopeScaling { get; init; }
+    /// <summary>config.json bos_token_id.</summary>
     public int? BosTokenId { get; init; }
     /// <summary>The first id when config.json lists several (Llama 3 style).</summary>
     public int? EosTokenId { get; init; }
+    /// <summary>config.json torch_dtype.</summary>
     public string? TorchDtype { get; init; }
     /// <summary>MobileLLM-LS configs say false (their code's cache is wrong for repeated blocks); recorded, never obeyed.</summary>
     public bool? UseCache { get; init; }
@@ -43,6 +61,7 @@ public sealed record HfConfigJson
     /// <summary>config.json is a few KB; 1 MB is generous and keeps a hostile file from being parsed at length.</summary>
     public const int MaxConfigBytes = 1 << 20;
 
+    /// <summary>Stage one of reading config.json: the fields exactly as on disk, strictly typed, under <see cref="MaxConfigBytes"/>.</summary>
     public static HfConfigJson Parse(byte[] json, string path)
     {
         using var doc = StrictJson.ParseObject(json, MaxConfigBytes, maxDepth: 32, "config.json", (failure, field, value, reason, inner) =>

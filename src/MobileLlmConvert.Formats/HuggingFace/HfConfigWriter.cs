@@ -12,7 +12,7 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// (share_embedding, layer_sharing) with tie_word_embeddings false; MobiLlama says model_type
 /// "llama" and num_key_value_heads 4 as released, although its code ignores that value.
 /// </summary>
-public static class HfConfigWriter
+internal static class HfConfigWriter
 {
     /// <summary>MBZUAI's released MobiLlama config.json carries 4 here; the modelling code uses full MHA regardless.</summary>
     public const int MobiLlamaReleasedKvHeads = 4;

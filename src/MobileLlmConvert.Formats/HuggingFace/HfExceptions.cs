@@ -2,18 +2,24 @@ using MobileLlmConvert.Core.Errors;
 
 namespace MobileLlmConvert.Formats.HuggingFace;
 
+/// <summary>One kind per way config.json can be bad or disagree with the checkpoint.</summary>
 public enum HfConfigError
 {
     /// <summary>config.json (or the checkpoint directory) does not exist.</summary>
     FileMissing,
+    /// <summary>config.json above <see cref="HfConfigJson.MaxConfigBytes"/>.</summary>
     FileTooLarge,
+    /// <summary>Not UTF-8 JSON (or a duplicate key).</summary>
     InvalidJson,
+    /// <summary>The top-level JSON value is not an object.</summary>
     NotObject,
     /// <summary>architectures names none of the supported families (the message lists them).</summary>
     UnknownArchitecture,
     /// <summary>model_type disagrees with the architecture's family.</summary>
     ModelTypeMismatch,
+    /// <summary>A required field is absent.</summary>
     MissingField,
+    /// <summary>A field has the wrong JSON type.</summary>
     WrongType,
     /// <summary>A value outside its sane cap or domain (see HfConfigReader's named caps).</summary>
     OutOfRange,
@@ -35,22 +41,32 @@ public enum HfConfigError
 public sealed class HfConfigException(HfConfigError kind, string file, string field, string value, string reason, Exception? inner = null)
     : ModelFormatException<HfConfigError>(kind, file, field, value, reason, inner)
 {
+    /// <inheritdoc/>
     public override string Format => "config.json";
 }
 
+/// <summary>One kind per way a sharded checkpoint's index can be bad.</summary>
 public enum HfIndexError
 {
+    /// <summary>The index file is above its size cap.</summary>
     FileTooLarge,
+    /// <summary>Not UTF-8 JSON (or a duplicate key).</summary>
     InvalidJson,
+    /// <summary>The top-level JSON value is not an object.</summary>
     NotObject,
+    /// <summary>weight_map (or another required field) is absent.</summary>
     MissingField,
+    /// <summary>A field has the wrong JSON type.</summary>
     WrongType,
     /// <summary>A shard name with "..", a path separator, a drive or an absolute path.</summary>
     BadShardName,
     /// <summary>A shard that resolves (through a symlink) outside the checkpoint directory.</summary>
     ShardOutsideDirectory,
+    /// <summary>A shard the index names does not exist.</summary>
     ShardMissing,
+    /// <summary>More distinct shards than the cap.</summary>
     TooManyShards,
+    /// <summary>weight_map lists no tensor.</summary>
     EmptyWeightMap,
     /// <summary>weight_map sends a name to a shard that does not hold it.</summary>
     TensorNotInShard,
@@ -58,6 +74,7 @@ public enum HfIndexError
     TensorNotInMap,
     /// <summary>A tensor stored in two shards.</summary>
     TensorInTwoShards,
+    /// <summary>A tensor name listed twice.</summary>
     DuplicateName,
 }
 
@@ -65,9 +82,11 @@ public enum HfIndexError
 public sealed class HfIndexException(HfIndexError kind, string file, string field, string value, string reason, Exception? inner = null)
     : ModelFormatException<HfIndexError>(kind, file, field, value, reason, inner)
 {
+    /// <inheritdoc/>
     public override string Format => "safetensors index";
 }
 
+/// <summary>One kind per way a checkpoint directory (plain or Hugging Face cache) can be unusable.</summary>
 public enum HfCheckpointError
 {
     /// <summary>A required file (e.g. a cache repo folder's refs/main) is absent.</summary>
@@ -92,5 +111,6 @@ public enum HfCheckpointError
 public sealed class HfCheckpointException(HfCheckpointError kind, string file, string field, string value, string reason, Exception? inner = null)
     : ModelFormatException<HfCheckpointError>(kind, file, field, value, reason, inner)
 {
+    /// <inheritdoc/>
     public override string Format => "Hugging Face checkpoint";
 }

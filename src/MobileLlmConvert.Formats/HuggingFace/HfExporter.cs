@@ -18,6 +18,7 @@ public sealed record HfExportOptions(int Shards = 1, ElementType? DType = null);
 /// </summary>
 public static class HfExporter
 {
+    /// <summary>Writes <paramref name="ir"/> as a Hugging Face checkpoint directory (config.json, safetensors, tokenizer files) at <paramref name="dir"/>.</summary>
     public static void Export(ModelIr ir, string dir, HfExportOptions options)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(options.Shards, 1);

@@ -4,7 +4,7 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Formats.HuggingFace;
 
 /// <summary>
-/// One supported Hugging Face architecture, as data (REFERENCE.md, "The models").
+/// One supported Hugging Face architecture, as data (the Hub config.json and modeling files of each family).
 /// </summary>
 /// <param name="ModelType">The model_type its released configs carry.</param>
 /// <param name="TieFlags">Config flags that claim a tied head, in order of preference.</param>
@@ -13,6 +13,8 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// <param name="SharedFfn">One FFN module serves every block (MobiLlama).</param>
 /// <param name="HasLayerSharing">layer_sharing = true repeats each stored block twice, immediately (MobileLLM-LS).</param>
 /// <param name="DefaultRmsNormEps">transformers' default when rms_norm_eps is absent; null makes the field required.</param>
+/// <param name="Architecture">The architectures[0] string that selects this family.</param>
+/// <param name="Family">The IR family it resolves to.</param>
 public sealed record HfFamily(
     string Architecture,
     ModelFamily Family,
@@ -36,14 +38,19 @@ public sealed record HfFamily(
 /// <summary>How to import a checkpoint. <see cref="Family"/> (`--family`) overrides the family config.json declares.</summary>
 public sealed record HfImportOptions
 {
+    /// <summary>The family to use instead of the one config.json declares, or null.</summary>
     public ModelFamily? Family { get; init; }
 
+    /// <summary>No override.</summary>
     public static readonly HfImportOptions Default = new();
 }
 
 /// <summary>A resolved config plus the family facts the importer and exporter need to lay out tensors.</summary>
 /// <param name="HeadIsEmbedding">The family's modelling code computes logits with the embedding whatever the file stores (MobileLLM share_embedding).</param>
 /// <param name="Notes">What the family rules decided from config.json alone (fields ignored, overrides), for the import notes.</param>
+/// <param name="Config">The resolved, validated configuration.</param>
+/// <param name="Family">The family whose rules applied.</param>
+/// <param name="LayerSharing">Every stored block executes twice (MobileLLM-LS).</param>
 public sealed record HfResolvedConfig(ModelConfig Config, HfFamily Family, bool LayerSharing, bool HeadIsEmbedding, IReadOnlyList<string> Notes);
 
 /// <summary>Stage two of reading config.json: the family table turns an <see cref="HfConfigJson"/> into a <see cref="ModelConfig"/>.</summary>
@@ -53,32 +60,43 @@ public static class HfFamilies
     public const int MaxVocab = 1 << 20;
     /// <summary>Far above any model this tool targets (MobileLLM 1.5B: 1600, Llama 70B: 8192).</summary>
     public const int MaxHidden = 1 << 16;
+    /// <summary>Cap on intermediate_size (4x hidden at the hidden cap).</summary>
     public const int MaxIntermediate = 1 << 18;
+    /// <summary>Cap on num_hidden_layers.</summary>
     public const int MaxLayers = 1024;
+    /// <summary>Cap on attention heads.</summary>
     public const int MaxHeads = 1024;
+    /// <summary>Cap on head_dim.</summary>
     public const int MaxHeadDim = 1024;
+    /// <summary>Cap on max_position_embeddings.</summary>
     public const int MaxContext = 1 << 24;
+    /// <summary>Cap on rope_theta.</summary>
     public const double MaxRopeTheta = 1e9;
     /// <summary>The RoPE base transformers' LlamaConfig uses when rope_theta is absent.</summary>
     public const float DefaultRopeTheta = 10000f;
     /// <summary>transformers' LlamaConfig default for max_position_embeddings.</summary>
     public const int DefaultContext = 2048;
 
+    /// <summary>Plain LlamaForCausalLM: tie_word_embeddings decides a tied head.</summary>
     public static readonly HfFamily Llama = new("LlamaForCausalLM", ModelFamily.Llama, "llama", ["tie_word_embeddings"],
         FullMha: false, FixedRopeTheta: null, SharedFfn: false, HasLayerSharing: false, DefaultRmsNormEps: 1e-6);
     /// <summary>modeling_mobilellm.py (facebook/MobileLLM-125M on the Hub): with share_embedding the logits are F.linear(h, embed_tokens.weight).</summary>
     public static readonly HfFamily MobileLlm = new("MobileLLMForCausalLM", ModelFamily.MobileLLM, "mobilellm", ["share_embedding", "tie_word_embeddings"],
         FullMha: false, FixedRopeTheta: null, SharedFfn: false, HasLayerSharing: true, DefaultRmsNormEps: null) { EmbeddingHeadFlag = "share_embedding" };
+    /// <summary>MobiLlamaForCausalLM: full MHA whatever num_key_value_heads says, RoPE base 10000, one FFN for every block.</summary>
     public static readonly HfFamily MobiLlama = new("MobiLlamaForCausalLM", ModelFamily.MobiLlama, "llama", ["tie_word_embeddings"],
         FullMha: true, FixedRopeTheta: 10000f, SharedFfn: true, HasLayerSharing: false, DefaultRmsNormEps: null);
 
+    /// <summary>Every supported family.</summary>
     public static IReadOnlyList<HfFamily> All { get; } = [Llama, MobileLlm, MobiLlama];
 
+    /// <summary>The table row of <paramref name="family"/>.</summary>
     public static HfFamily For(ModelFamily family) => All.First(f => f.Family == family);
 
     /// <summary>Config keys only MobileLLM's code reads; on a LlamaForCausalLM config they mean the training repo wrote it.</summary>
     private static readonly string[] MobileLlmKeys = ["share_embedding", "layer_sharing"];
 
+    /// <summary>Turns a parsed config.json into a <see cref="ModelConfig"/> by its family's rules; <paramref name="options"/> may override the family.</summary>
     public static HfResolvedConfig Resolve(HfConfigJson j, string path, HfImportOptions? options = null)
     {
         string supported = string.Join(", ", All.Select(f => f.Architecture));

@@ -10,7 +10,7 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// Sharing is expressed the IR way: MobileLLM-LS steps name each stored block twice, MobiLlama's
 /// steps all name the shared FFN, a claimed tie without lm_head names the embedding as the head.
 /// </summary>
-/// <remarks>Specs: REFERENCE.md ("The models", "safetensors"), formats/safetensors.md, formats/torch.md, formats/sentencepiece/README.md.</remarks>
+/// <remarks>Specs: the Hub model cards and config.json of facebook/MobileLLM-* and MBZUAI/MobiLlama-*, https://github.com/huggingface/safetensors, formats/safetensors.md, formats/torch.md, formats/sentencepiece/README.md.</remarks>
 public static class HfImporter
 {
     /// <summary>Rotary buffers older transformers saved; derived from the config, so skipping them loses nothing.</summary>
@@ -65,7 +65,7 @@ public static class HfImporter
             var step = LayerStep.FromRoles(role => Name(resolved, weights, role, block))
                 .Remap(weights.CanonicalName); // names aliasing one torch storage become one key
             steps.Add(step);
-            // MobileLLM-LS: the repeat is hard-coded x2, immediately block-wise (0,0,1,1,...), REFERENCE.md.
+            // MobileLLM-LS: the repeat is hard-coded x2, immediately block-wise (0,0,1,1,...), in modeling_mobilellm.py of facebook/MobileLLM-125M-layer-share.
             if (resolved.LayerSharing) steps.Add(step);
         }
 
@@ -92,7 +92,7 @@ public static class HfImporter
         var ir = new ModelIr
         {
             Config = c,
-            Tensors = CollectTensors(weights, steps, output, ignored, dir),
+            Tensors = CollectTensors(weights, steps, output, ignored),
             Embedding = Embedding,
             FinalNorm = FinalNorm,
             Output = output,
@@ -130,7 +130,7 @@ public static class HfImporter
     }
 
     /// <summary>Every used tensor once, in execution order; anything else in the files is an error unless it is a rotary buffer.</summary>
-    private static List<Tensor> CollectTensors(HfWeights weights, List<LayerStep> steps, string output, HashSet<string> ignored, string dir)
+    private static List<Tensor> CollectTensors(HfWeights weights, List<LayerStep> steps, string output, HashSet<string> ignored)
     {
         var used = new List<string> { Embedding };
         foreach (var s in steps) used.AddRange(s.Keys);

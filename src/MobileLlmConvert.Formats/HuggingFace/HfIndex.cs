@@ -11,7 +11,7 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// Shard names come from an untrusted file, so they must be plain file names inside the checkpoint
 /// directory (no "..", separators, absolute paths, or symlinks leading out).
 /// </summary>
-public sealed record HfIndex(IReadOnlyDictionary<string, string> WeightMap, long? TotalSize)
+internal sealed record HfIndex(IReadOnlyDictionary<string, string> WeightMap, long? TotalSize)
 {
     /// <summary>Real indexes are ~100 KB for 10k-tensor models; 64 MB stops absurd files.</summary>
     public const int MaxIndexBytes = 64 << 20;

@@ -2,13 +2,18 @@ using MobileLlmConvert.Core.Errors;
 
 namespace MobileLlmConvert.Formats.HuggingFace;
 
+/// <summary>One kind per way tokenizer.json or tokenizer_config.json can be bad.</summary>
 public enum HfTokenizerError
 {
+    /// <summary>The file is above its size cap.</summary>
     FileTooLarge,
     /// <summary>Not UTF-8, not JSON, or a string with a lone surrogate escape.</summary>
     InvalidJson,
+    /// <summary>The top-level JSON value is not an object.</summary>
     NotObject,
+    /// <summary>A required field is absent.</summary>
     MissingField,
+    /// <summary>A field has the wrong JSON type.</summary>
     WrongType,
     /// <summary>A count or a length above its named cap (<see cref="HfTokenizerJson"/>).</summary>
     OutOfRange,
@@ -26,5 +31,6 @@ public enum HfTokenizerError
 public sealed class HfTokenizerException(HfTokenizerError kind, string file, string field, string value, string reason, Exception? inner = null)
     : ModelFormatException<HfTokenizerError>(kind, file, field, value, reason, inner)
 {
+    /// <inheritdoc/>
     public override string Format => "tokenizer.json";
 }

@@ -3,7 +3,7 @@ using MobileLlmConvert.Core.Ir;
 
 namespace MobileLlmConvert.Formats.HuggingFace;
 
-public static partial class HfTokenizerJson
+internal static partial class HfTokenizerJson
 {
     /// <summary>Field-by-field reading of tokenizer.json; every failure is one <see cref="HfTokenizerException"/>.</summary>
     private sealed class Reader(string path)

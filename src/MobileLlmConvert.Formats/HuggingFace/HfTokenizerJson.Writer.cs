@@ -4,7 +4,7 @@ using MobileLlmConvert.Core.Ir;
 
 namespace MobileLlmConvert.Formats.HuggingFace;
 
-public static partial class HfTokenizerJson
+internal static partial class HfTokenizerJson
 {
     /// <summary>
     /// The canonical tokenizer.json of a byte-level BPE <see cref="TokenizerIr"/>: every piece in

@@ -13,7 +13,7 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// with one line. Format: huggingface/tokenizers, tokenizers/src/tokenizer/serialization.rs and
 /// models/bpe/serialization.rs (merges as "a b" strings or, since 0.20, [a, b] pairs).
 /// </summary>
-public static partial class HfTokenizerJson
+internal static partial class HfTokenizerJson
 {
     /// <summary>Largest tokenizer.json read: published byte-level BPE files are 2-10 MB (SmolLM2 2.1 MB, Llama 3 9 MB).</summary>
     public const int MaxFileBytes = 64 << 20;

@@ -5,7 +5,7 @@ using MobileLlmConvert.Formats.Torch;
 namespace MobileLlmConvert.Formats.HuggingFace;
 
 /// <summary>How a checkpoint's weights are stored (inspect shows it).</summary>
-public enum HfWeightContainer
+internal enum HfWeightContainer
 {
     Safetensors,
     ShardedSafetensors,
@@ -17,7 +17,7 @@ public enum HfWeightContainer
 /// One weight file of a checkpoint, whatever its format: the names it stores, their tensors, their
 /// stored dtype, and which names alias one storage (only torch files can alias; safetensors cannot).
 /// </summary>
-public abstract class HfWeightFile : IDisposable
+internal abstract class HfWeightFile : IDisposable
 {
     public abstract string Path { get; }
     /// <summary>Stored names in file order.</summary>

@@ -9,7 +9,7 @@ namespace MobileLlmConvert.Formats.HuggingFace;
 /// in the index. Torch files may store one storage under several names: <see cref="CanonicalName"/>
 /// folds those to one key, so the IR holds the bytes once.
 /// </summary>
-public sealed class HfWeights
+internal sealed class HfWeights
 {
     private readonly Dictionary<string, HfWeightFile> _owner;
 

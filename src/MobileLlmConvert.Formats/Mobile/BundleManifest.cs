@@ -20,7 +20,9 @@ public sealed record BundleManifest(
     long ExecutedParameters,
     IReadOnlyList<BundleFile> Files)
 {
+    /// <summary>The manifest's "format" value.</summary>
     public const string FormatName = "mlconvert-mobile-bundle";
+    /// <summary>The manifest's "format_version" value this code writes and reads.</summary>
     public const int FormatVersion = 1;
 
     /// <summary>A manifest lists a handful of files: 1 MiB is thousands of times what one needs.</summary>
@@ -29,6 +31,7 @@ public sealed record BundleManifest(
     /// <summary>Bundles hold a model file and a few companions.</summary>
     public const int MaxFiles = 1_024;
 
+    /// <summary>The manifest as UTF-8 JSON bytes, deterministic for equal records.</summary>
     public byte[] ToJson()
     {
         using var buffer = new MemoryStream();

@@ -15,7 +15,7 @@ namespace MobileLlmConvert.Formats.Mobile;
 /// little-endian u64, then the bytes: the framing makes the digest depend on which file holds which
 /// bytes, not just on their concatenation. Files are streamed through a fixed 1 MiB buffer.
 /// </summary>
-public static class CheckpointHash
+internal static class CheckpointHash
 {
     private const int BufferBytes = 1 << 20;
 

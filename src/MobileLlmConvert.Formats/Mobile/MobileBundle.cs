@@ -4,14 +4,18 @@ using MobileLlmConvert.Core.Ir;
 
 namespace MobileLlmConvert.Formats.Mobile;
 
+/// <summary>How <see cref="MobileBundle.Write"/> writes a bundle.</summary>
 public sealed record BundleOptions
 {
     /// <summary><see cref="CheckpointHash.Compute"/> of the source checkpoint, or null when the IR did not come from one.</summary>
     public string? SourceCheckpointSha256 { get; init; }
     /// <summary>The conversion options as the CLI spells them (quant, group size, dedup/tie flags...): recorded, sorted by key.</summary>
     public IReadOnlyDictionary<string, string> Options { get; init; } = new Dictionary<string, string>();
+    /// <summary>The tool version recorded in the manifest.</summary>
     public string ToolVersion { get; init; } = MobileBundle.DefaultToolVersion;
+    /// <summary>Receives write progress, or null.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
+    /// <summary>Whether sections are LZ4-compressed.</summary>
     public MobileCompressionMode Compression { get; init; } = MobileCompressionMode.Auto;
 }
 
@@ -22,13 +26,16 @@ public sealed record BundleOptions
 /// </summary>
 public static class MobileBundle
 {
+    /// <summary>The model file's name inside a bundle.</summary>
     public const string ModelFileName = "model" + MobileFormat.FileExtension;
+    /// <summary>The manifest's name inside a bundle.</summary>
     public const string ManifestFileName = "manifest.json";
 
     /// <summary>The assembly's version without source-control suffixes, so rebuilding from the same sources gives the same manifest.</summary>
     public static string DefaultToolVersion { get; } =
         (typeof(MobileBundle).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0").Split('+')[0];
 
+    /// <summary>Writes <paramref name="ir"/> as a bundle at <paramref name="bundleDir"/>, complete or not at all, and returns its manifest.</summary>
     public static BundleManifest Write(string bundleDir, ModelIr ir, BundleOptions options)
     {
         BundleManifest? manifest = null;

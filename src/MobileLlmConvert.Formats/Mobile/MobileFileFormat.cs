@@ -19,15 +19,22 @@ public sealed class MobileFileFormat : IModelFormat
     /// <summary>The registered name (<see cref="IModelFormat.Name"/>).</summary>
     public const string FormatName = "mobile";
 
+    /// <inheritdoc />
     public string Name => FormatName;
+    /// <inheritdoc />
     public string Summary => "one mobile model file (.mlcm) our executor runs, shared tensors stored once";
+    /// <inheritdoc />
     public bool CanWrite => true;
+    /// <inheritdoc />
     public bool UsesFloatType => false;
     /// <summary>Every element type of the table has a mobile type code (formats/mobile/SPEC.md).</summary>
     public string? CannotStore(QuantPolicy policy) => null;
+    /// <inheritdoc />
     public bool IsDirectory => false;
+    /// <inheritdoc />
     public string? DefaultQuant => DefaultScheme;
 
+    /// <inheritdoc />
     public DetectMatch Detect(ModelProbe probe)
     {
         if (probe.IsDirectory) return DetectMatch.No;
@@ -48,18 +55,21 @@ public sealed class MobileFileFormat : IModelFormat
         }
     }
 
+    /// <inheritdoc />
     public ModelIr Read(string path, ReadOptions options)
     {
         ModelFormats.RefuseFamily(this, path, options);
         return MobileBundle.Open(path, new ResourceBag(), options.VerifyChecksums);
     }
 
+    /// <inheritdoc />
     public WriteResult Write(ModelIr ir, string output, FormatWriteOptions options)
     {
         AtomicFile.Write(output, stream => MobileWriter.Write(ir, stream, new MobileWriteOptions { Progress = options.Progress }));
         return new WriteResult(output, new FileInfo(output).Length, Name);
     }
 
+    /// <inheritdoc />
     public FormatDescription Describe(string path)
     {
         using var bag = new ResourceBag();
@@ -79,15 +89,22 @@ public sealed class MobileBundleFormat : IModelFormat
     /// <summary>The registered name (<see cref="IModelFormat.Name"/>).</summary>
     public const string FormatName = "bundle";
 
+    /// <inheritdoc />
     public string Name => FormatName;
+    /// <inheritdoc />
     public string Summary => "a directory with the mobile model file and manifest.json (sizes, SHA-256, options, source hash)";
+    /// <inheritdoc />
     public bool CanWrite => true;
+    /// <inheritdoc />
     public bool UsesFloatType => false;
     /// <summary>Every element type of the table has a mobile type code (formats/mobile/SPEC.md).</summary>
     public string? CannotStore(QuantPolicy policy) => null;
+    /// <inheritdoc />
     public bool IsDirectory => true;
+    /// <inheritdoc />
     public string? DefaultQuant => MobileFileFormat.DefaultScheme;
 
+    /// <inheritdoc />
     public DetectMatch Detect(ModelProbe probe) =>
         probe.IsDirectory && (File.Exists(Path.Combine(probe.Path, MobileBundle.ManifestFileName)) || File.Exists(Path.Combine(probe.Path, MobileBundle.ModelFileName)))
             ? DetectMatch.Content : DetectMatch.No;
@@ -95,12 +112,14 @@ public sealed class MobileBundleFormat : IModelFormat
     /// <summary>A directory with our manifest and nothing but the files it lists (<see cref="MobileBundle.LooksLikeBundle"/>).</summary>
     public bool IsOwnOutput(string path) => Directory.Exists(path) && MobileBundle.LooksLikeBundle(path);
 
+    /// <inheritdoc />
     public ModelIr Read(string path, ReadOptions options)
     {
         ModelFormats.RefuseFamily(this, path, options);
         return MobileBundle.Open(path, new ResourceBag(), options.VerifyChecksums);
     }
 
+    /// <inheritdoc />
     public WriteResult Write(ModelIr ir, string output, FormatWriteOptions options)
     {
         var manifest = MobileBundle.Write(output, ir, new BundleOptions

@@ -12,6 +12,7 @@ public static class MobileFormat
     /// <summary>"\x89MLCM\r\n\x1a": a non-ASCII first byte and CR LF / ^Z catch text-mode transfers (as PNG's magic does).</summary>
     public static ReadOnlySpan<byte> Magic => [0x89, (byte)'M', (byte)'L', (byte)'C', (byte)'M', 0x0D, 0x0A, 0x1A];
 
+    /// <summary>The format version this code writes and reads.</summary>
     public const uint Version = 1;
 
     /// <summary>magic 8 + version 4 + header length 4 + header offset 8 + file length 8 + SHA-256 32.</summary>
@@ -20,6 +21,7 @@ public static class MobileFormat
     /// <summary>Every region starts at a multiple of 64: a cache line and a full AVX-512 vector, so mapped weights load aligned.</summary>
     public const int Alignment = 64;
 
+    /// <summary>Length of a SHA-256 digest.</summary>
     public const int Sha256Bytes = 32;
 
     /// <summary>The file name of the model inside a bundle directory.</summary>
@@ -40,7 +42,9 @@ public static class MobileFormat
     /// <summary>Weights are vectors and matrices; 8 dimensions leave room without letting a shape list grow unbounded.</summary>
     public const int MaxRank = 8;
 
+    /// <summary>Cap on a tensor name's UTF-8 bytes.</summary>
     public const int MaxNameBytes = 1_024;
+    /// <summary>Cap on the architecture string's length.</summary>
     public const int MaxArchitectureChars = 256;
 
     /// <summary>
@@ -49,8 +53,11 @@ public static class MobileFormat
     /// </summary>
     public const int MaxVocab = SentencePiece.SentencePieceModelFile.MaxPieces;
 
+    /// <summary>Cap on header metadata entries.</summary>
     public const int MaxMetadataEntries = 4_096;
+    /// <summary>Cap on a metadata key's UTF-8 bytes.</summary>
     public const int MaxMetadataKeyBytes = 256;
+    /// <summary>Cap on a metadata value's UTF-8 bytes.</summary>
     public const int MaxMetadataValueBytes = 65_536;
 
     /// <summary>

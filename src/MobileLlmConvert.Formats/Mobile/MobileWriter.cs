@@ -9,13 +9,17 @@ using MobileLlmConvert.Formats.SentencePiece;
 
 namespace MobileLlmConvert.Formats.Mobile;
 
+/// <summary>How <see cref="MobileWriter"/> writes a file.</summary>
 public sealed record MobileWriteOptions
 {
+    /// <summary>No metadata, no progress, automatic compression.</summary>
     public static MobileWriteOptions Default { get; } = new();
 
     /// <summary>Free-form string metadata stored in the header (sorted by key; no timestamps are added).</summary>
     public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    /// <summary>Receives write progress, or null.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
+    /// <summary>Whether sections are LZ4-compressed.</summary>
     public MobileCompressionMode Compression { get; init; } = MobileCompressionMode.Auto;
 }
 
@@ -34,6 +38,7 @@ public static class MobileWriter
     private const LZ4Level TensorLevel = LZ4Level.L00_FAST;
     private const LZ4Level TokenizerLevel = LZ4Level.L09_HC;
 
+    /// <summary>Writes <paramref name="ir"/> as a mobile model file to <paramref name="output"/> and returns what was written.</summary>
     public static MobileWriteResult Write(ModelIr ir, Stream output, MobileWriteOptions? options = null)
     {
         options ??= MobileWriteOptions.Default;

@@ -3,14 +3,14 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Formats.Safetensors;
 
 /// <summary>One row per safetensors dtype: its size in bits and the IR element type, when the IR has one.</summary>
-public sealed record SafetensorsDType(string Name, int Bits, ElementType? ElementType);
+internal sealed record SafetensorsDType(string Name, int Bits, ElementType? ElementType);
 
 /// <summary>
 /// The dtype table of the safetensors spec (format knowledge as data). Every listed dtype is valid
 /// in a file; only F32, F16 and BF16 map to IR element types, the others are reported when a tensor
 /// the model needs uses them.
 /// </summary>
-public static class SafetensorsDTypes
+internal static class SafetensorsDTypes
 {
     private static readonly SafetensorsDType[] Table =
     [

@@ -11,13 +11,17 @@ public enum SafetensorsError
     HeaderTooLarge,
     /// <summary>Header length runs past the end of the file.</summary>
     HeaderPastEnd,
+    /// <summary>The header is not valid UTF-8.</summary>
     InvalidUtf8,
+    /// <summary>The header is not valid JSON.</summary>
     InvalidJson,
+    /// <summary>The header's top-level JSON value is not an object.</summary>
     HeaderNotObject,
     /// <summary>A tensor name (or a key inside an entry) appears twice.</summary>
     DuplicateName,
     /// <summary>An entry is not an object, lacks dtype/shape/data_offsets, has a wrong JSON type or an unknown key.</summary>
     BadEntry,
+    /// <summary>A dtype string the spec does not define (or this reader does not support).</summary>
     UnknownDType,
     /// <summary>A dimension is negative, not an integer, or the element count overflows.</summary>
     BadShape,
@@ -43,8 +47,10 @@ public enum SafetensorsError
     NoSuchTensor,
 }
 
+/// <summary>A safetensors file that breaks the format's rules; names the file, the field and the value.</summary>
 public sealed class SafetensorsException(SafetensorsError kind, string file, string field, string value, string reason, Exception? inner = null)
     : ModelFormatException<SafetensorsError>(kind, file, field, value, reason, inner)
 {
+    /// <inheritdoc/>
     public override string Format => "safetensors";
 }

@@ -7,7 +7,7 @@ namespace MobileLlmConvert.Formats.Safetensors;
 /// Tensors are zero-copy <see cref="MappedSource"/> slices: nothing is read until a consumer asks.
 /// </summary>
 /// <remarks>Spec: formats/safetensors.md (after huggingface/safetensors' README and its MUST rules).</remarks>
-public sealed class SafetensorsFile : IDisposable
+internal sealed class SafetensorsFile : IDisposable
 {
     /// <summary>The reference implementation's cap: a header larger than this is an attack, not a model.</summary>
     public const long MaxHeaderBytes = 100_000_000;

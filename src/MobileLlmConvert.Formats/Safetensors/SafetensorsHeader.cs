@@ -7,26 +7,27 @@ using MobileLlmConvert.Formats.Json;
 namespace MobileLlmConvert.Formats.Safetensors;
 
 /// <summary>One tensor of a safetensors header. Offsets are relative to the data buffer (after the header).</summary>
-public sealed record SafetensorsEntry(string Name, string DType, long[] Shape, long Begin, long End)
+internal sealed record SafetensorsEntry(string Name, string DType, long[] Shape, long Begin, long End)
 {
     public long ByteLength => End - Begin;
 }
 
 /// <summary>A validated header: entries in data order (ascending offsets) and the string metadata.</summary>
-public sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart);
+internal sealed record SafetensorsHeader(IReadOnlyList<SafetensorsEntry> Entries, IReadOnlyDictionary<string, string> Metadata, long DataStart);
 
 /// <summary>
 /// Validates the 8-byte prefix and the JSON header of a safetensors file against every rule of
 /// formats/safetensors.md. Pure function of the bytes: the reader maps the file, the fuzz entry point
 /// and the hostile-file tests call it on arrays.
 /// </summary>
-public static class SafetensorsHeaderParser
+internal static class SafetensorsHeaderParser
 {
     private const string MetadataKey = "__metadata__";
     private static readonly string[] EntryKeys = ["dtype", "shape", "data_offsets"];
 
-    /// <param name="prefix">The first min(8 + N, file length) bytes are read through <paramref name="read"/>.</param>
+    /// <param name="read">Reads (offset, length) from the file: the first min(8 + N, file length) bytes are read through it.</param>
     /// <param name="fileLength">Total file length; the data buffer is what follows the header.</param>
+    /// <param name="path">The file's name for messages.</param>
     public static SafetensorsHeader Parse(Func<long, long, ReadOnlySpan<byte>> read, long fileLength, string path)
     {
         if (fileLength < 8)

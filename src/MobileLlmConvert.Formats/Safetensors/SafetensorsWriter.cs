@@ -22,6 +22,7 @@ public static class SafetensorsWriter
     public static void Write(string path, IReadOnlyList<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null) =>
         AtomicFile.Write(path, stream => Write(stream, tensors, metadata));
 
+    /// <summary>Writes the tensors and metadata as one safetensors file to <paramref name="stream"/>.</summary>
     public static void Write(Stream stream, IReadOnlyList<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         stream.Write(BuildHeader(tensors, metadata ?? PyTorchMetadata));

@@ -24,6 +24,7 @@ public static class SentencePieceModelFile
     /// <summary>Longest piece in UTF-8 bytes (real pieces are under ~100 bytes; sentencepiece trains to 16 chars by default).</summary>
     public const int MaxPieceBytes = 1024;
 
+    /// <summary>Reads a tokenizer.model (protobuf ModelProto) and the optional tokenizer_config.json into a <see cref="TokenizerIr"/>.</summary>
     public static TokenizerIr Read(byte[] bytes, string path, byte[]? tokenizerConfigJson)
     {
         if (bytes.Length > MaxModelBytes)
@@ -192,6 +193,7 @@ public static class SentencePieceModelFile
 
     /// <summary>add_bos_token (default true, as LlamaTokenizer) and add_eos_token (default false).</summary>
     /// <param name="json">tokenizer_config.json as bytes: the file's text is checked as UTF-8 here, not decoded with replacement characters first.</param>
+    /// <param name="modelPath">The tokenizer.model path, for messages.</param>
     public static (bool AddBos, bool AddEos) ReadTokenizerConfig(byte[]? json, string modelPath)
     {
         if (json is null) return (true, false);

@@ -37,13 +37,13 @@ internal sealed class PyMark
 }
 
 /// <summary>A persistent id <c>('storage', torch.XStorage, key, location, numel)</c>: one storage record.</summary>
-public sealed record TorchStorage(TorchStorageType Type, string Key, string Location, long Numel)
+internal sealed record TorchStorage(TorchStorageType Type, string Key, string Location, long Numel)
 {
     public long ByteLength => checked(Numel * Type.ElementSize);
 }
 
 /// <summary>The result of <c>_rebuild_tensor_v2(storage, storage_offset, size, stride, ...)</c>: a view of a storage, in elements.</summary>
-public sealed record TorchView(TorchStorage Storage, long Offset, long[] Size, long[] Stride)
+internal sealed record TorchView(TorchStorage Storage, long Offset, long[] Size, long[] Stride)
 {
     /// <summary>Row-major strides for the size (torch's contiguous layout); dims of size 1 may have any stride.</summary>
     public bool IsContiguous

@@ -28,9 +28,11 @@ public enum TorchError
     Compressed,
     /// <summary>A record name with "..", a leading "/", a backslash, an empty segment, or outside the one root folder.</summary>
     BadRecordName,
+    /// <summary>Two records with the same name.</summary>
     DuplicateRecord,
     /// <summary>Two records whose bytes overlap.</summary>
     RecordOverlap,
+    /// <summary>More records than the cap.</summary>
     TooManyRecords,
     /// <summary>data.pkl, version, or a storage record the pickle names is absent.</summary>
     MissingRecord,
@@ -44,12 +46,15 @@ public enum TorchError
     RecordTooLarge,
 
     // --- the pickle (Python's pickletools.py, PEP 307) ---
+    /// <summary>A pickle protocol other than the ones torch.save writes.</summary>
     BadProtocol,
+    /// <summary>An opcode this restricted unpickler does not execute.</summary>
     UnknownOpcode,
     /// <summary>The pickle ends before STOP, or an opcode's argument runs past the end.</summary>
     Truncated,
     /// <summary>Bytes after STOP.</summary>
     TrailingBytes,
+    /// <summary>An opcode needs more values than the stack holds.</summary>
     StackUnderflow,
     /// <summary>An opcode that needs a MARK found none (or found a mark where a value was needed).</summary>
     MarkMissing,
@@ -91,8 +96,10 @@ public enum TorchError
     NoSuchTensor,
 }
 
+/// <summary>A torch.save checkpoint (zip or pickle) that is malformed, hostile or not a plain state dict.</summary>
 public sealed class TorchFormatException(TorchError kind, string file, string field, string value, string reason, Exception? inner = null)
     : ModelFormatException<TorchError>(kind, file, field, value, reason, inner)
 {
+    /// <inheritdoc/>
     public override string Format => "torch";
 }

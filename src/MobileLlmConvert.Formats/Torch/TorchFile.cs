@@ -4,10 +4,10 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Formats.Torch;
 
 /// <summary>One state-dict entry: its name and the view of a storage it pickled to.</summary>
-public sealed record TorchEntry(string Name, TorchView View);
+internal sealed record TorchEntry(string Name, TorchView View);
 
 /// <summary>Names whose views are the same bytes of one storage (a tied head, MobiLlama-05B-Chat's FFN).</summary>
-public sealed record TorchAlias(string StorageKey, IReadOnlyList<string> Names);
+internal sealed record TorchAlias(string StorageKey, IReadOnlyList<string> Names);
 
 /// <summary>
 /// A torch.save (>= 1.6) checkpoint: a state dict of name -> tensor over memory-mapped storage
@@ -15,7 +15,7 @@ public sealed record TorchAlias(string StorageKey, IReadOnlyList<string> Names);
 /// views cover the same storage bytes are aliases: <see cref="CanonicalName"/> maps each to the first.
 /// </summary>
 /// <remarks>Spec: formats/torch.md (after pytorch's torch/serialization.py and torch/_weights_only_unpickler.py).</remarks>
-public sealed class TorchFile : IDisposable
+internal sealed class TorchFile : IDisposable
 {
     /// <summary>The pickle record; the root folder before it may have any name.</summary>
     public const string PickleRecord = "data.pkl";

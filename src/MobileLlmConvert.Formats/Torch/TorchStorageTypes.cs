@@ -4,14 +4,17 @@ namespace MobileLlmConvert.Formats.Torch;
 
 /// <summary>One row per storage class torch.save names in a persistent id: element size, and the IR type when there is one.</summary>
 /// <param name="DType">The dtype torch prints without "torch." (float16, bfloat16, ...).</param>
-public sealed record TorchStorageType(string Name, string DType, int ElementSize, ElementType? ElementType);
+/// <param name="Name">The storage class name (HalfStorage, BFloat16Storage, ...).</param>
+/// <param name="ElementSize">Bytes per element.</param>
+/// <param name="ElementType">The IR element type, or null when the IR has none.</param>
+internal sealed record TorchStorageType(string Name, string DType, int ElementSize, ElementType? ElementType);
 
 /// <summary>
 /// The typed storage classes of torch/storage.py (_LegacyStorage subclasses registered in torch/__init__.py).
 /// Only float, half and bfloat16 have an IR element type; the others parse (a state dict may hold an
 /// integer buffer) but a tensor of them cannot be converted.
 /// </summary>
-public static class TorchStorageTypes
+internal static class TorchStorageTypes
 {
     private static readonly TorchStorageType[] Table =
     [

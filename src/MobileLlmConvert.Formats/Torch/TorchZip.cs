@@ -6,7 +6,7 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Formats.Torch;
 
 /// <summary>One STORED record of a torch.save zip: its name below the root folder and where its bytes lie in the file.</summary>
-public sealed record TorchZipRecord(string Name, long DataOffset, long Length);
+internal sealed record TorchZipRecord(string Name, long DataOffset, long Length);
 
 /// <summary>
 /// The central directory of the zip torch.save (>= 1.6) writes, read by hand and trusted for nothing.

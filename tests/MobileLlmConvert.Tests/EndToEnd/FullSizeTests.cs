@@ -9,7 +9,7 @@ namespace MobileLlmConvert.Tests.EndToEnd;
 /// </summary>
 public sealed class FullSizeTests
 {
-    /// <summary>REFERENCE.md: MobileLLM-125M has 124,635,456 parameters.</summary>
+    /// <summary>MobileLLM-125M has 124,635,456 parameters (its Hub weights; the model card says 124.6M).</summary>
     private const long MobileLlm125MParameters = 124_635_456;
 
     [Theory]

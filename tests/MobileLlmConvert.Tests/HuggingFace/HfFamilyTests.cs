@@ -4,7 +4,7 @@ using MobileLlmConvert.Tests.Fixtures;
 
 namespace MobileLlmConvert.Tests.HuggingFace;
 
-/// <summary>What each family's config means (REFERENCE.md), checked on the IR the importer builds.</summary>
+/// <summary>What each family's config means (the Hub config.json of each family), checked on the IR the importer builds.</summary>
 public sealed class HfFamilyTests : IDisposable
 {
     private readonly TempDir _dir = new();

@@ -8,7 +8,7 @@ public class FullSizeTests
 {
     /// <summary>
     /// A MobileLLM-125M-shaped model (random bf16 weights, ~250 MB each) and its layer-shared twin:
-    /// the pipeline keeps REFERENCE.md's 124,635,456 parameters, and the LS model stores the same
+    /// the pipeline keeps MobileLLM-125M's 124,635,456 parameters (its Hub weights; the model card rounds to 124.6M), and the LS model stores the same
     /// count while executing 60 steps. One test, so only one full-size model is alive at a time.
     /// </summary>
     [Fact]

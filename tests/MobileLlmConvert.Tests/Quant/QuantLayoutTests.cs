@@ -4,7 +4,7 @@ using MobileLlmConvert.Core.Quant;
 namespace MobileLlmConvert.Tests.Quant;
 
 /// <summary>
-/// Bytes of hand-computed blocks against ggml's published layouts (REFERENCE.md, quant blocks). Every
+/// Bytes of hand-computed blocks against ggml's published layouts (ggml/src/ggml-common.h, ggml/src/ggml-quants.c). Every
 /// expected byte below was worked out by hand from the formulas, not produced by the code under test.
 /// </summary>
 public class QuantLayoutTests
