@@ -2,8 +2,7 @@
 # Packs the libraries under src/ into artifacts/packages and runs tests/MobileLlmConvert.PackageConsumer,
 # which references the package MobileLlmConvert from that local feed (not the projects), on a testdata
 # checkpoint. Reuses the Release build of the solution when there is one (run-tests.sh has just made
-# it); pass --build to build first. Exit 0 when the consumer's checks pass, 77 (skipped) when the
-# facade project src/MobileLlmConvert/ is not in the tree (branches made before it). Leaves only artifacts/.
+# it); pass --build to build first. Exit 0 when the consumer's checks pass. Leaves only artifacts/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -12,8 +11,8 @@ build=(--no-build)
 rm -rf artifacts/packages artifacts/consumer
 dotnet pack MobileLlmConvert.sln -c Release --nologo -v quiet "${build[@]}" -o artifacts/packages
 if [ ! -f src/MobileLlmConvert/MobileLlmConvert.csproj ]; then
-  echo "package consumer: SKIPPED: packed $(ls artifacts/packages | tr '\n' ' ')but src/MobileLlmConvert/MobileLlmConvert.csproj (the package it consumes) is not in this tree" >&2
-  exit 77
+  echo "package consumer: FAILED: src/MobileLlmConvert/MobileLlmConvert.csproj (the package it consumes) is not in this tree" >&2
+  exit 1
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -4,6 +4,7 @@
 // Usage: PackageConsumer CHECKPOINT_DIR OUTPUT_DIR. Exit 0 on success, 1 when a check fails.
 using MobileLlmConvert;
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Formats;
 
 string output = Path.Combine(args[1], "model.gguf");
 
