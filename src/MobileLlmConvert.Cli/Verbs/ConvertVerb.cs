@@ -36,8 +36,9 @@ public sealed class ConvertVerb : IVerb
             var floatType = FloatType(target, parse.GetValue(dtype));
             var policy = quant.Policy(parse);
             if (target == "mobile" && policy is null) policy = Core.Passes.QuantPolicy.Parse(Hf2MobileVerb.DefaultQuant);
-            if (target == "gguf" && policy is { IsQuantized: true, GroupSize: not 32 })
-                throw new UsageException($"--to gguf: GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); --quant {quant.Scheme(parse)} asks for group {policy.GroupSize}");
+            if (target == "gguf" && policy is { IsQuantized: true }
+                && Formats.Gguf.GgufConstants.FromIrType(Core.Passes.QuantPolicy.TypeOf(policy.Scheme, policy.GroupSize)) is null)
+                throw new UsageException($"--to gguf: GGUF has only ggml's block types ({Formats.Gguf.GgufConstants.SupportedTypeNames.ToLowerInvariant()}); --quant {quant.Scheme(parse)} asks for group {policy.GroupSize}");
             using var ir = ModelOpener.Open(src, family.Options(parse));
             OutputSafety.Check(dst, OutputKind.ModelFile, [src, .. ir.SourceFiles], parse.GetValue(force));
 
