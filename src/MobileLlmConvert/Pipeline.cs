@@ -29,6 +29,9 @@ public sealed record ConvertOptions
     /// <summary>Refuse, instead of falling back, when a tensor's width is not a multiple of the group.</summary>
     public bool StrictQuant { get; init; }
 
+    /// <summary>How block scales are chosen: "search" (least squared error, the default when null) or "rtn" (round to nearest, llama-quantize's bytes); the CLI's `--rounding`.</summary>
+    public string? Rounding { get; init; }
+
     /// <summary>Keep a stored output head even when it is byte-identical to the embedding.</summary>
     public bool NoTie { get; init; }
 
@@ -52,10 +55,12 @@ public sealed record ConvertOptions
         string? scheme = Quant ?? target?.DefaultQuant;
         if (scheme is null)
         {
-            if (GroupSize is not null || QuantOverrides.Count > 0) throw new QuantPolicyException("--group-size and --quant-override need --quant");
+            if (GroupSize is not null || QuantOverrides.Count > 0 || Rounding is not null)
+                throw new QuantPolicyException("--group-size, --quant-override and --rounding need --quant");
             return null;
         }
-        var policy = QuantPolicy.Parse(scheme, GroupSize, QuantOverrides, StrictQuant);
+        var policy = QuantPolicy.Parse(scheme, GroupSize, QuantOverrides, StrictQuant,
+            Rounding is null ? Core.Quant.QuantRounding.Search : QuantPolicy.ParseRounding(Rounding));
         if (target?.CannotStore(policy) is { } reason) throw new ModelUsageException($"--to {target.Name}: {reason}");
         return policy;
     }

@@ -3,12 +3,12 @@ using MobileLlmConvert.Core.Passes;
 
 namespace MobileLlmConvert.Cli.Infrastructure;
 
-/// <summary>`--quant`, `--group-size`, `--quant-override`, `--strict-quant`: the Quantize pass's policy, on convert and hf2mobile.</summary>
+/// <summary>`--quant`, `--group-size`, `--quant-override`, `--strict-quant`, `--rounding`: the Quantize pass's policy, on convert and hf2mobile.</summary>
 internal sealed class QuantFlags(string? defaultScheme)
 {
     private readonly Option<string> _quant = new("--quant", "-q")
     {
-        Description = "f32, f16, q8, q4 or q4a (GGUF spellings q8_0, q4_0, q4_1 = group 32)" + (defaultScheme is null ? "" : $"; default {defaultScheme}"),
+        Description = "f32, f16, q8, q4, q4a, q5_0, q5_1, q4_k or q6_k (GGUF spellings q8_0, q4_0, q4_1 = group 32)" + (defaultScheme is null ? "" : $"; default {defaultScheme}"),
     };
     private readonly Option<int?> _group = new("--group-size") { Description = "values per quantization block: 32 (default), 64 or 128" };
     private readonly Option<string[]> _overrides = new("--quant-override")
@@ -17,6 +17,10 @@ internal sealed class QuantFlags(string? defaultScheme)
         AllowMultipleArgumentsPerToken = false,
     };
     private readonly Option<bool> _strict = new("--strict-quant") { Description = "refuse, instead of falling back, when a tensor's width is not a multiple of the group size" };
+    private readonly Option<string> _rounding = new("--rounding")
+    {
+        Description = "how block scales are chosen: search (default: least squared error) or rtn (round to nearest, llama-quantize's bytes)",
+    };
 
     public void AddTo(Command cmd)
     {
@@ -24,6 +28,7 @@ internal sealed class QuantFlags(string? defaultScheme)
         cmd.Options.Add(_group);
         cmd.Options.Add(_overrides);
         cmd.Options.Add(_strict);
+        cmd.Options.Add(_rounding);
     }
 
     public string? Scheme(ParseResult parse) => parse.GetValue(_quant) ?? defaultScheme;
@@ -39,13 +44,15 @@ internal sealed class QuantFlags(string? defaultScheme)
         GroupSize = parse.GetValue(_group),
         QuantOverrides = parse.GetValue(_overrides) ?? [],
         StrictQuant = parse.GetValue(_strict),
+        Rounding = parse.GetValue(_rounding),
     };
 
     /// <summary>The options as recorded in a bundle manifest: what was asked, spelled as on the command line.</summary>
     public void Record(ParseResult parse, IDictionary<string, string> into, QuantPolicy? policy)
     {
-        into["quant"] = policy?.Scheme.ToString().ToLowerInvariant() ?? "none";
+        into["quant"] = policy is null ? "none" : QuantPolicy.SchemeName(policy.Scheme);
         if (policy is not null) into["group_size"] = policy.GroupSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (policy is { IsQuantized: true }) into["rounding"] = policy.Rounding == Core.Quant.QuantRounding.Rtn ? "rtn" : "search";
         var overrides = parse.GetValue(_overrides) ?? [];
         if (overrides.Length > 0) into["quant_overrides"] = string.Join(";", overrides);
         if (parse.GetValue(_strict)) into["strict_quant"] = "true";

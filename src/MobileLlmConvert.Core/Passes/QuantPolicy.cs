@@ -1,4 +1,5 @@
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Quant;
 
 namespace MobileLlmConvert.Core.Passes;
 
@@ -13,6 +14,14 @@ public enum QuantScheme
     Q4,
     /// <summary>int4 asymmetric, with a min per block (Q4_1 at group 32).</summary>
     Q4A,
+    /// <summary>5-bit symmetric, group 32 only (Q5_0).</summary>
+    Q5,
+    /// <summary>5-bit asymmetric, group 32 only (Q5_1).</summary>
+    Q5A,
+    /// <summary>ggml's 4-bit K-quant, super-blocks of 256 (Q4_K).</summary>
+    Q4K,
+    /// <summary>ggml's 6-bit K-quant, super-blocks of 256 (Q6_K).</summary>
+    Q6K,
 }
 
 /// <summary>A bad `--quant`, `--group-size` or override, or a tensor `--strict` refuses to fall back for.</summary>
@@ -35,7 +44,7 @@ public sealed record QuantTarget(QuantScheme? Scheme, int? GroupSize, ElementTyp
     public override string ToString()
     {
         if (Type is { } t) return t.Info().Name;
-        string name = Scheme!.Value.ToString().ToLowerInvariant();
+        string name = QuantPolicy.SchemeName(Scheme!.Value);
         return GroupSize is { } g ? QuantPolicy.TypeOf(Scheme.Value, g).Info().Name : name;
     }
 }
@@ -78,15 +87,36 @@ public sealed record QuantPolicy
     public IReadOnlyList<QuantOverride> Overrides { get; init; } = [];
     /// <summary>Refuse (throw) instead of falling back when a width is not a multiple of the group.</summary>
     public bool Strict { get; init; }
+    /// <summary>How block scales are chosen: the squared-error search (default) or ggml's round to nearest (`--rounding rtn`).</summary>
+    public QuantRounding Rounding { get; init; } = QuantRounding.Search;
 
-    public bool IsQuantized => Scheme is QuantScheme.Q8 or QuantScheme.Q4 or QuantScheme.Q4A;
+    public bool IsQuantized => Scheme is not (QuantScheme.F32 or QuantScheme.F16);
+
+    /// <summary>The scheme as the user writes it: q4, q4a, q5_0, q4_k, ...</summary>
+    public static string SchemeName(QuantScheme scheme) => scheme switch
+    {
+        QuantScheme.Q5 => "q5_0",
+        QuantScheme.Q5A => "q5_1",
+        QuantScheme.Q4K => "q4_k",
+        QuantScheme.Q6K => "q6_k",
+        _ => scheme.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>Parses `--rounding`: search (default) or rtn.</summary>
+    public static QuantRounding ParseRounding(string text) => text.ToLowerInvariant() switch
+    {
+        "search" => QuantRounding.Search,
+        "rtn" => QuantRounding.Rtn,
+        _ => throw new QuantPolicyException($"--rounding {text}: expected search or rtn"),
+    };
 
     /// <summary>
     /// Builds a policy from CLI text. <paramref name="scheme"/>: f32|f16|q8|q4|q4a or the GGUF spellings
     /// q8_0|q4_0|q4_1 (group 32; a different <paramref name="groupSize"/> is refused as contradictory).
     /// <paramref name="overrides"/>: "pattern=target" each, target a scheme or an element-type name.
     /// </summary>
-    public static QuantPolicy Parse(string scheme, int? groupSize = null, IEnumerable<string>? overrides = null, bool strict = false)
+    public static QuantPolicy Parse(string scheme, int? groupSize = null, IEnumerable<string>? overrides = null, bool strict = false,
+        QuantRounding rounding = QuantRounding.Search)
     {
         var target = ParseTarget(scheme, "--quant");
         if (target.Type is { } t)
@@ -94,13 +124,15 @@ public sealed record QuantPolicy
             // A table name such as q4_g64 is a scheme with its group; bf16 is not a --quant scheme.
             var info = t.Info();
             if (!info.IsQuantized)
-                throw new QuantPolicyException($"--quant {scheme}: expected f32, f16, q8, q4, q4a (or q8_0, q4_0, q4_1)");
+                throw new QuantPolicyException($"--quant {scheme}: expected {SchemeList}");
             target = new QuantTarget(SchemeOf(info.Kind), info.BlockValues, null);
         }
-        if (groupSize is { } g && !GroupSizes.Contains(g))
+        if (groupSize is { } g && !GroupSizes.Contains(g) && g != target.GroupSize)
             throw new QuantPolicyException($"--group-size {g} is not supported: expected 32, 64 or 128");
         if (target.GroupSize is { } fixedGroup && groupSize is { } asked && asked != fixedGroup)
-            throw new QuantPolicyException($"--quant {scheme} means group {fixedGroup}, but --group-size is {asked}: use --quant {target.Scheme!.Value.ToString().ToLowerInvariant()} --group-size {asked}");
+            throw new QuantPolicyException(ElementTypes.Find(KindOf(target.Scheme!.Value)!.Value, asked) is null
+                ? $"--quant {scheme} means group {fixedGroup}, but --group-size is {asked}: {scheme} has only group {fixedGroup}"
+                : $"--quant {scheme} means group {fixedGroup}, but --group-size is {asked}: use --quant {SchemeName(target.Scheme!.Value)} --group-size {asked}");
         var list = new List<QuantOverride>();
         foreach (var text in overrides ?? [])
         {
@@ -109,14 +141,19 @@ public sealed record QuantPolicy
                 throw new QuantPolicyException($"override \"{text}\": expected pattern=type, e.g. model.layers.*.mlp.down_proj.weight=q8");
             list.Add(new QuantOverride(text[..eq].Trim(), ParseTarget(text[(eq + 1)..].Trim(), $"override \"{text}\"")));
         }
+        // Refuses a kind at a group it does not have (q5_0 --group-size 64) here, not in the middle of a conversion.
+        TypeOf(target.Scheme!.Value, target.GroupSize ?? groupSize ?? 32);
         return new QuantPolicy
         {
             Scheme = target.Scheme!.Value,
             GroupSize = target.GroupSize ?? groupSize ?? 32,
             Overrides = list,
             Strict = strict,
+            Rounding = rounding,
         };
     }
+
+    private const string SchemeList = "f32, f16, q8, q4, q4a, q5_0, q5_1, q4_k, q6_k (or q8_0, q4_0, q4_1)";
 
     /// <summary>
     /// A scheme or element-type name: f32, f16, bf16, q8, q4, q4a, q8_0, q4_0, q4_1, q8_g64, q4_1_g128, ...
@@ -134,33 +171,50 @@ public sealed record QuantPolicy
             case "q8_0": return new(QuantScheme.Q8, 32, null);
             case "q4_0": return new(QuantScheme.Q4, 32, null);
             case "q4_1": return new(QuantScheme.Q4A, 32, null);
+            case "q5_0": return new(QuantScheme.Q5, 32, null);
+            case "q5_1": return new(QuantScheme.Q5A, 32, null);
+            case "q4_k": return new(QuantScheme.Q4K, 256, null);
+            case "q6_k": return new(QuantScheme.Q6K, 256, null);
         }
         if (ElementTypes.TryParse(name, out var type)) return new(null, null, type);
         throw new QuantPolicyException(
-            $"{what}: unknown quantization scheme \"{name}\": expected f32, f16, q8, q4, q4a (or q8_0, q4_0, q4_1, or a type such as q4_g64)");
+            $"{what}: unknown quantization scheme \"{name}\": expected {SchemeList}, or a type such as q4_g64");
     }
 
     /// <summary>The element type of a scheme at a group size (F32/F16 ignore the group).</summary>
     public static ElementType TypeOf(QuantScheme scheme, int groupSize)
     {
-        var kind = scheme switch
-        {
-            QuantScheme.F32 => (QuantKind?)null,
-            QuantScheme.F16 => null,
-            QuantScheme.Q8 => QuantKind.Int8Symmetric,
-            QuantScheme.Q4 => QuantKind.Int4Symmetric,
-            _ => QuantKind.Int4Asymmetric,
-        };
+        var kind = KindOf(scheme);
         if (kind is null) return scheme == QuantScheme.F32 ? ElementType.F32 : ElementType.F16;
         return ElementTypes.Find(kind.Value, groupSize)
-               ?? throw new QuantPolicyException($"group size {groupSize} is not supported: expected 32, 64 or 128");
+               ?? throw new QuantPolicyException($"{SchemeName(scheme)} at group size {groupSize} is not supported: "
+                   + string.Join(", ", ElementTypes.All.Where(r => r.Kind == kind).Select(r => $"{r.Name} is group {r.BlockValues}")));
     }
+
+    /// <summary>The block kind of a scheme, null for the float schemes.</summary>
+    internal static QuantKind? KindOf(QuantScheme scheme) => scheme switch
+    {
+        QuantScheme.F32 or QuantScheme.F16 => null,
+        QuantScheme.Q8 => QuantKind.Int8Symmetric,
+        QuantScheme.Q4 => QuantKind.Int4Symmetric,
+        QuantScheme.Q4A => QuantKind.Int4Asymmetric,
+        QuantScheme.Q5 => QuantKind.Int5Symmetric,
+        QuantScheme.Q5A => QuantKind.Int5Asymmetric,
+        QuantScheme.Q4K => QuantKind.K4,
+        QuantScheme.Q6K => QuantKind.K6,
+        _ => throw new ArgumentOutOfRangeException(nameof(scheme), scheme, "no such scheme"),
+    };
 
     private static QuantScheme SchemeOf(QuantKind kind) => kind switch
     {
         QuantKind.Int8Symmetric => QuantScheme.Q8,
         QuantKind.Int4Symmetric => QuantScheme.Q4,
-        _ => QuantScheme.Q4A,
+        QuantKind.Int4Asymmetric => QuantScheme.Q4A,
+        QuantKind.Int5Symmetric => QuantScheme.Q5,
+        QuantKind.Int5Asymmetric => QuantScheme.Q5A,
+        QuantKind.K4 => QuantScheme.Q4K,
+        QuantKind.K6 => QuantScheme.Q6K,
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a quantized kind"),
     };
 
     /// <summary>The last override matching <paramref name="key"/>, or null.</summary>
@@ -174,6 +228,7 @@ public sealed record QuantPolicy
     }
 
     public override string ToString() =>
-        $"{Scheme.ToString().ToLowerInvariant()}" + (IsQuantized ? $" group {GroupSize}" : "") +
-        string.Concat(Overrides.Select(o => $", {o.Pattern}={o.Target}")) + (Strict ? ", strict" : "");
+        SchemeName(Scheme) + (IsQuantized ? $" group {GroupSize}" : "") +
+        string.Concat(Overrides.Select(o => $", {o.Pattern}={o.Target}")) + (Strict ? ", strict" : "") +
+        (IsQuantized && Rounding == QuantRounding.Rtn ? ", rounding rtn" : "");
 }

@@ -31,7 +31,8 @@ public sealed record QuantDecision(string Name, QuantRole Role, ElementType From
 /// never reads tensor bytes. Each stored tensor is converted once: a shared block or a tied head is
 /// one entry in the tensor table, so it is one decision and one source.
 /// <para>
-/// Fallback (a width that is not a multiple of the group is never skipped silently): the largest
+/// Fallback (a width that is not a multiple of the group is never skipped silently): Q4_K to Q5_0 and
+/// Q6_K to Q8_0 as llama-quantize does; else the largest
 /// group of the same kind that divides the width, else q8 group 32 if it divides, else F16; the
 /// report's warnings name each tensor, its width and what it got. With <see cref="QuantPolicy.Strict"/>
 /// the pass throws <see cref="QuantPolicyException"/> naming the tensor and the width instead.
@@ -72,7 +73,8 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
         {
             QuantRole.Vector => ElementType.F32,
             // 8-bit at the policy's group for every quantized scheme; float schemes keep the head in that float type.
-            QuantRole.EmbeddingOrHead when Policy.IsQuantized => QuantPolicy.TypeOf(QuantScheme.Q8, Policy.GroupSize),
+            // (group 32 when the policy's group has no 8-bit type, e.g. the 256-value K-quants).
+            QuantRole.EmbeddingOrHead when Policy.IsQuantized => ElementTypes.Find(QuantKind.Int8Symmetric, Policy.GroupSize) ?? ElementType.Q8_0,
             _ => QuantPolicy.TypeOf(Policy.Scheme, Policy.GroupSize),
         };
         string? note = null;
@@ -99,7 +101,14 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
         string why = $"input width {width} is not a multiple of {info.Name} group size {info.BlockValues}";
         if (Policy.Strict)
             throw new QuantPolicyException($"tensor {t.Name}: {why} (strict: no fallback; choose another --group-size or add an override for it)");
-        ElementType? fallback = null;
+        // The K-quants fall back as llama-quantize does (tensor_type_fallback in llama.cpp src/llama-quant.cpp):
+        // Q4_K to Q5_0, Q6_K to Q8_0; the group types to a smaller group of their kind.
+        ElementType? fallback = info.Kind switch
+        {
+            QuantKind.K4 when width % 32 == 0 => ElementType.Q5_0,
+            QuantKind.K6 when width % 32 == 0 => ElementType.Q8_0,
+            _ => null,
+        };
         for (int i = QuantPolicy.GroupSizes.Length - 1; i >= 0 && fallback is null; i--)
         {
             int g = QuantPolicy.GroupSizes[i];
@@ -143,13 +152,14 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
     }
 
     /// <summary>A lazily converted copy of <paramref name="t"/>; its bytes are computed row by row when read.</summary>
-    private static Tensor Convert(Tensor t, ElementType target)
+    private Tensor Convert(Tensor t, ElementType target)
     {
         long length = target.ByteSize(t.Shape) ?? throw new InvalidOperationException($"tensor {t.Name}: {target.Info().Name} does not fit {Shapes.Format(t.Shape)}");
-        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, dst)));
+        var rounding = Policy.Rounding;
+        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, rounding, dst)));
     }
 
-    private static void Fill(Tensor t, ElementType target, Span<byte> dst)
+    private static void Fill(Tensor t, ElementType target, QuantRounding rounding, Span<byte> dst)
     {
         int cols = t.Shape.Length == 0 ? 1 : t.Columns;
         long rows = cols == 0 ? 0 : t.ElementCount / cols;
@@ -175,7 +185,7 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
                 if (!float.IsFinite(row[j]))
                     throw new InvalidDataException($"tensor {t.Name}: row {r} column {j} holds {row[j]}; refusing to quantize a non-finite value to {target.Info().Name}");
             }
-            QuantOps.Quantize(target, row, d);
+            QuantOps.Quantize(target, row, d, rounding);
         }
     }
 }

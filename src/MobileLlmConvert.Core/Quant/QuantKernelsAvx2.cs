@@ -14,6 +14,11 @@ namespace MobileLlmConvert.Core.Quant;
 /// </summary>
 internal static unsafe partial class QuantKernelsAvx2
 {
+    /// <summary>The kinds these kernels implement; every entry point throws for any other.</summary>
+    public static bool Supports(QuantKind kind) => kind is QuantKind.Int8Symmetric or QuantKind.Int4Symmetric or QuantKind.Int4Asymmetric;
+
+    private static Exception Unsupported(ElementTypeInfo info) => new ArgumentException($"{info.Name}: no AVX2 kernel for kind {info.Kind}");
+
     public static void Dequantize(ElementTypeInfo info, byte* src, float* y, int blocks)
     {
         float* ht = QuantOps.HalfTable;
@@ -39,7 +44,7 @@ internal static unsafe partial class QuantKernelsAvx2
                     }
                     break;
                 }
-                default:
+                case QuantKind.Int4Asymmetric:
                 {
                     // q * d + m as two roundings (no FMA), matching the reference bit for bit.
                     var m = Vector256.Create(QuantOps.Half(ht, src + 2));
@@ -51,6 +56,8 @@ internal static unsafe partial class QuantKernelsAvx2
                     }
                     break;
                 }
+                default:
+                    throw Unsupported(info);
             }
         }
     }
@@ -102,7 +109,7 @@ internal static unsafe partial class QuantKernelsAvx2
                     acc0 = Fma.MultiplyAdd(Avx.Add(t0, t1), d, acc0);
                     break;
                 }
-                default:
+                case QuantKind.Int4Asymmetric:
                 {
                     // Σ (q·d + m)·x = d·Σ q·x + m·Σ x.
                     var tq = Vector256<float>.Zero;
@@ -120,6 +127,8 @@ internal static unsafe partial class QuantKernelsAvx2
                     acc1 = Fma.MultiplyAdd(tx, Vector256.Create(QuantOps.Half(ht, w + 2)), acc1);
                     break;
                 }
+                default:
+                    throw Unsupported(info);
             }
         }
         return Vector256.Sum(Avx.Add(acc0, acc1));
@@ -169,7 +178,8 @@ internal static unsafe partial class QuantKernelsAvx2
     {
         QuantKind.Int8Symmetric => DotFastCore<Int8Block>(info, w, xq, blocks),
         QuantKind.Int4Symmetric => DotFastCore<Int4Block>(info, w, xq, blocks),
-        _ => DotFastCore<Int4AsymBlock>(info, w, xq, blocks),
+        QuantKind.Int4Asymmetric => DotFastCore<Int4AsymBlock>(info, w, xq, blocks),
+        _ => throw Unsupported(info),
     };
 
     /// <summary>

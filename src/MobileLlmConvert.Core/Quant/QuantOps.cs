@@ -8,7 +8,7 @@ namespace MobileLlmConvert.Core.Quant;
 /// <summary>
 /// Quantize, dequantize and dot products for every quantized row of the element-type table; the
 /// kernels the executor calls. Results agree with <see cref="QuantOpsNaive"/> (the scalar reference):
-/// <see cref="Quantize"/>, <see cref="Dequantize"/> and <see cref="QuantizeActivations"/> bit for bit,
+/// <see cref="Quantize(ElementType, ReadOnlySpan{float}, Span{byte})"/>, <see cref="Dequantize"/> and <see cref="QuantizeActivations"/> bit for bit,
 /// <see cref="DotExact"/> and <see cref="DotFast"/> up to f32 summation order (the per-block integer
 /// sums of the fast path are identical). Every call checks its spans once and allocates nothing.
 /// <para>
@@ -36,13 +36,23 @@ public static class QuantOps
     /// </summary>
     public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst) => QuantOpsNaive.Quantize(type, src, dst);
 
+    /// <summary>Quantizes whole blocks with the given rounding (<see cref="QuantRounding.Search"/> is the policy default).</summary>
+    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding) =>
+        QuantOpsNaive.Quantize(type, src, dst, rounding);
+
+    /// <summary>
+    /// Whether this type runs on the AVX2 kernels here. The int8 / int4 families (groups 32-128) do; the
+    /// other types (Q5_0, Q5_1, Q4_K, Q6_K) run their block struct's scalar kernel.
+    /// </summary>
+    private static bool Simd(ElementTypeInfo info) => IsAccelerated && QuantKernelsAvx2.Supports(info.Kind);
+
     /// <summary>Dequantizes <c>dst.Length</c> values (whole blocks) from <paramref name="src"/>.</summary>
     public static unsafe void Dequantize(ElementType type, ReadOnlySpan<byte> src, Span<float> dst)
     {
         var info = QuantChecks.Require(type);
         int blocks = QuantChecks.Blocks(info, dst.Length);
         QuantChecks.Bytes(info, src.Length, blocks, nameof(src));
-        if (!IsAccelerated)
+        if (!Simd(info))
         {
             QuantOpsNaive.Dequantize(type, src, dst);
             return;
@@ -60,7 +70,7 @@ public static class QuantOps
         var info = QuantChecks.Require(type);
         int blocks = QuantChecks.Blocks(info, x.Length);
         QuantChecks.Bytes(info, row.Length, blocks, nameof(row));
-        if (!IsAccelerated) return QuantOpsNaive.DotExact(type, row, x);
+        if (!Simd(info)) return QuantOpsNaive.DotExact(type, row, x);
         fixed (byte* w = row)
         fixed (float* xp = x)
         {
@@ -105,7 +115,7 @@ public static class QuantOps
         var info = QuantChecks.Require(type);
         var layout = ActivationLayout.FromBytes(info, xq.Length);
         QuantChecks.Bytes(info, row.Length, layout.Blocks, nameof(row));
-        if (!IsAccelerated) return QuantOpsNaive.DotFast(type, row, xq);
+        if (!Simd(info)) return QuantOpsNaive.DotFast(type, row, xq);
         fixed (byte* w = row)
         fixed (byte* a = xq)
         {
@@ -123,7 +133,7 @@ public static class QuantOps
         var info = QuantChecks.Require(type);
         var layout = ActivationLayout.FromBytes(info, xq.Length);
         CheckRows(info, rows.Length, rowBytes, layout.Blocks, y.Length);
-        if (!IsAccelerated)
+        if (!Simd(info))
         {
             for (int r = 0; r < y.Length; r++) y[r] = QuantOpsNaive.DotFast(type, rows.Slice(r * rowBytes, rowBytes), xq);
             return;
@@ -160,7 +170,7 @@ public static class QuantOps
             throw new ArgumentException($"{batch} tokens of stride {xqStride} need {(long)(batch - 1) * xqStride + act} activation bytes, span has {xq.Length}");
         if (yStride < rowCount || (long)(batch - 1) * yStride + rowCount > y.Length)
             throw new ArgumentException($"output of {batch} x {rowCount} with stride {yStride} does not fit {y.Length} floats");
-        if (!IsAccelerated)
+        if (!Simd(info))
         {
             for (int s = 0; s < batch; s++)
             {
@@ -183,7 +193,7 @@ public static class QuantOps
         var info = QuantChecks.Require(type);
         int blocks = QuantChecks.Blocks(info, x.Length);
         CheckRows(info, rows.Length, rowBytes, blocks, y.Length);
-        if (!IsAccelerated)
+        if (!Simd(info))
         {
             for (int r = 0; r < y.Length; r++) y[r] = QuantOpsNaive.DotExact(type, rows.Slice(r * rowBytes, rowBytes), x);
             return;

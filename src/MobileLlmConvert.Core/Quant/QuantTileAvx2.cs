@@ -22,7 +22,8 @@ internal static unsafe partial class QuantKernelsAvx2
             case QuantKind.Int8Symmetric when !AvxVnni.IsSupported: TileCore<Int8Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
             case QuantKind.Int8Symmetric: PanelTile<Int8Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
             case QuantKind.Int4Symmetric: PanelTile<Int4Block>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
-            default: PanelTile<Int4AsymBlock>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
+            case QuantKind.Int4Asymmetric: PanelTile<Int4AsymBlock>(info, w, rowBytes, rowCount, xq, xqStride, batch, blocks, y, yStride); break;
+            default: throw Unsupported(info);
         }
     }
 

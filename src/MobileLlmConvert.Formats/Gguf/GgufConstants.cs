@@ -69,15 +69,15 @@ public static class GgufConstants
         new(1, "F16", 1, 2, ElementType.F16),
         new(2, "Q4_0", 32, 18, ElementType.Q4_0),
         new(3, "Q4_1", 32, 20, ElementType.Q4_1),
-        new(6, "Q5_0", 32, 22, null),
-        new(7, "Q5_1", 32, 24, null),
+        new(6, "Q5_0", 32, 22, ElementType.Q5_0),
+        new(7, "Q5_1", 32, 24, ElementType.Q5_1),
         new(8, "Q8_0", 32, 34, ElementType.Q8_0),
         new(9, "Q8_1", 32, 36, null),
         new(10, "Q2_K", 256, 84, null),
         new(11, "Q3_K", 256, 110, null),
-        new(12, "Q4_K", 256, 144, null),
+        new(12, "Q4_K", 256, 144, ElementType.Q4_K),
         new(13, "Q5_K", 256, 176, null),
-        new(14, "Q6_K", 256, 210, null),
+        new(14, "Q6_K", 256, 210, ElementType.Q6_K),
         new(15, "Q8_K", 256, 292, null),
         new(16, "IQ2_XXS", 256, 66, null),
         new(17, "IQ2_XS", 256, 74, null),
@@ -99,6 +99,9 @@ public static class GgufConstants
         new(39, "MXFP4", 32, 17, null),
     ];
 
+    /// <summary>The ggml types we read and write, in ggml's id order, for error messages.</summary>
+    public static string SupportedTypeNames => string.Join(", ", GgmlTypes.Where(t => t.IrType is not null).Select(t => t.Name));
+
     public static GgmlTypeInfo? FindGgmlType(uint id)
     {
         foreach (var t in GgmlTypes)
@@ -118,7 +121,10 @@ public static class GgufConstants
         return null;
     }
 
-    /// <summary>llama.cpp's llama_ftype values for general.file_type.</summary>
+    /// <summary>
+    /// llama.cpp's llama_ftype values for general.file_type (include/llama.h). A mostly-Q4_K file is
+    /// LLAMA_FTYPE_MOSTLY_Q4_K_S (14): every matrix Q4_K, no Q4_K_M-style upgrades.
+    /// </summary>
     public static uint FileTypeOf(ElementType mostly) => mostly switch
     {
         ElementType.F32 => 0,
@@ -126,6 +132,10 @@ public static class GgufConstants
         ElementType.Q4_0 => 2,
         ElementType.Q4_1 => 3,
         ElementType.Q8_0 => 7,
+        ElementType.Q5_0 => 8,
+        ElementType.Q5_1 => 9,
+        ElementType.Q4_K => 14,
+        ElementType.Q6_K => 18,
         ElementType.BF16 => 32,
         _ => throw new ArgumentOutOfRangeException(nameof(mostly), mostly, "no llama_ftype for this type"),
     };

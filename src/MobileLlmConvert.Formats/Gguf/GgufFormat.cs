@@ -19,9 +19,10 @@ public sealed class GgufFormat : IModelFormat
     /// <inheritdoc />
     public bool UsesFloatType => true;
     /// <inheritdoc />
-    public string? CannotStore(QuantPolicy policy) => policy is { IsQuantized: true, GroupSize: not 32 }
-        ? $"GGUF has only group-32 quantized types (q8_0, q4_0, q4_1); quantization {policy} asks for group {policy.GroupSize}"
-        : null;
+    public string? CannotStore(QuantPolicy policy) =>
+        policy is { IsQuantized: true } && GgufConstants.FromIrType(QuantPolicy.TypeOf(policy.Scheme, policy.GroupSize)) is null
+            ? $"GGUF has only ggml's block types ({GgufConstants.SupportedTypeNames.ToLowerInvariant()}); quantization {policy} asks for group {policy.GroupSize}"
+            : null;
     /// <inheritdoc />
     public bool IsDirectory => false;
     /// <summary>Floats unless asked: llama.cpp users pick a quant type themselves.</summary>

@@ -77,7 +77,7 @@ internal static class GgufIrBuilder
             if (!shape.AsSpan().SequenceEqual(expected))
                 throw new GgufException(GgufError.ShapeMismatch, m.Path, p.Info.Name, Shapes.Format(shape), $"the metadata keys imply {Shapes.Format(expected)}");
             if (p.Info.Type.IrType is null)
-                throw new GgufException(GgufError.UnsupportedTensorType, m.Path, p.Info.Name + ".type", p.Info.Type.Name, "supported types are F32, F16, BF16, Q8_0, Q4_0 and Q4_1");
+                throw new GgufException(GgufError.UnsupportedTensorType, m.Path, p.Info.Name + ".type", p.Info.Type.Name, $"supported types are {GgufConstants.SupportedTypeNames}");
             // IR tensors are addressed with spans (Core TensorSource): one tensor is at most Array.MaxLength bytes.
             if (p.Info.ByteSize > Array.MaxLength)
                 throw new GgufException(GgufError.UnsupportedTensorType, m.Path, p.Info.Name, $"{p.Info.ByteSize} bytes", $"single tensors above {Array.MaxLength} bytes are not supported");

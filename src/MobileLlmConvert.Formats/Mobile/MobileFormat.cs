@@ -83,6 +83,10 @@ public static class MobileFormat
         (TensorType.Q4AG32, ElementType.Q4_1),
         (TensorType.Q4AG64, ElementType.Q4_1_G64),
         (TensorType.Q4AG128, ElementType.Q4_1_G128),
+        (TensorType.Q50, ElementType.Q5_0),
+        (TensorType.Q51, ElementType.Q5_1),
+        (TensorType.Q4K, ElementType.Q4_K),
+        (TensorType.Q6K, ElementType.Q6_K),
     ];
 
     internal static TensorType ToCode(ElementType type)

@@ -60,11 +60,11 @@ public class GgufHostileModelTests
         keys: k => k.Set(GgufKeys.FeedForwardLength, GgufValue.UInt32(96)));
 
     [Fact]
-    public void UnsupportedTensorType() => Fails("llama-tied", GgufError.UnsupportedTensorType, "blk.0.attn_v.weight.type = Q5_0: supported types are F32, F16, BF16, Q8_0, Q4_0 and Q4_1",
+    public void UnsupportedTensorType() => Fails("llama-tied", GgufError.UnsupportedTensorType, "blk.0.attn_v.weight.type = IQ4_NL: supported types are F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, BF16",
         tensors: t =>
         {
             int i = t.FindIndex(x => x.Name == "blk.0.attn_v.weight");
-            t[i] = t[i] with { Type = 6, Data = new byte[16 * 2 * 22] }; // [16 rows, 64 cols] as Q5_0: 2 blocks of 22 bytes a row
+            t[i] = t[i] with { Type = 20, Data = new byte[16 * 2 * 18] }; // [16 rows, 64 cols] as IQ4_NL: 2 blocks of 18 bytes a row
         });
 
     [Fact]

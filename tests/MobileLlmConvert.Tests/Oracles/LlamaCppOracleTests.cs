@@ -65,9 +65,9 @@ public class LlamaCppOracleTests
     }
 
     /// <summary>
-    /// llama.cpp on our Q8_0/Q4_0/Q4_1 GGUF (Q/K rows permuted block-wise) against the plain forward
+    /// llama.cpp on our Q8_0/Q4_0/Q4_1/Q5_0 GGUF (Q/K rows permuted block-wise) against the plain forward
     /// pass over the same blocks. ggml's CPU backend rounds the activations of every quantized product
-    /// to int8 blocks with an f16 scale (Q8_0 for Q8_0/Q4_0 weights; Q8_1, whose min term is
+    /// to int8 blocks with an f16 scale (Q8_0 for Q8_0/Q4_0/Q5_0 weights; Q8_1, whose min term is
     /// f16(d·Σq), for Q4_1); the reference does the same, and then the two agree to ~1e-7.
     /// Without that rounding the difference is ~1e-2 on these large-weight models, as big as the
     /// effect of quantizing the weights: a layout or permutation error would not hide below 1e-5.
@@ -76,6 +76,7 @@ public class LlamaCppOracleTests
     [InlineData(ElementType.Q8_0)]
     [InlineData(ElementType.Q4_0)]
     [InlineData(ElementType.Q4_1)]
+    [InlineData(ElementType.Q5_0)]
     public void LlamaCppAgreesOnOurQuantizedGguf(ElementType type)
     {
         using var dir = GgufTestModels.TempDir();

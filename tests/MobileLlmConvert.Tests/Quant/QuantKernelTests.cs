@@ -26,6 +26,31 @@ public class QuantKernelTests
         if (576 % g == 0) yield return 576;
     }
 
+    /// <summary>
+    /// Scales that make every value of a random block an integer: d = 1 (and the min
+    /// <paramref name="min"/>); the K-quants' sub-block scales set to 1 too, so sums stay exact in f32.
+    /// Layouts: ggml-common.h (block_q6_K keeps d last, after 16 int8 scales).
+    /// </summary>
+    internal static void UnitScales(ElementTypeInfo info, Span<byte> block, float min)
+    {
+        switch (info.Kind)
+        {
+            case QuantKind.K6:
+                block[192..208].Fill(1);
+                BinaryPrimitives.WriteHalfLittleEndian(block[208..], (Half)1f);
+                break;
+            case QuantKind.K4:
+                BinaryPrimitives.WriteHalfLittleEndian(block, (Half)1f);
+                BinaryPrimitives.WriteHalfLittleEndian(block[2..], (Half)1f);
+                block[4..16].Fill(1);
+                break;
+            default:
+                BinaryPrimitives.WriteHalfLittleEndian(block, (Half)1f);
+                if (info.Kind is QuantKind.Int4Asymmetric or QuantKind.Int5Asymmetric) BinaryPrimitives.WriteHalfLittleEndian(block[2..], (Half)min);
+                break;
+        }
+    }
+
     internal static float[] Gaussian(int n, ulong seed, float scale = 1f)
     {
         var rng = new SplitMix64(seed);
@@ -138,8 +163,7 @@ public class QuantKernelTests
             for (int b = 0; b < blocks; b++)
             {
                 x[b * g] = 127f; // amax 127: activation scale exactly 1
-                BinaryPrimitives.WriteHalfLittleEndian(row.AsSpan(b * info.BlockBytes), (Half)1f);
-                if (info.Kind == QuantKind.Int4Asymmetric) BinaryPrimitives.WriteHalfLittleEndian(row.AsSpan(b * info.BlockBytes + 2), (Half)(-3f));
+                UnitScales(info, row.AsSpan(b * info.BlockBytes, info.BlockBytes), -3f);
                 if (info.Kind == QuantKind.Int8Symmetric) row[b * info.BlockBytes + 2] = 0x80; // -128: the widest sign-trick product
             }
             var deq = new float[n];
@@ -259,11 +283,7 @@ public class QuantKernelTests
         var rng = new SplitMix64(1300);
         var row = new byte[5 * info.BlockBytes];
         for (int i = 0; i < row.Length; i++) row[i] = (byte)rng.NextUInt64();
-        for (int b = 0; b < 5; b++)
-        {
-            BinaryPrimitives.WriteHalfLittleEndian(row.AsSpan(b * info.BlockBytes), (Half)1f);
-            if (info.Kind == QuantKind.Int4Asymmetric) BinaryPrimitives.WriteHalfLittleEndian(row.AsSpan(b * info.BlockBytes + 2), (Half)2f);
-        }
+        for (int b = 0; b < 5; b++) UnitScales(info, row.AsSpan(b * info.BlockBytes, info.BlockBytes), 2f);
         var deq = new float[n];
         QuantOpsNaive.Dequantize(type, row, deq);
         int act = QuantOps.ActivationBytes(type, n);

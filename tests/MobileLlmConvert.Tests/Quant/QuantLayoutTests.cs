@@ -22,6 +22,11 @@ public class QuantLayoutTests
         Assert.Equal(20, QuantBlocks.StructSize(ElementType.Q4_1));
         Assert.Equal(36, QuantBlocks.StructSize(ElementType.Q4_1_G64));
         Assert.Equal(68, QuantBlocks.StructSize(ElementType.Q4_1_G128));
+        // ggml-common.h static_asserts: block_q5_0 22, block_q5_1 24, block_q4_K 144, block_q6_K 210 bytes.
+        Assert.Equal(22, QuantBlocks.StructSize(ElementType.Q5_0));
+        Assert.Equal(24, QuantBlocks.StructSize(ElementType.Q5_1));
+        Assert.Equal(144, QuantBlocks.StructSize(ElementType.Q4_K));
+        Assert.Equal(210, QuantBlocks.StructSize(ElementType.Q6_K));
         foreach (var row in ElementTypes.All)
         {
             if (row.IsQuantized) Assert.Equal(row.BlockBytes, QuantBlocks.StructSize(row.Type));

@@ -32,8 +32,10 @@ public class QuantPolicyTests
     }
 
     [Theory]
-    [InlineData("q5_0", null, "--quant: unknown quantization scheme \"q5_0\": expected f32, f16, q8, q4, q4a (or q8_0, q4_0, q4_1, or a type such as q4_g64)")]
-    [InlineData("bf16", null, "--quant bf16: expected f32, f16, q8, q4, q4a (or q8_0, q4_0, q4_1)")]
+    [InlineData("q3_k", null, "--quant: unknown quantization scheme \"q3_k\": expected f32, f16, q8, q4, q4a, q5_0, q5_1, q4_k, q6_k (or q8_0, q4_0, q4_1), or a type such as q4_g64")]
+    [InlineData("bf16", null, "--quant bf16: expected f32, f16, q8, q4, q4a, q5_0, q5_1, q4_k, q6_k (or q8_0, q4_0, q4_1)")]
+    [InlineData("q5_0", 64, "--quant q5_0 means group 32, but --group-size is 64: q5_0 has only group 32")]
+    [InlineData("q4_k", 128, "--quant q4_k means group 256, but --group-size is 128: q4_k has only group 256")]
     [InlineData("q4", 48, "--group-size 48 is not supported: expected 32, 64 or 128")]
     [InlineData("q8_0", 64, "--quant q8_0 means group 32, but --group-size is 64: use --quant q8 --group-size 64")]
     public void Bad_options_are_refused_with_a_clear_message(string name, int? group, string message)

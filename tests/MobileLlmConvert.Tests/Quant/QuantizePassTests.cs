@@ -49,15 +49,21 @@ public class QuantizePassTests
         Assert.Equal(ElementType.F32, ir["model.layers.0.post_attention_layernorm.weight"].Type);
     }
 
-    [Fact]
-    public void Converted_bytes_are_the_quantized_source_values()
+    [Theory]
+    [InlineData(QuantRounding.Search)]
+    [InlineData(QuantRounding.Rtn)]
+    public void Converted_bytes_are_the_quantized_source_values(QuantRounding rounding)
     {
         var src = Model(dtype: ElementType.BF16);
-        var (ir, _) = new QuantizePass(QuantPolicy.Parse("q4", 64)).Run(src);
+        var (ir, _) = new QuantizePass(QuantPolicy.Parse("q4", 64, rounding: rounding)).Run(src);
         var t = src["model.layers.0.mlp.up_proj.weight"];
         var expected = new byte[ir[t.Name].ByteLength];
-        QuantOps.Quantize(ElementType.Q4_G64, FloatConvert.ToSingleArray(t), expected);
+        QuantOps.Quantize(ElementType.Q4_G64, FloatConvert.ToSingleArray(t), expected, rounding);
         Assert.Equal(expected, ir[t.Name].Source.ToArray());
+        // The search writes different bytes from round-to-nearest (ggml's reference) on real data.
+        var rtn = new byte[expected.Length];
+        QuantOps.Quantize(ElementType.Q4_G64, FloatConvert.ToSingleArray(t), rtn);
+        Assert.Equal(rounding == QuantRounding.Rtn, expected.AsSpan().SequenceEqual(rtn));
         // A norm read from bf16 widens exactly to f32.
         Assert.Equal(FloatConvert.ToSingleArray(src["model.norm.weight"]), FloatConvert.ToSingleArray(ir["model.norm.weight"]));
     }

@@ -1,0 +1,142 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+namespace MobileLlmConvert.Core.Quant;
+
+// ggml's 5-bit types (ggml/src/ggml-common.h block_q5_0 / block_q5_1; ggml-quants.c
+// quantize_row_q5_0_ref, quantize_row_q5_1_ref, dequantize_row_q5_0/1). Value j of the 32 has its low
+// four bits in the low nibble of qs[j] (j < 16) or the high nibble of qs[j − 16], and its fifth bit in
+// bit j of the little-endian uint32 qh.
+
+/// <summary>5-bit symmetric, 32 values (ggml block_q5_0): x = (q − 16)·d.</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public struct BlockQ5_0 : IQuantBlock<BlockQ5_0>
+{
+    public Half D;
+    public QuantBytes4 Qh;
+    public QuantBytes16 Qs;
+
+    public static int BlockValues => 32;
+    public static bool HasSearch => true;
+
+    public static void Quantize(ReadOnlySpan<float> x, ref BlockQ5_0 b, QuantRounding rounding)
+    {
+        Span<int> q = stackalloc int[32];
+        if (rounding == QuantRounding.Search)
+        {
+            b.D = (Half)ScaleSearch.Symmetric(x, 16, q);
+            for (int j = 0; j < 32; j++) q[j] += 16;
+        }
+        else
+        {
+            // quantize_row_q5_0_ref: d = (signed value of largest magnitude) / −16, q = min(31, (int8)(x/d + 16.5)).
+            float amax = 0, max = 0;
+            foreach (var v in x)
+            {
+                if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
+            }
+            float d = max / -16;
+            float id = d != 0 ? 1.0f / d : 0.0f;
+            b.D = (Half)d;
+            for (int j = 0; j < 32; j++) q[j] = Math.Min(31, (int)(sbyte)(x[j] * id + 16.5f));
+        }
+        Q5Bits.Pack(q, ref b.Qh, ref b.Qs);
+    }
+
+    public static void Dequantize(in BlockQ5_0 b, Span<float> y)
+    {
+        float d = (float)b.D;
+        uint qh = BinaryPrimitives.ReadUInt32LittleEndian(b.Qh);
+        for (int j = 0; j < 16; j++)
+        {
+            y[j] = (Q5Bits.Low(b.Qs, qh, j) - 16) * d;
+            y[j + 16] = (Q5Bits.High(b.Qs, qh, j) - 16) * d;
+        }
+    }
+
+    // Σ (q − 16)·a = Σ q·a − 16·Σa, exact in int32.
+    public static float Dot(in BlockQ5_0 b, ReadOnlySpan<sbyte> a, float dx, int sumA) =>
+        (float)b.D * dx * (Q5Bits.Dot(b.Qs, BinaryPrimitives.ReadUInt32LittleEndian(b.Qh), a) - 16 * sumA);
+}
+
+/// <summary>5-bit asymmetric, 32 values (ggml block_q5_1): x = q·d + m.</summary>
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+public struct BlockQ5_1 : IQuantBlock<BlockQ5_1>
+{
+    public Half D;
+    public Half M;
+    public QuantBytes4 Qh;
+    public QuantBytes16 Qs;
+
+    public static int BlockValues => 32;
+    public static bool HasSearch => true;
+
+    public static void Quantize(ReadOnlySpan<float> x, ref BlockQ5_1 b, QuantRounding rounding)
+    {
+        Span<int> q = stackalloc int[32];
+        if (rounding == QuantRounding.Search)
+        {
+            var (sd, sm) = ScaleSearch.Asymmetric(x, 31, q);
+            b.D = (Half)sd;
+            b.M = (Half)sm;
+        }
+        else
+        {
+            // quantize_row_q5_1_ref: d = (max − min)/31, m = min, q = (uint8)((x − min)/d + 0.5) with no clamp.
+            float min = float.MaxValue, max = -float.MaxValue;
+            foreach (var v in x)
+            {
+                if (v < min) min = v;
+                if (v > max) max = v;
+            }
+            float d = (max - min) / ((1 << 5) - 1);
+            float id = d != 0 ? 1.0f / d : 0.0f;
+            b.D = (Half)d;
+            b.M = (Half)min;
+            for (int j = 0; j < 32; j++) q[j] = (byte)((x[j] - min) * id + 0.5f);
+        }
+        Q5Bits.Pack(q, ref b.Qh, ref b.Qs);
+    }
+
+    public static void Dequantize(in BlockQ5_1 b, Span<float> y)
+    {
+        float d = (float)b.D, m = (float)b.M;
+        uint qh = BinaryPrimitives.ReadUInt32LittleEndian(b.Qh);
+        for (int j = 0; j < 16; j++)
+        {
+            y[j] = Q5Bits.Low(b.Qs, qh, j) * d + m;
+            y[j + 16] = Q5Bits.High(b.Qs, qh, j) * d + m;
+        }
+    }
+
+    public static float Dot(in BlockQ5_1 b, ReadOnlySpan<sbyte> a, float dx, int sumA) =>
+        (float)b.D * dx * Q5Bits.Dot(b.Qs, BinaryPrimitives.ReadUInt32LittleEndian(b.Qh), a) + (float)b.M * (dx * sumA);
+}
+
+internal static class Q5Bits
+{
+    /// <summary>Packs 32 levels (only their low five bits are kept, as ggml's masks do) into qh and qs.</summary>
+    public static void Pack(ReadOnlySpan<int> q, ref QuantBytes4 qhBytes, ref QuantBytes16 qs)
+    {
+        uint qh = 0;
+        for (int j = 0; j < 16; j++)
+        {
+            int lo = q[j], hi = q[j + 16];
+            qs[j] = (byte)((lo & 0x0F) | ((hi & 0x0F) << 4));
+            qh |= (uint)((lo & 0x10) >> 4) << j;
+            qh |= (uint)((hi & 0x10) >> 4) << (j + 16);
+        }
+        BinaryPrimitives.WriteUInt32LittleEndian(qhBytes, qh);
+    }
+
+    public static int Low(ReadOnlySpan<byte> qs, uint qh, int j) => (qs[j] & 0x0F) | (int)((qh >> j) << 4 & 0x10);
+    public static int High(ReadOnlySpan<byte> qs, uint qh, int j) => (qs[j] >> 4) | (int)((qh >> (j + 12)) & 0x10);
+
+    /// <summary>Σ q·a over the 32 unsigned 5-bit levels.</summary>
+    public static int Dot(ReadOnlySpan<byte> qs, uint qh, ReadOnlySpan<sbyte> a)
+    {
+        int acc = 0;
+        for (int j = 0; j < 16; j++) acc += Low(qs, qh, j) * a[j] + High(qs, qh, j) * a[j + 16];
+        return acc;
+    }
+}

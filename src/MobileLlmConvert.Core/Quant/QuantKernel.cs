@@ -1,0 +1,135 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using MobileLlmConvert.Core.Ir;
+
+namespace MobileLlmConvert.Core.Quant;
+
+/// <summary>How a block's scale (and min) is chosen when quantizing weights.</summary>
+public enum QuantRounding
+{
+    /// <summary>
+    /// Choose the scale (and min) that minimises the block's squared error: a ladder of candidate scales
+    /// around the round-to-nearest one, each refitted by least squares (as ggml's make_qx_quants and
+    /// make_qkx2_quants do), kept only when it beats round-to-nearest on the stored f16 values.
+    /// </summary>
+    Search,
+    /// <summary>Round to nearest from the block's extremes: ggml's reference quantizer (quantize_row_*_ref), byte for byte.</summary>
+    Rtn,
+}
+
+/// <summary>
+/// One quantized type's block: its layout is the struct's fields, its arithmetic the static members.
+/// A type is this struct plus its row in <see cref="ElementTypes"/>; nothing else names it. Kernels
+/// reach blocks through <see cref="MemoryMarshal.Cast{TFrom,TTo}(ReadOnlySpan{TFrom})"/>.
+/// Activations pair with every type as int8 blocks of <see cref="BlockValues"/> values
+/// (<see cref="ActivationLayout"/>: quants, one f32 scale and the int32 sum of the quants per block).
+/// </summary>
+public interface IQuantBlock<TSelf> where TSelf : unmanaged, IQuantBlock<TSelf>
+{
+    /// <summary>Values per block.</summary>
+    static abstract int BlockValues { get; }
+
+    /// <summary>Whether <see cref="QuantRounding.Search"/> differs from <see cref="QuantRounding.Rtn"/> for this type.</summary>
+    static abstract bool HasSearch { get; }
+
+    /// <summary>Quantizes <see cref="BlockValues"/> finite values into <paramref name="block"/>.</summary>
+    static abstract void Quantize(ReadOnlySpan<float> x, ref TSelf block, QuantRounding rounding);
+
+    /// <summary>Writes the block's <see cref="BlockValues"/> values to <paramref name="y"/>.</summary>
+    static abstract void Dequantize(in TSelf block, Span<float> y);
+
+    /// <summary>
+    /// Σ w·x over the block against quantized activations: <paramref name="a"/> the block's int8 quants,
+    /// <paramref name="dx"/> their scale, <paramref name="sumA"/> Σ a. The integer part is exact.
+    /// </summary>
+    static abstract float Dot(in TSelf block, ReadOnlySpan<sbyte> a, float dx, int sumA);
+}
+
+/// <summary>
+/// The non-generic face of a block struct, held by its <see cref="ElementTypeInfo"/> row: every caller
+/// dispatches through the table to the generic instantiation, so the JIT specialises each loop per type
+/// and there is no switch on the kind (and no arm that could run one type's arithmetic on another's bytes).
+/// Callers have checked that spans hold whole blocks.
+/// </summary>
+public abstract class QuantKernel
+{
+    private protected QuantKernel() { }
+
+    public abstract void Quantize(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding);
+    public abstract void Dequantize(ReadOnlySpan<byte> src, Span<float> dst);
+    public abstract float DotExact(ReadOnlySpan<byte> row, ReadOnlySpan<float> x);
+    public abstract float DotFast(ReadOnlySpan<byte> row, ReadOnlySpan<byte> xq, ActivationLayout layout);
+}
+
+/// <summary>The scalar kernels of one block struct; the reference every faster path is tested against.</summary>
+public sealed class QuantKernel<TBlock> : QuantKernel where TBlock : unmanaged, IQuantBlock<TBlock>
+{
+    private static int G => TBlock.BlockValues;
+
+    public override void Quantize(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding)
+    {
+        var blocks = MemoryMarshal.Cast<byte, TBlock>(dst);
+        int n = src.Length / G;
+        Span<float> a = stackalloc float[G];
+        Span<float> b = stackalloc float[G];
+        for (int i = 0; i < n; i++)
+        {
+            var x = src.Slice(i * G, G);
+            TBlock.Quantize(x, ref blocks[i], QuantRounding.Rtn);
+            if (rounding == QuantRounding.Rtn || !TBlock.HasSearch) continue;
+            // The search is kept only when its stored block is strictly better than round-to-nearest.
+            var rtn = blocks[i];
+            TBlock.Dequantize(rtn, b);
+            TBlock.Quantize(x, ref blocks[i], QuantRounding.Search);
+            TBlock.Dequantize(blocks[i], a);
+            if (!(SquaredError(x, a) < SquaredError(x, b))) blocks[i] = rtn;
+        }
+    }
+
+    private static double SquaredError(ReadOnlySpan<float> x, ReadOnlySpan<float> y)
+    {
+        double e = 0;
+        for (int j = 0; j < x.Length; j++)
+        {
+            double d = (double)y[j] - x[j];
+            e += d * d;
+        }
+        return e;
+    }
+
+    public override void Dequantize(ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        var blocks = MemoryMarshal.Cast<byte, TBlock>(src);
+        int n = dst.Length / G;
+        for (int i = 0; i < n; i++) TBlock.Dequantize(blocks[i], dst.Slice(i * G, G));
+    }
+
+    public override float DotExact(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
+    {
+        var blocks = MemoryMarshal.Cast<byte, TBlock>(row);
+        int n = x.Length / G;
+        Span<float> tmp = stackalloc float[G];
+        float sum = 0;
+        for (int i = 0; i < n; i++)
+        {
+            TBlock.Dequantize(blocks[i], tmp);
+            var xs = x.Slice(i * G, G);
+            for (int j = 0; j < G; j++) sum += tmp[j] * xs[j];
+        }
+        return sum;
+    }
+
+    public override float DotFast(ReadOnlySpan<byte> row, ReadOnlySpan<byte> xq, ActivationLayout layout)
+    {
+        var blocks = MemoryMarshal.Cast<byte, TBlock>(row);
+        var a = MemoryMarshal.Cast<byte, sbyte>(xq);
+        float sum = 0;
+        for (int i = 0; i < layout.Blocks; i++)
+        {
+            float dx = BinaryPrimitives.ReadSingleLittleEndian(xq[layout.ScaleOffset(i)..]);
+            int sumA = BinaryPrimitives.ReadInt32LittleEndian(xq[layout.SumOffset(i)..]);
+            sum += TBlock.Dot(blocks[i], a.Slice(i * G, G), dx, sumA);
+        }
+        return sum;
+    }
+}
