@@ -21,7 +21,7 @@ public sealed class GgufFormat : IModelFormat
     /// <inheritdoc />
     public string? CannotStore(QuantPolicy policy) =>
         policy is { IsQuantized: true } && GgufConstants.FromIrType(QuantPolicy.TypeOf(policy.Scheme, policy.GroupSize)) is null
-            ? $"GGUF has only ggml's block types ({GgufConstants.SupportedTypeNames.ToLowerInvariant()}); quantization {policy} asks for group {policy.GroupSize}"
+            ? $"GGUF has only ggml's block types ({GgufConstants.SupportedTypeNames.ToLowerInvariant()}); the quantization asks for {QuantPolicy.TypeOf(policy.Scheme, policy.GroupSize).Info().Name}"
             : null;
     /// <inheritdoc />
     public bool IsDirectory => false;

@@ -14,7 +14,7 @@ public sealed class CliErrorTests
     [InlineData(new[] { "convert", "DIR", "--to", "onnx", "-o", "x" }, "onnx")]
     [InlineData(new[] { "convert", "DIR", "--to", "gguf", "--quant", "q5", "-o", "OUT" }, "unknown quantization scheme \"q5\"")]
     [InlineData(new[] { "convert", "DIR", "--to", "gguf", "--quant", "q8_0", "--group-size", "64", "-o", "OUT" }, "--quant q8_0 means group 32, but --group-size is 64")]
-    [InlineData(new[] { "convert", "DIR", "--to", "gguf", "--quant", "q4_g64", "-o", "OUT" }, "GGUF has only ggml's block types (f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q6_k, bf16); --quant q4_g64 asks for group 64")]
+    [InlineData(new[] { "convert", "DIR", "--to", "gguf", "--quant", "q4_g64", "-o", "OUT" }, "GGUF has only ggml's block types (f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q6_k, bf16); the quantization asks for q4_g64")]
     [InlineData(new[] { "logits", "DIR", "--tokens", "1,999" }, "--tokens: token id 999 is outside the vocabulary (size 320)")]
     [InlineData(new[] { "generate", "DIR", "--prompt", "hi", "--top-p", "0" }, "--top-p: 0 must be in (0, 1]")]
     [InlineData(new[] { "inspect", "NOPE" }, "no such file or directory")]

@@ -31,7 +31,7 @@ public sealed class InspectVerbTests
             $"bundle: {bundle}",
             $"  manifest: mlconvert-mobile-bundle v1, tool {manifest.GetProperty("tool_version").GetString()}, family Llama (LlamaForCausalLM)",
             $"  source checkpoint sha256: {manifest.GetProperty("source_checkpoint_sha256").GetString()}",
-            "  options: dedup=true, fold_gqa=true, group_size=32, quant=q8, tie=true",
+            "  options: dedup=true, fold_gqa=true, group_size=32, quant=q8, rounding=search, tie=true",
             "  parameters: 39,072 stored, 39,072 executed",
             string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  file: model.mlcm ({file.GetProperty("bytes").GetInt64():N0} bytes, sha256 {file.GetProperty("sha256").GetString()})"),
             "  verification: OK (names, types, sizes and sha256 match the manifest; no unlisted file)",
