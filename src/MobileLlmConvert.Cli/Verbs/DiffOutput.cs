@@ -118,21 +118,21 @@ internal static class DiffOutput
     {
         w.WriteString("model", c.Model);
         w.WriteStartObject("kl");
-        w.WriteNumber("mean", c.Kl.Mean);
-        w.WriteNumber("p50", c.Kl.P50);
-        w.WriteNumber("p90", c.Kl.P90);
-        w.WriteNumber("p99", c.Kl.P99);
-        w.WriteNumber("p999", c.Kl.P999);
-        w.WriteNumber("max", c.Kl.Max);
+        Number(w, "mean", c.Kl.Mean);
+        Number(w, "p50", c.Kl.P50);
+        Number(w, "p90", c.Kl.P90);
+        Number(w, "p99", c.Kl.P99);
+        Number(w, "p999", c.Kl.P999);
+        Number(w, "max", c.Kl.Max);
         w.WriteStartArray("mean_ci95");
-        w.WriteNumberValue(c.MeanKlCi95Low);
-        w.WriteNumberValue(c.MeanKlCi95High);
+        Value(w, c.MeanKlCi95Low);
+        Value(w, c.MeanKlCi95High);
         w.WriteEndArray();
         w.WriteEndObject();
-        w.WriteNumber("top1_agreement", c.Top1Agreement);
+        Number(w, "top1_agreement", c.Top1Agreement);
         w.WriteStartObject("delta_p");
-        w.WriteNumber("mean", c.DeltaP.Mean);
-        w.WriteNumber("rms", c.DeltaP.Rms);
+        Number(w, "mean", c.DeltaP.Mean);
+        Number(w, "rms", c.DeltaP.Rms);
         w.WriteEndObject();
         w.WriteStartObject("ppl");
         Number(w, "reference", c.Ppl.Reference);
@@ -144,7 +144,7 @@ internal static class DiffOutput
         {
             w.WriteStartObject();
             w.WriteNumber("position", p.Position);
-            w.WriteNumber("kl", p.Kl);
+            Number(w, "kl", p.Kl);
             w.WriteString("context", p.Context);
             w.WriteString("ref_token", p.RefToken);
             w.WriteString("cand_token", p.CandToken);
@@ -163,7 +163,7 @@ internal static class DiffOutput
                 w.WriteNumber("step", l.Step);
                 w.WriteNumber("stored_block", l.StoredBlock);
                 Number(w, "rel_error", l.RelError);
-                w.WriteNumber("cosine", l.Cosine);
+                Number(w, "cosine", l.Cosine);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -178,7 +178,7 @@ internal static class DiffOutput
                 w.WriteString("type_ref", t.TypeRef);
                 w.WriteString("type_cand", t.TypeCand);
                 w.WriteNumbers("steps", t.Steps.Select(s => (long)s));
-                w.WriteNumber("delta_kl", t.DeltaKl);
+                Number(w, "delta_kl", t.DeltaKl);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -186,10 +186,19 @@ internal static class DiffOutput
         if (c.Passed is { } passed) w.WriteBoolean("pass", passed);
     }
 
-    /// <summary>JSON has no NaN or infinity: a figure that is not finite (no next token to score) is null.</summary>
-    private static void Number(Utf8JsonWriter w, string name, double value)
+    /// <summary>
+    /// JSON has no NaN or infinity: a figure that is not finite (no next token to score, or a broken
+    /// candidate whose logits overflow) is null.
+    /// </summary>
+    internal static void Number(Utf8JsonWriter w, string name, double value)
     {
-        if (double.IsFinite(value)) w.WriteNumber(name, value);
-        else w.WriteNull(name);
+        w.WritePropertyName(name);
+        Value(w, value);
+    }
+
+    private static void Value(Utf8JsonWriter w, double value)
+    {
+        if (double.IsFinite(value)) w.WriteNumberValue(value);
+        else w.WriteNullValue();
     }
 }

@@ -80,10 +80,10 @@ public sealed class VerifyVerb : IVerb
                     w.WriteNumber("tokens_scored", ids.Length);
                     DiffOutput.WriteCandidate(w, cmp);
                     w.WriteNumber("positions", ids.Length);
-                    w.WriteNumber("mean_kl", cmp.Kl.Mean);
-                    w.WriteNumber("max_kl", cmp.Kl.Max);
-                    w.WriteNumber("max_abs_logit_error", errors.MaxAbsLogit);
-                    w.WriteNumber("max_abs_probability_error", errors.MaxAbsProbability);
+                    DiffOutput.Number(w, "mean_kl", cmp.Kl.Mean);
+                    DiffOutput.Number(w, "max_kl", cmp.Kl.Max);
+                    DiffOutput.Number(w, "max_abs_logit_error", errors.MaxAbsLogit);
+                    DiffOutput.Number(w, "max_abs_probability_error", errors.MaxAbsProbability);
                     w.WriteNumber("max_kl_threshold", threshold);
                     w.WriteBoolean("pass", pass);
                     w.WriteEndObject();

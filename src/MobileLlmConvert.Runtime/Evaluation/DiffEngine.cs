@@ -170,6 +170,14 @@ public static class DiffEngine
         int positions = kept.Sum(k => k.Length);
         foreach (var swap in swaps)
         {
+            if (swap.SameValues)
+            {
+                // Only the storage type differs (f16 norms kept as f32): the executor computes in f32
+                // from either, so the logits are the reference's bit for bit and the KL added is 0.
+                rows.Add(new TensorDelta(swap.Candidate.Name, swap.TypeRef, swap.Candidate.Type.Info().Name, swap.Steps, 0));
+                foreach (var k in kept) work.Step($"tensor {swap.Candidate.Name}");
+                continue;
+            }
             var variant = TensorAttribution.Apply(reference, swap);
             int first = swap.FirstStep(steps);
             double klSum = 0;
@@ -300,7 +308,8 @@ public static class DiffEngine
             if (progress is null) return;
             double elapsed = clock.Elapsed.TotalSeconds;
             var eta = TimeSpan.FromSeconds(Math.Round(elapsed / _done * (total - _done)));
-            progress.Report(new ConversionProgress("diff", _done, total, $"ETA {eta:h\\:mm\\:ss} {item}"));
+            // The bar shows the end of the item: the ETA goes last.
+            progress.Report(new ConversionProgress("diff", _done, total, $"{item} ETA {eta:h\\:mm\\:ss}"));
         }
     }
 }

@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Numerics;
 
 namespace MobileLlmConvert.Runtime.Evaluation;
 
@@ -17,7 +19,8 @@ internal static class TensorAttribution
     internal enum Global { None, Embedding, FinalNorm, Output }
 
     /// <summary>One stored tensor of the candidate whose type or bytes differ from the reference tensor(s) at its places.</summary>
-    internal sealed record Swap(Tensor Candidate, IReadOnlyList<Place> Places, string TypeRef)
+    /// <param name="SameValues">Both float types holding the same values once converted to f32 (only the storage type differs).</param>
+    internal sealed record Swap(Tensor Candidate, IReadOnlyList<Place> Places, string TypeRef, bool SameValues)
     {
         public IReadOnlyList<int> Steps => Places.Where(p => p.Step >= 0).Select(p => p.Step).Distinct().Order().ToArray();
         /// <summary>The first executed step whose output it can change (0 when the embedding is replaced: the run starts from the tokens).</summary>
@@ -62,7 +65,8 @@ internal static class TensorAttribution
             bool differs = uses.Any(u => Differs(reference[u.RefKey], cand));
             if (!differs) continue;
             string typeRef = string.Join('/', uses.Select(u => reference[u.RefKey].Type.Info().Name).Distinct());
-            swaps.Add(new Swap(cand, uses.Select(u => u.Place).ToArray(), typeRef));
+            bool same = uses.All(u => SameFloatValues(reference[u.RefKey], cand));
+            swaps.Add(new Swap(cand, uses.Select(u => u.Place).ToArray(), typeRef, same));
         }
         return swaps;
     }
@@ -120,6 +124,15 @@ internal static class TensorAttribution
         }
         yield return (new Place(-1, -1, Global.FinalNorm), reference.FinalNorm, candidate.FinalNorm);
         yield return (new Place(-1, -1, Global.Output), reference.Output, candidate.Output);
+    }
+
+    private static bool SameFloatValues(Tensor r, Tensor c)
+    {
+        if (r.Type.Info().IsQuantized || c.Type.Info().IsQuantized) return false;
+        var a = FloatConvert.ToSingleArray(r);
+        var b = FloatConvert.ToSingleArray(c);
+        // Bit patterns, not ==: -0 and +0 or two NaNs must not pass for one another.
+        return MemoryMarshal.AsBytes(a.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(b.AsSpan()));
     }
 
     private static bool Differs(Tensor r, Tensor c) =>
