@@ -32,7 +32,7 @@ public sealed class DiffVerb : IVerb
         var context = new Option<int?>("--context") { Description = $"window length in tokens; each window starts from an empty cache (default: the model's context, capped at {DiffOptions.DefaultContextCap})" };
         var perLayer = new Option<bool>("--per-layer") { Description = "relative RMS error and cosine of the residual stream after every executed step" };
         var perTensor = new Option<bool>("--per-tensor") { Description = "for each candidate tensor that differs from the reference's: the mean KL added when only that tensor is taken from the candidate, ranked" };
-        var perTensorTokens = new Option<int>("--per-tensor-tokens") { Description = $"positions --per-tensor scores, in whole windows from the start (default {DiffOptions.DefaultPerTensorTokens})", DefaultValueFactory = _ => DiffOptions.DefaultPerTensorTokens };
+        var perTensorTokens = new Option<int>("--per-tensor-tokens") { Description = "positions --per-tensor scores, in whole windows from the start", DefaultValueFactory = _ => DiffOptions.DefaultPerTensorTokens };
         var generate = new Option<int>("--generate") { Description = $"greedy-decode N tokens from the first {DiffOptions.GeneratePromptTokens} tokens with each model and report the first step that differs" };
         var maxKl = new Option<double?>("--max-kl") { Description = "gate: exit 1 when a candidate's MEAN KL (nats) is over this" };
         var minTop1 = new Option<double?>("--min-top1") { Description = "gate: exit 1 when a candidate's top-1 agreement (0..1) is under this" };
