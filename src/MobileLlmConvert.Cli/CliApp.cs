@@ -45,7 +45,7 @@ public static class CliApp
         IVerb[] verbs =
         [
             new InspectVerb(), new LogitsVerb(), new GenerateVerb(), new ConvertVerb(), new Hf2MobileVerb(),
-            new VerifyVerb(), new BenchVerb(), new SynthVerb(), new TokenizeVerb(),
+            new VerifyVerb(), new DiffVerb(), new BenchVerb(), new SynthVerb(), new TokenizeVerb(),
         ];
         foreach (var verb in verbs) root.Subcommands.Add(verb.Build(ctx));
         // System.CommandLine's --version reads the entry assembly (a test host's, in-process): name ours.

@@ -10,7 +10,7 @@ namespace MobileLlmConvert.Reports;
 /// figures embedded as <c>data:</c> URIs, no script, and a Content-Security-Policy that forbids any
 /// fetch) with the summary table, a KL histogram per candidate, the per-layer error curves, the
 /// per-tensor attribution chart and the worst positions. The same <see cref="DiffResult"/> always
-/// gives the same bytes. docs/diff-report.md describes the page.
+/// gives the same bytes. docs/diff.md ("Report") describes the page.
 /// </summary>
 public static class DiffReport
 {
@@ -34,13 +34,32 @@ public static class DiffReport
         AtomicFile.Write(path, s => s.Write(bytes));
     }
 
+    // The first bytes of every report: how a later run recognises a file it may replace (IsOwnReport).
+    private const string Preamble = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"generator\" content=\"mlconvert diff\">\n";
+
+    /// <summary>True when <paramref name="path"/> is a regular file that starts like a report of ours (so `--report` may replace it); never throws.</summary>
+    public static bool IsOwnReport(string path)
+    {
+        try
+        {
+            byte[] expected = Encoding.UTF8.GetBytes(Preamble);
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var head = new byte[expected.Length];
+            return f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false) == head.Length && head.AsSpan().SequenceEqual(expected);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The self-contained HTML page (inline CSS, PNG plots as data: URIs, no script) for <paramref name="result"/>; the same result gives the same text.</summary>
     public static string Html(DiffResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
         var page = new StringBuilder(1 << 16);
         string title = "mlconvert diff: " + ShortName(result.Reference);
-        page.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+        page.Append(Preamble)
             .Append("<meta http-equiv=\"Content-Security-Policy\" content=\"").Append(ContentSecurityPolicy).Append("\">\n")
             .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
             .Append("<title>").Append(Escape(title)).Append("</title>\n<style>").Append(Css).Append("</style>\n</head>\n<body>\n");

@@ -21,6 +21,7 @@ public sealed unsafe class Transformer : IDisposable
     private readonly AttentionJob _attention;
     private readonly int _maxBatch;
     private int _position;
+    private IResidualObserver? _observer;
 
     /// <summary>The configuration of the model being run.</summary>
     public ModelConfig Config { get; }
@@ -59,6 +60,12 @@ public sealed unsafe class Transformer : IDisposable
         _attention = new AttentionJob(_pool, _s.Scores, Config.NumHeads, Config.NumKvHeads, Config.HeadDim);
     }
 
+    /// <summary>
+    /// Sees the residual stream after the embedding and after every executed step (mlconvert diff
+    /// --per-layer). Null, the default, costs one null check per step.
+    /// </summary>
+    public IResidualObserver? Observer { get => _observer; set => _observer = value; }
+
     /// <summary>Empties the KV cache: the next token is position 0.</summary>
     public void Reset() => _position = 0;
 
@@ -76,7 +83,35 @@ public sealed unsafe class Transformer : IDisposable
             for (int c = 0; c < tokens.Length; c += _maxBatch)
             {
                 int n = Math.Min(_maxBatch, tokens.Length - c);
-                ForwardChunk(tokens.Slice(c, n), out0 + (long)c * VocabSize, allLogits: true);
+                ForwardChunk(tokens.Slice(c, n), default, 0, n, out0 + (long)c * VocabSize, allLogits: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Resumes a forward pass at executed step <paramref name="firstStep"/>: <paramref name="residual"/>
+    /// ([n, hidden]) is the residual stream entering that step for n new positions, as an observer saw
+    /// it after <paramref name="firstStep"/> steps. Steps before it are not run and their KV-cache slots
+    /// are not written; <paramref name="firstStep"/> = the step count runs only the final norm and head.
+    /// Writes the logits of every position ([n, vocab]). Used by `diff --per-tensor` to re-run only the
+    /// steps a replaced tensor can change.
+    /// </summary>
+    public void ForwardFrom(int firstStep, ReadOnlySpan<float> residual, Span<float> logits)
+    {
+        if ((uint)firstStep > (uint)_w.Steps.Length) throw new ArgumentOutOfRangeException(nameof(firstStep), firstStep, $"not in [0, {_w.Steps.Length}]");
+        int hidden = Config.HiddenSize;
+        if (residual.Length % hidden != 0) throw new ArgumentException($"residual of {residual.Length} floats is not whole rows of {hidden}", nameof(residual));
+        int count = residual.Length / hidden;
+        long need = (long)count * VocabSize;
+        if (logits.Length < need) throw new ArgumentException($"logits needs {need} floats for {count} positions, got {logits.Length}", nameof(logits));
+        if (count > MaxContext - _position)
+            throw new InvalidOperationException($"context overflow: {_position} cached positions + {count} new positions exceed the maximum context of {MaxContext}");
+        fixed (float* out0 = logits)
+        {
+            for (int c = 0; c < count; c += _maxBatch)
+            {
+                int n = Math.Min(_maxBatch, count - c);
+                ForwardChunk(default, residual.Slice(c * hidden, n * hidden), firstStep, n, out0 + (long)c * VocabSize, allLogits: true);
             }
         }
     }
@@ -101,7 +136,7 @@ public sealed unsafe class Transformer : IDisposable
         {
             int n = Math.Min(_maxBatch, tokens.Length - c);
             bool last = c + n == tokens.Length;
-            ForwardChunk(tokens.Slice(c, n), last ? RunState.Ptr(_s.Logits) : null, allLogits: false);
+            ForwardChunk(tokens.Slice(c, n), default, 0, n, last ? RunState.Ptr(_s.Logits) : null, allLogits: false);
         }
         return _s.Logits;
     }
@@ -117,18 +152,30 @@ public sealed unsafe class Transformer : IDisposable
         }
     }
 
-    /// <summary>One batch of at most MaxBatch tokens through every executed step; null logits = no head (a prefill chunk before the last).</summary>
-    private void ForwardChunk(ReadOnlySpan<int> tokens, float* logits, bool allLogits)
+    /// <summary>
+    /// One batch of n &lt;= MaxBatch positions through the executed steps from <paramref name="firstStep"/> on,
+    /// starting from <paramref name="residualIn"/> when given ([n, hidden]), else from the tokens' embeddings. Null logits = no head
+    /// (a prefill chunk before the last).
+    /// </summary>
+    private void ForwardChunk(ReadOnlySpan<int> tokens, ReadOnlySpan<float> residualIn, int firstStep, int n, float* logits, bool allLogits)
     {
         var c = Config;
-        int n = tokens.Length, hidden = c.HiddenSize, qw = c.QueryWidth, kvw = c.KvWidth, inter = c.IntermediateSize;
+        int hidden = c.HiddenSize, qw = c.QueryWidth, kvw = c.KvWidth, inter = c.IntermediateSize;
         int pos0 = _position;
         float* xb = RunState.Ptr(_s.Xb), xb2 = RunState.Ptr(_s.Xb2);
         float* q = RunState.Ptr(_s.Q), att = RunState.Ptr(_s.Att), hb = RunState.Ptr(_s.Hb), hb2 = RunState.Ptr(_s.Hb2);
 
-        for (int i = 0; i < n; i++) _w.Embedding.ReadRow(tokens[i], _s.X.AsSpan(i * hidden, hidden));
+        if (residualIn.IsEmpty)
+        {
+            for (int i = 0; i < n; i++) _w.Embedding.ReadRow(tokens[i], _s.X.AsSpan(i * hidden, hidden));
+            _observer?.OnResidual(0, pos0, _s.X.AsSpan(0, n * hidden));
+        }
+        else
+        {
+            residualIn.CopyTo(_s.X);
+        }
 
-        for (int l = 0; l < _w.Steps.Length; l++)
+        for (int l = firstStep; l < _w.Steps.Length; l++)
         {
             var layer = _w.Steps[l];
             // This step's own cache slot; K and V are written straight into it at the new positions.
@@ -167,6 +214,7 @@ public sealed unsafe class Transformer : IDisposable
             _matmul.Add(layer.Down, xb2, hidden);
             _matmul.Run();
             TensorPrimitives.Add(_s.X.AsSpan(0, n * hidden), _s.Xb2.AsSpan(0, n * hidden), _s.X.AsSpan(0, n * hidden));
+            _observer?.OnResidual(l + 1, pos0, _s.X.AsSpan(0, n * hidden));
         }
         _position += n;
 
@@ -202,4 +250,16 @@ public sealed unsafe class Transformer : IDisposable
 
     /// <summary>Stops the worker pool; the IR (and the files it maps) stays the caller's to dispose.</summary>
     public void Dispose() => _pool.Dispose();
+}
+
+/// <summary>Sees the residual stream of a <see cref="Transformer"/> as it runs (a diagnostic hook).</summary>
+public interface IResidualObserver
+{
+    /// <summary>
+    /// Called after the embedding (<paramref name="stepsDone"/> = 0) and after each executed step l
+    /// (<paramref name="stepsDone"/> = l + 1) with the residual stream of the batch being run:
+    /// [n, hidden] for positions <paramref name="position0"/> .. position0 + n - 1. The span is the
+    /// executor's buffer: read or copy it, never keep it.
+    /// </summary>
+    void OnResidual(int stepsDone, int position0, ReadOnlySpan<float> residual);
 }

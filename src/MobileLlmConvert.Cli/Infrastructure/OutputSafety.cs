@@ -13,6 +13,8 @@ public enum OutputKind
     Bundle,
     /// <summary>A checkpoint directory (synth).</summary>
     Checkpoint,
+    /// <summary>An HTML report (diff --report).</summary>
+    Report,
 }
 
 /// <summary>
@@ -48,6 +50,7 @@ public static class OutputSafety
         {
             OutputKind.Bundle => "a bundle of ours (manifest.json) or an empty directory",
             OutputKind.ModelFile => "a model file of ours (GGUF with mobilellmconvert.* keys, or the mobile magic)",
+            OutputKind.Report => "a diff report of ours",
             _ => "an empty directory",
         };
         throw Refuse(OutputError.ExistsNotOurs, output, InputFile.Describe(PosixFile.Kind(output)),
@@ -62,6 +65,7 @@ public static class OutputSafety
         {
             OutputKind.Bundle => type == FileKind.Directory && ModelFormats.Writable.Any(f => f.IsDirectory && f.IsOwnOutput(output)),
             OutputKind.ModelFile => type == FileKind.Regular && ModelFormats.Writable.Any(f => !f.IsDirectory && f.IsOwnOutput(output)),
+            OutputKind.Report => type == FileKind.Regular && Reports.DiffReport.IsOwnReport(output),
             _ => false,
         };
     }

@@ -4,6 +4,7 @@ using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Formats.Mobile;
 using MobileLlmConvert.Runtime;
+using MobileLlmConvert.Runtime.Evaluation;
 
 namespace MobileLlmConvert.Cli.Verbs;
 
@@ -11,6 +12,7 @@ namespace MobileLlmConvert.Cli.Verbs;
 /// `mlconvert verify MODEL --reference HF_DIR`: runs the converted model and the Hugging Face
 /// reference on the same tokens and reports top-1 agreement, mean and max KL divergence and the
 /// largest logit error. Exit code 1 when max KL is over --max-kl, so a CI job can gate a release.
+/// It is `diff` with one candidate and one window (the same DiffEngine, so the same numbers).
 /// `verify BUNDLE --bundle-only` checks a bundle against its manifest without running anything
 /// (file types, names, sizes, SHA-256, no unlisted files): exit 0 or 2 with one line.
 /// </summary>
@@ -27,7 +29,7 @@ public sealed class VerifyVerb : IVerb
         var bundleOnly = new Option<bool>("--bundle-only") { Description = "only check a bundle against its manifest (names, types, sizes, sha256, no unlisted files); runs no model" };
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids to evaluate" };
         var text = new Option<string>("--text") { Description = "a UTF-8 text file to tokenize (with the reference's tokenizer) and evaluate" };
-        var maxKl = new Option<double>("--max-kl") { Description = $"fail (exit 1) when max KL divergence exceeds this (default {DefaultMaxKl})", DefaultValueFactory = _ => DefaultMaxKl };
+        var maxKl = new Option<double>("--max-kl") { Description = $"fail (exit 1) when the LARGEST per-position KL divergence exceeds this (diff's --max-kl gates the mean)", DefaultValueFactory = _ => DefaultMaxKl };
         var maxTokens = new Option<int>("--max-tokens") { Description = "evaluate at most this many tokens of --text", DefaultValueFactory = _ => 256 };
         var json = new Option<bool>("--json") { Description = "one JSON document on stdout" };
         var exec = new ExecutorFlags(ExecutorOptions.DefaultQuantPath);
@@ -51,39 +53,47 @@ public sealed class VerifyVerb : IVerb
             var hf = family.Options(parse);
             using var refIr = ModelOpener.Open(refPath, hf);
             using var candidate = ModelOpener.Open(modelPath, ModelOpener.IsCheckpoint(modelPath) ? hf : null);
-            CheckCompatible(refIr, candidate, modelPath);
+            if (DiffEngine.Incompatibility(refIr, candidate, perTensor: false) is { } why) throw new UsageException($"{modelPath}: {why}");
             var ids = Tokens(parse, tokens, text, maxTokens, refIr);
-            var options = exec.Options(parse, maxContext: ids.Length);
-            float[] expected, actual;
-            using (var t = new Transformer(refIr, options)) expected = t.Forward(ids);
-            using (var t = new Transformer(candidate, options)) actual = t.Forward(ids);
-            var cmp = LogitComparison.Compare(expected, actual, refIr.Config.VocabSize);
-            bool pass = cmp.MaxKl <= threshold;
+            // The one-candidate shortcut of `diff REF MODEL --tokens IDS --context N`: the same engine,
+            // one window of every token, so its KL, top-1 and perplexity equal diff's on those tokens.
+            var options = new DiffOptions
+            {
+                Tokens = ids, TextSource = parse.GetValue(tokens) is null ? parse.GetValue(text) ?? "default text" : "--tokens",
+                Context = ids.Length, Executor = exec.Options(parse), WorstCount = 0,
+            };
+            var outcome = DiffEngine.Run(refPath, refIr, [new DiffCandidate(modelPath, candidate)], options);
+            var cmp = outcome.Result.Candidates[0];
+            var errors = outcome.Errors[0];
+            // verify gates the LARGEST per-position KL: it checks a conversion, where one broken
+            // position is a failure; diff's --max-kl gates the mean (an accuracy budget).
+            bool pass = cmp.Kl.Max <= threshold;
+            int agreements = (int)Math.Round(cmp.Top1Agreement * ids.Length);
             if (parse.GetValue(json))
             {
-                JsonOut.Write(ctx.Out, w =>
+                JsonContract.Write(ctx.Out, "verify", w =>
                 {
-                    w.WriteStartObject();
-                    w.WriteString("model", modelPath);
+                    w.WriteString("input", modelPath);
                     w.WriteString("reference", refPath);
-                    w.WriteNumber("positions", cmp.Positions);
-                    w.WriteNumber("top1_agreement", cmp.Top1Agreement);
-                    w.WriteNumber("mean_kl", cmp.MeanKl);
-                    w.WriteNumber("max_kl", cmp.MaxKl);
-                    w.WriteNumber("max_abs_logit_error", cmp.MaxAbsLogitError);
-                    w.WriteNumber("max_abs_probability_error", cmp.MaxAbsProbabilityError);
+                    w.WriteNumber("tokens_scored", ids.Length);
+                    DiffOutput.WriteCandidate(w, cmp);
+                    w.WriteNumber("positions", ids.Length);
+                    DiffOutput.Number(w, "mean_kl", cmp.Kl.Mean);
+                    DiffOutput.Number(w, "max_kl", cmp.Kl.Max);
+                    DiffOutput.Number(w, "max_abs_logit_error", errors.MaxAbsLogit);
+                    DiffOutput.Number(w, "max_abs_probability_error", errors.MaxAbsProbability);
                     w.WriteNumber("max_kl_threshold", threshold);
                     w.WriteBoolean("pass", pass);
-                    w.WriteEndObject();
                 });
             }
             else
             {
                 var inv = CultureInfo.InvariantCulture;
-                ctx.Out.WriteLine($"{modelPath} vs {refPath}: {cmp.Positions} positions");
-                ctx.Out.WriteLine(string.Create(inv, $"top-1 agreement: {cmp.Top1Agreements}/{cmp.Positions} ({cmp.Top1Agreement:P1})"));
-                ctx.Out.WriteLine(string.Create(inv, $"KL divergence: mean {cmp.MeanKl:G4}, max {cmp.MaxKl:G4} nats (threshold {threshold:G4})"));
-                ctx.Out.WriteLine(string.Create(inv, $"max abs logit error: {cmp.MaxAbsLogitError:G4}; max abs probability error: {cmp.MaxAbsProbabilityError:G4}"));
+                ctx.Out.WriteLine($"{modelPath} vs {refPath}: {ids.Length} positions");
+                ctx.Out.WriteLine(string.Create(inv, $"top-1 agreement: {agreements}/{ids.Length} ({cmp.Top1Agreement:P1})"));
+                ctx.Out.WriteLine(string.Create(inv, $"KL divergence: mean {cmp.Kl.Mean:G4}, max {cmp.Kl.Max:G4} nats (threshold on max {threshold:G4})"));
+                ctx.Out.WriteLine(string.Create(inv, $"max abs logit error: {errors.MaxAbsLogit:G4}; max abs probability error: {errors.MaxAbsProbability:G4}"));
+                ctx.Out.WriteLine(string.Create(inv, $"perplexity: reference {cmp.Ppl.Reference:G6}, candidate {cmp.Ppl.Candidate:G6}; delta-p mean {cmp.DeltaP.Mean:G4}"));
                 ctx.Out.WriteLine(pass ? "PASS" : "FAIL: max KL divergence over threshold");
             }
             return pass ? CliApp.ExitOk : CliApp.ExitCheckFailed;
@@ -99,14 +109,13 @@ public sealed class VerifyVerb : IVerb
         long bytes = manifest.Files.Sum(f => f.Bytes);
         if (json)
         {
-            JsonOut.Write(ctx.Out, w =>
+            JsonContract.Write(ctx.Out, "verify", w =>
             {
-                w.WriteStartObject();
-                w.WriteString("bundle", dir);
+                w.WriteString("input", dir);
+                w.WriteFormat(Formats.Mobile.MobileBundleFormat.FormatName, null);
                 w.WriteNumber("files", manifest.Files.Count);
-                w.WriteNumber("bytes", bytes);
+                w.WriteBytes(bytes, null);
                 w.WriteBoolean("pass", true);
-                w.WriteEndObject();
             });
         }
         else
@@ -114,14 +123,6 @@ public sealed class VerifyVerb : IVerb
             ctx.Out.WriteLine($"{CliApp.Line(dir)}: bundle OK: {manifest.Files.Count} file(s), {Format.Bytes(bytes)}, sizes and sha256 match the manifest");
         }
         return CliApp.ExitOk;
-    }
-
-    private static void CheckCompatible(ModelIr reference, ModelIr candidate, string path)
-    {
-        if (reference.Config.VocabSize != candidate.Config.VocabSize)
-            throw new UsageException($"{path}: vocabulary of {candidate.Config.VocabSize} does not match the reference's {reference.Config.VocabSize}");
-        if (reference.Config.HiddenSize != candidate.Config.HiddenSize || reference.Steps.Count != candidate.Steps.Count)
-            throw new UsageException($"{path}: not a conversion of the reference (hidden {candidate.Config.HiddenSize} vs {reference.Config.HiddenSize}, {candidate.Steps.Count} vs {reference.Steps.Count} layer steps)");
     }
 
     private static int[] Tokens(ParseResult parse, Option<string> tokens, Option<string> text, Option<int> maxTokens, ModelIr reference)

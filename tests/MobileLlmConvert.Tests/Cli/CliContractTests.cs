@@ -157,7 +157,7 @@ public sealed class CliContractTests
         Assert.Equal(expected + Environment.NewLine, stderr.ToString());
     }
 
-    public static TheoryData<string> Verbs() => ["inspect", "logits", "generate", "convert", "hf2mobile", "verify", "bench", "synth", "tokenize"];
+    public static TheoryData<string> Verbs() => ["inspect", "logits", "generate", "convert", "hf2mobile", "verify", "diff", "bench", "synth", "tokenize"];
 
     /// <summary>
     /// Help shows a default once: an option with System.CommandLine's "[default: X]" does not also say

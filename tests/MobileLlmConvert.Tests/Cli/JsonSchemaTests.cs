@@ -23,7 +23,7 @@ public sealed class JsonSchemaTests
     public static TheoryData<string> Cases() =>
     [
         "inspect", "inspect-raw-torch", "inspect-no-tensors", "inspect-bundle", "logits", "generate", "convert-gguf", "convert-mobile",
-        "hf2mobile", "verify", "verify-bundle-only", "bench", "synth", "tokenize",
+        "hf2mobile", "verify", "verify-bundle-only", "diff", "bench", "synth", "tokenize",
         "error-usage", "error-bad-file", "error-missing-file", "error-misspelled-verb", "error-misspelled-option",
     ];
 
@@ -78,6 +78,7 @@ public sealed class JsonSchemaTests
             case "hf2mobile": return (["hf2mobile", Tiny, "-o", dir["bundle"]], "hf2mobile", 0);
             case "verify": return (["verify", Bundle(dir), "--reference", Tiny, "--tokens", "1,17,40"], "verify", 0);
             case "verify-bundle-only": return (["verify", Bundle(dir), "--bundle-only"], "verify", 0);
+            case "diff": return (["diff", Tiny, Bundle(dir), "--tokens", "1,17,40,263", "--per-layer", "--per-tensor"], "diff", 0);
             case "bench": return (["bench", Tiny, "--prompt-tokens", "4", "--gen-tokens", "2", "--threads", "1"], "bench", 0);
             case "synth": return (["synth", "--preset", "tiny-mobilellm", "-o", dir["ckpt"]], "synth", 0);
             case "tokenize": return (["tokenize", SmolLm, "--text", "Hello world"], "tokenize", 0);

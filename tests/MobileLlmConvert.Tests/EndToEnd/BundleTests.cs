@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Runtime.Evaluation;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Synthetic;
 using MobileLlmConvert.Formats;

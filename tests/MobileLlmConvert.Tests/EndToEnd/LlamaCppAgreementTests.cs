@@ -1,4 +1,5 @@
 using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Runtime.Evaluation;
 using MobileLlmConvert.Runtime;
 using MobileLlmConvert.Tests.Oracles;
 using MobileLlmConvert.Tests.TestSupport;

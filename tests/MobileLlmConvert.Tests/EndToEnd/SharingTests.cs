@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Runtime.Evaluation;
 using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Runtime;
 using MobileLlmConvert.Tests.Oracles;

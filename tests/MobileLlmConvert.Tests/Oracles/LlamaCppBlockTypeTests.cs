@@ -5,6 +5,7 @@ using MobileLlmConvert.Core.Passes;
 using MobileLlmConvert.Core.Synthetic;
 using MobileLlmConvert.Formats.Gguf;
 using MobileLlmConvert.Runtime;
+using MobileLlmConvert.Runtime.Evaluation;
 using MobileLlmConvert.Tests.EndToEnd;
 using MobileLlmConvert.Tests.Gguf;
 using Xunit.Abstractions;

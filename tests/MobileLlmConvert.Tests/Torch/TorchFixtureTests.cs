@@ -1,4 +1,5 @@
 using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Runtime.Evaluation;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json;

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using MobileLlmConvert.Cli.Infrastructure;
+using MobileLlmConvert.Runtime.Evaluation;
 using MobileLlmConvert.Formats.SentencePiece;
 using MobileLlmConvert.Runtime;
 using MobileLlmConvert.Tests.EndToEnd;
