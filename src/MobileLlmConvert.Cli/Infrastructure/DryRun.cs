@@ -17,21 +17,16 @@ internal static class DryRun
         var conversion = ConversionReport.From(plan.Conversion);
         if (json)
         {
-            JsonOut.Write(ctx.Out, w =>
+            JsonContract.Write(ctx.Out, verb, w =>
             {
-                w.WriteStartObject();
-                w.WriteString("schema", "mlconvert/1");
-                w.WriteString("verb", verb);
                 w.WriteBoolean("dry_run", true);
                 w.WriteString("input", input);
                 w.WriteString("output", output);
-                w.WriteStartObject("format");
-                w.WriteString("input", inputFormat);
-                w.WriteString("output", outputFormat);
-                w.WriteEndObject();
-                w.WriteStartObject("bytes");
-                w.WriteNumber("stored", plan.StoredBytes);
-                w.WriteEndObject();
+                w.WriteFormat(inputFormat, outputFormat);
+                // bytes.stored is the input's tensor bytes, as in convert's document; nothing is written,
+                // so the output's tensor bytes are the plan's own field.
+                w.WriteBytes(conversion.Source.StoredBytes, null);
+                w.WriteNumber("planned_bytes", plan.StoredBytes);
                 w.WriteStartObject("parameters");
                 w.WriteNumber("stored", conversion.Result.StoredParameters);
                 w.WriteNumber("executed", conversion.Result.ExecutedParameters);
@@ -42,14 +37,13 @@ internal static class DryRun
                 foreach (var t in plan.Tensors)
                 {
                     w.WriteStartObject();
-                    w.WriteString("key", t.Key);
+                    w.WriteString("name", t.Key);
                     w.WriteString("type", t.Type);
                     w.WriteNumbers("shape", t.Shape);
                     w.WriteNumber("bytes", t.Bytes);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
-                w.WriteEndObject();
             });
             return;
         }

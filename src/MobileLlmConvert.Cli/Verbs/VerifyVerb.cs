@@ -114,7 +114,7 @@ public sealed class VerifyVerb : IVerb
                 w.WriteString("input", dir);
                 w.WriteFormat(Formats.Mobile.MobileBundleFormat.FormatName, null);
                 w.WriteNumber("files", manifest.Files.Count);
-                w.WriteBytes(bytes, null);
+                w.WriteNumber("file_bytes", bytes);
                 w.WriteBoolean("pass", true);
             });
         }

@@ -92,8 +92,9 @@ public sealed class DefaultsAndDryRunTests
         using var ir = Models.Open(Tiny);
         var plan = Pipeline.Plan(ir, new ConvertOptions { Target = "bundle" });
         var tensors = root.GetProperty("tensors").EnumerateArray().ToList();
-        Assert.Equal(plan.Tensors.Select(t => (t.Key, t.Type, t.Bytes)), tensors.Select(t => (t.GetProperty("key").GetString()!, t.GetProperty("type").GetString()!, t.GetProperty("bytes").GetInt64())));
-        Assert.Equal(plan.StoredBytes, root.GetProperty("bytes").GetProperty("stored").GetInt64());
+        Assert.Equal(plan.Tensors.Select(t => (t.Key, t.Type, t.Bytes)), tensors.Select(t => (t.GetProperty("name").GetString()!, t.GetProperty("type").GetString()!, t.GetProperty("bytes").GetInt64())));
+        Assert.Equal(plan.StoredBytes, root.GetProperty("planned_bytes").GetInt64());
+        Assert.Equal(ir.StoredBytes, root.GetProperty("bytes").GetProperty("stored").GetInt64());
         // The LS fixture's repeated blocks are merged once, and the int4 default reaches the matrices.
         Assert.Contains(tensors, t => t.GetProperty("type").GetString()!.StartsWith("q4", StringComparison.Ordinal));
     }

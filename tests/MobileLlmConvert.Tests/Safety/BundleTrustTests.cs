@@ -92,7 +92,7 @@ public sealed class BundleTrustTests
         var r = CliRunner.Run("verify", dir["b"], "--bundle-only", "--json");
         Assert.True(r.ExitCode == 0, r.ToString());
         long bytes = new FileInfo(dir["b/model.mlcm"]).Length;
-        Assert.Equal($"{{\"bundle\":\"{dir["b"]}\",\"files\":1,\"bytes\":{bytes},\"pass\":true}}", r.Stdout.Trim().Replace(" ", "").Replace("\n", ""));
+        Assert.Equal($"{{\"schema\":\"mlconvert/1\",\"verb\":\"verify\",\"input\":\"{dir["b"]}\",\"format\":{{\"input\":\"bundle\"}},\"files\":1,\"file_bytes\":{bytes},\"pass\":true}}", r.Stdout.Trim().Replace(" ", "").Replace("\n", ""));
 
         var loose = CliRunner.Run("verify", SafetyKit.Tiny, "--bundle-only");
         Assert.Equal(2, loose.ExitCode);
