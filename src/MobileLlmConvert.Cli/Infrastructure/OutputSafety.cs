@@ -60,7 +60,7 @@ public static class OutputSafety
     /// <summary>Each registered writable format says what an earlier output of its own looks like.</summary>
     private static bool IsOurs(string output, OutputKind kind, FileKind type)
     {
-        if (type == FileKind.Directory && kind != OutputKind.ModelFile && !Directory.EnumerateFileSystemEntries(output).Any()) return true;
+        if (type == FileKind.Directory && kind is (OutputKind.Bundle or OutputKind.Checkpoint) && !Directory.EnumerateFileSystemEntries(output).Any()) return true;
         return kind switch
         {
             OutputKind.Bundle => type == FileKind.Directory && ModelFormats.Writable.Any(f => f.IsDirectory && f.IsOwnOutput(output)),
