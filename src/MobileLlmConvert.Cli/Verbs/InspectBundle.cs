@@ -1,7 +1,6 @@
 using System.Text.Json;
 using MobileLlmConvert.Cli.Infrastructure;
 using MobileLlmConvert.Core.Errors;
-using MobileLlmConvert.Core.IO;
 using MobileLlmConvert.Formats;
 using MobileLlmConvert.Formats.Mobile;
 
@@ -25,30 +24,11 @@ internal sealed record InspectBundle(string Dir, BundleManifest? Manifest, Model
         }
         catch (ModelFormatException e)
         {
-            return new InspectBundle(dir, TryRead(dir), e);
+            return new InspectBundle(dir, MobileBundle.TryReadManifest(dir), e);
         }
     }
 
     public bool Ok => Failure is null;
-
-    /// <summary>The manifest as written, without the file checks; null when it cannot even be parsed.</summary>
-    private static BundleManifest? TryRead(string dir)
-    {
-        string path = Path.Combine(dir, MobileBundle.ManifestFileName);
-        if (PosixFile.Kind(path, followLinks: false) != FileKind.Regular) return null;
-        try
-        {
-            using var stream = InputFile.OpenRead(path);
-            if (stream.Length > BundleManifest.MaxManifestBytes) return null;
-            var bytes = new byte[stream.Length];
-            stream.ReadExactly(bytes);
-            return BundleManifest.Parse(bytes, path);
-        }
-        catch (Exception e) when (e is ModelFormatException or IOException)
-        {
-            return null;
-        }
-    }
 
     public IEnumerable<string> TextLines()
     {

@@ -101,20 +101,38 @@ public static class MobileBundle
     /// </summary>
     public static bool LooksLikeBundle(string dir)
     {
+        if (TryReadManifest(dir) is not { } manifest) return false;
+        try
+        {
+            var listed = manifest.Files.Select(f => f.Path).Append(ManifestFileName).ToHashSet(StringComparer.Ordinal);
+            return Directory.EnumerateFileSystemEntries(dir).All(e => listed.Contains(Path.GetFileName(e)));
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The manifest of <paramref name="dir"/> as written, without the file checks of
+    /// <see cref="VerifyManifest"/>; null when manifest.json is absent, not a regular file, over
+    /// <see cref="BundleManifest.MaxManifestBytes"/>, unreadable or malformed. Never throws for a bad file.
+    /// </summary>
+    public static BundleManifest? TryReadManifest(string dir)
+    {
         string manifestPath = Path.Combine(dir, ManifestFileName);
-        if (PosixFile.Kind(manifestPath, followLinks: false) != FileKind.Regular) return false;
+        if (PosixFile.Kind(manifestPath, followLinks: false) != FileKind.Regular) return null;
         try
         {
             using var stream = InputFile.OpenRead(manifestPath);
-            if (stream.Length > BundleManifest.MaxManifestBytes) return false;
+            if (stream.Length > BundleManifest.MaxManifestBytes) return null;
             var bytes = new byte[stream.Length];
             stream.ReadExactly(bytes);
-            var listed = BundleManifest.Parse(bytes, manifestPath).Files.Select(f => f.Path).Append(ManifestFileName).ToHashSet(StringComparer.Ordinal);
-            return Directory.EnumerateFileSystemEntries(dir).All(e => listed.Contains(Path.GetFileName(e)));
+            return BundleManifest.Parse(bytes, manifestPath);
         }
         catch (Exception e) when (e is Core.Errors.ModelFormatException or IOException)
         {
-            return false;
+            return null;
         }
     }
 
