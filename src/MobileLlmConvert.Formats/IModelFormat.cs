@@ -64,6 +64,9 @@ public sealed record FormatWriteOptions
 
     /// <summary>Reports stage "write" after each tensor.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
+
+    /// <summary>An accuracy budget's result: each writer records it in its own metadata (bundle manifest "quality", GGUF mobilellmconvert.quality.*); null = none.</summary>
+    public QualityRecord? Quality { get; init; }
 }
 
 /// <summary>What a writer produced: the path, the bytes on disk (all files of a directory layout) and the format's name.</summary>

@@ -37,6 +37,9 @@ public sealed record WriteOptions
 
     /// <summary>Receives stage "write" after each tensor.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
+
+    /// <summary>An accuracy budget's record (<see cref="Budget.Quality"/>), written into the output's metadata; null = none.</summary>
+    public QualityRecord? Quality { get; init; }
 }
 
 /// <summary>
@@ -79,6 +82,7 @@ public static class Models
             SourceCheckpointSha256 = options.SourceCheckpointSha256,
             RecordedOptions = options.RecordedOptions,
             Progress = options.Progress,
+            Quality = options.Quality,
         });
     }
 

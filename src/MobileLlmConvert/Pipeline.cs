@@ -41,8 +41,33 @@ public sealed record ConvertOptions
     /// <summary>Keep repeated KV heads as they are.</summary>
     public bool NoFoldGqa { get; init; }
 
-    /// <summary>Receives stage "passes" (passes done of passes planned, the pass name).</summary>
+    /// <summary>Receives stage "passes" (passes done of passes planned, the pass name), and "budget" while an accuracy budget searches.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
+
+    /// <summary>
+    /// Accuracy budget (the CLI's `--max-kl`): the smallest model whose mean KL(source ‖ model) on the
+    /// evaluation text is at most this many nats; each matrix's type is searched (<see cref="Runtime.Evaluation.BudgetSearch"/>).
+    /// Excludes <see cref="Quant"/> and <see cref="GroupSize"/>; overrides pin the tensors they match.
+    /// </summary>
+    public double? MaxKl { get; init; }
+
+    /// <summary>Size budget (the CLI's `--target-size`): the lowest estimated KL whose stored tensor bytes are at most this.</summary>
+    public long? TargetBytes { get; init; }
+
+    /// <summary>Size budget in bits per stored parameter (the CLI's `--target-bpw`): stored tensor bytes at most bpw × parameters / 8.</summary>
+    public double? TargetBpw { get; init; }
+
+    /// <summary>The evaluation text of a budget, a UTF-8 file (the CLI's `--eval-text`); null = the shipped default text (<see cref="Runtime.Evaluation.EvaluationText"/>).</summary>
+    public string? EvalText { get; init; }
+
+    /// <summary>Evaluation tokens a budget scores, the first N of the text (the CLI's `--eval-tokens`); null = <see cref="Runtime.Evaluation.BudgetOptions.DefaultEvalTokens"/>.</summary>
+    public int? EvalTokens { get; init; }
+
+    /// <summary>Threads of the budget search's executor; null = every processor.</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Whether an accuracy or size budget is asked for.</summary>
+    public bool HasBudget => MaxKl is not null || TargetBytes is not null || TargetBpw is not null;
 
     /// <summary>The sharing switches as the passes take them.</summary>
     public SharingOptions Sharing => new() { NoTie = NoTie, NoDedup = NoDedup, NoFoldGqa = NoFoldGqa };
@@ -52,6 +77,9 @@ public sealed record ConvertOptions
     public QuantPolicy? Policy()
     {
         var target = Target is null ? null : ModelFormats.GetWritable(Target);
+        if (HasBudget) return Budgets.BasePolicy(this, target);
+        if (EvalText is not null || EvalTokens is not null)
+            throw new QuantPolicyException("--eval-text and --eval-tokens need --max-kl, --target-size or --target-bpw");
         string? scheme = Quant ?? target?.DefaultQuant;
         if (scheme is null)
         {
@@ -87,6 +115,12 @@ public static class Pipeline
         options.Progress?.Report(new ConversionProgress("passes", 1, total, "sharing"));
         var ir = shared.Ir;
         PassReport? quant = null;
+        Budget? budget = null;
+        if (options.HasBudget)
+        {
+            budget = Budgets.Search(ir, policy!, options);
+            policy = policy! with { Assigned = budget.Result.Types };
+        }
         if (policy is not null)
         {
             var pass = new QuantizePass(policy);
@@ -95,7 +129,7 @@ public static class Pipeline
             quant = q.Report;
             options.Progress?.Report(new ConversionProgress("passes", 2, total, pass.Name));
         }
-        return new Conversion(source, ir, shared, quant, policy, clock);
+        return new Conversion(source, ir, shared, quant, policy, clock, budget);
     }
 
     /// <summary>
@@ -131,7 +165,8 @@ public sealed record ConversionPlan(Conversion Conversion, IReadOnlyList<Planned
 /// The result reads the source's mapped files: the conversion holds a lease on them, so they are
 /// released once both the source and the conversion are disposed, in either order.
 /// </summary>
-public sealed class Conversion(ModelIr source, ModelIr result, SharingResult sharing, PassReport? quantization, QuantPolicy? policy, Stopwatch clock) : IDisposable
+public sealed class Conversion(ModelIr source, ModelIr result, SharingResult sharing, PassReport? quantization, QuantPolicy? policy, Stopwatch clock,
+    Budget? budget = null) : IDisposable
 {
     private readonly IDisposable _lease = source.Resources.Lease();
 
@@ -147,6 +182,8 @@ public sealed class Conversion(ModelIr source, ModelIr result, SharingResult sha
     public QuantPolicy? Policy { get; } = policy;
     /// <summary>Started before the passes, so elapsed time covers passes and writing.</summary>
     public Stopwatch Clock { get; } = clock;
+    /// <summary>The accuracy budget's search and its record for the writers (<see cref="WriteOptions.Quality"/>), or null when no budget was asked for.</summary>
+    public Budget? Budget { get; } = budget;
 
     /// <summary>Every pass's report, in the order the passes ran.</summary>
     public IEnumerable<PassReport> Reports => Quantization is null ? Sharing.Reports : Sharing.Reports.Append(Quantization);

@@ -19,6 +19,8 @@ internal sealed class ConversionReport
     public QuantPolicy? Policy { get; init; }
     /// <summary>Started before the passes, so the summary's time covers passes and writing.</summary>
     public required Stopwatch Clock { get; init; }
+    /// <summary>The accuracy budget's search, or null when none was asked for.</summary>
+    public Budget? Budget { get; init; }
 
     public static ConversionReport From(Conversion c) => new()
     {
@@ -28,6 +30,7 @@ internal sealed class ConversionReport
         Quantization = c.Quantization,
         Policy = c.Policy,
         Clock = c.Clock,
+        Budget = c.Budget,
     };
 
     public IEnumerable<PassReport> Reports => Quantization is null ? Sharing.Reports : Sharing.Reports.Append(Quantization);
@@ -48,6 +51,7 @@ internal sealed class ConversionReport
         {
             foreach (var n in r.Notes) o.WriteLine(CliApp.Line($"  {r.Pass}: {n}"));
         }
+        if (Budget is not null) BudgetReport.Print(o, Budget);
     }
 
     /// <summary>The one-line summary a conversion ends with (paths escaped like every message).</summary>
@@ -73,5 +77,6 @@ internal sealed class ConversionReport
         w.WriteWarnings(Reports.SelectMany(r => r.Warnings.Select(x => $"{r.Pass}: {x}")));
         w.WritePropertyName("passes");
         PassJson.Write(w, Sharing, Quantization is null ? null : [Quantization]);
+        if (Budget is not null) BudgetReport.WriteJson(w, Budget);
     }
 }

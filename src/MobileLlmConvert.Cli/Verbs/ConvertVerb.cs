@@ -66,6 +66,7 @@ public sealed class ConvertVerb : IVerb
                 ModelName = HfCheckpointDir.CacheRepoName(ir.SourcePath ?? src) ?? Path.GetFileName(Path.GetFullPath(src).TrimEnd('/')),
                 SourceCheckpointSha256 = target.IsDirectory ? Models.CheckpointSha256(ir, ctx.Progress()) : null,
                 Progress = ctx.Progress(),
+                Quality = converted.Budget?.Quality,
             });
             long bytes = written.Bytes;
             if (parse.GetValue(json))

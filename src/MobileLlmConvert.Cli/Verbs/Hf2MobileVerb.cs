@@ -63,6 +63,7 @@ public sealed class Hf2MobileVerb : IVerb
                 SourceCheckpointSha256 = Models.CheckpointSha256(ir, ctx.Progress()),
                 RecordedOptions = recorded,
                 Progress = ctx.Progress(),
+                Quality = converted.Budget?.Quality,
             });
             var manifest = written.Manifest!;
             long bytes = written.Bytes;

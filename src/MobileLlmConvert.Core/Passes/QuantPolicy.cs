@@ -89,6 +89,12 @@ public sealed record QuantPolicy
     public bool Strict { get; init; }
     /// <summary>How block scales are chosen: the squared-error search (default) or ggml's round to nearest (`--rounding rtn`).</summary>
     public QuantRounding Rounding { get; init; } = QuantRounding.Search;
+    /// <summary>
+    /// Exact tensor key -> element type, decided before the overrides and the defaults (the accuracy
+    /// budget's search writes its choice here; keys are matched exactly, never as globs). Only types
+    /// the tensor's width fits are put here, so an assigned type never falls back.
+    /// </summary>
+    public IReadOnlyDictionary<string, ElementType> Assigned { get; init; } = new Dictionary<string, ElementType>(StringComparer.Ordinal);
 
     public bool IsQuantized => Scheme is not (QuantScheme.F32 or QuantScheme.F16);
 
@@ -230,5 +236,6 @@ public sealed record QuantPolicy
     public override string ToString() =>
         SchemeName(Scheme) + (IsQuantized ? $" group {GroupSize}" : "") +
         string.Concat(Overrides.Select(o => $", {o.Pattern}={o.Target}")) + (Strict ? ", strict" : "") +
-        (IsQuantized && Rounding == QuantRounding.Rtn ? ", rounding rtn" : "");
+        (IsQuantized && Rounding == QuantRounding.Rtn ? ", rounding rtn" : "") +
+        (Assigned.Count > 0 ? $", {Assigned.Count} tensor types chosen by the accuracy budget" : "");
 }

@@ -69,7 +69,8 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
     private QuantDecision Decide(Tensor t, QuantRole role)
     {
         var over = Policy.OverrideFor(t.Name);
-        ElementType requested = over is not null ? over.Target.Resolve(Policy.GroupSize) : role switch
+        ElementType requested = Policy.Assigned.TryGetValue(t.Name, out var assigned) && role != QuantRole.Vector ? assigned
+            : over is not null ? over.Target.Resolve(Policy.GroupSize) : role switch
         {
             QuantRole.Vector => ElementType.F32,
             // 8-bit at the policy's group for every quantized scheme; float schemes keep the head in that float type.

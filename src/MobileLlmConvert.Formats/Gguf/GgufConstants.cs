@@ -192,6 +192,20 @@ public static class GgufKeys
     public const string OurTieClaimFlag = "mobilellmconvert.tie_claim_flag";
     /// <summary>GGUF tensor names, parallel to <see cref="OurTensorKeys"/>.</summary>
     public const string OurTensorNames = "mobilellmconvert.tensor_map.gguf_names";
+    /// <summary>Accuracy budget record (<see cref="QualityRecord"/>): budget kind, its value, measured mean KL, evaluation text name and SHA-256, tokens, context.</summary>
+    public const string OurQualityBudget = "mobilellmconvert.quality.budget";
+    /// <summary>The budget's value (float64): nats, bytes or bits per parameter.</summary>
+    public const string OurQualityValue = "mobilellmconvert.quality.value";
+    /// <summary>Mean KL measured on the evaluation text (float64, nats).</summary>
+    public const string OurQualityMeasuredKl = "mobilellmconvert.quality.measured_mean_kl";
+    /// <summary>The evaluation text's name.</summary>
+    public const string OurQualityEvalText = "mobilellmconvert.quality.eval_text";
+    /// <summary>SHA-256 (hex) of the evaluation text's UTF-8 bytes.</summary>
+    public const string OurQualityEvalSha256 = "mobilellmconvert.quality.eval_text_sha256";
+    /// <summary>Evaluation tokens scored (uint32).</summary>
+    public const string OurQualityTokens = "mobilellmconvert.quality.tokens";
+    /// <summary>Evaluation window (uint32).</summary>
+    public const string OurQualityContext = "mobilellmconvert.quality.context";
     /// <summary>The IR key each GGUF tensor was written from; repeated keys are shared tensors.</summary>
     public const string OurTensorKeys = "mobilellmconvert.tensor_map.ir_keys";
 }

@@ -64,6 +64,7 @@ public sealed class GgufFormat : IModelFormat
             FloatType = options.FloatType,
             ModelName = options.ModelName,
             Progress = options.Progress,
+            Quality = options.Quality,
         });
         return new WriteResult(output, new FileInfo(output).Length, Name);
     }

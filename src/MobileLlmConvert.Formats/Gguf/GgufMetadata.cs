@@ -21,6 +21,8 @@ public sealed record GgufValue(GgufValueType Type, object Value)
     public static GgufValue Int32(int v) => new(GgufValueType.Int32, v);
     /// <summary>A float32 value.</summary>
     public static GgufValue Float32(float v) => new(GgufValueType.Float32, v);
+    /// <summary>A float64 value.</summary>
+    public static GgufValue Float64(double v) => new(GgufValueType.Float64, v);
     /// <summary>A bool value.</summary>
     public static GgufValue Bool(bool v) => new(GgufValueType.Bool, v);
     /// <summary>A UTF-8 string value.</summary>

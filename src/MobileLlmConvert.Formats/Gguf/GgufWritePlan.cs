@@ -101,6 +101,16 @@ internal sealed class GgufWritePlan
         if (c.TieClaimFlag is { } flag) Put(GgufKeys.OurTieClaimFlag, GgufValue.String(flag));
         Put(GgufKeys.OurTensorNames, GgufValue.Array(GgufValueType.String, tensors.Select(t => t.GgufName).ToArray()));
         Put(GgufKeys.OurTensorKeys, GgufValue.Array(GgufValueType.String, tensors.Select(t => t.IrKey).ToArray()));
+        if (options.Quality is { } q)
+        {
+            Put(GgufKeys.OurQualityBudget, GgufValue.String(q.Budget));
+            Put(GgufKeys.OurQualityValue, GgufValue.Float64(q.Value));
+            Put(GgufKeys.OurQualityMeasuredKl, GgufValue.Float64(q.MeasuredMeanKl));
+            Put(GgufKeys.OurQualityEvalText, GgufValue.String(q.EvalText));
+            Put(GgufKeys.OurQualityEvalSha256, GgufValue.String(q.EvalTextSha256));
+            Put(GgufKeys.OurQualityTokens, GgufValue.UInt32(checked((uint)q.Tokens)));
+            Put(GgufKeys.OurQualityContext, GgufValue.UInt32(checked((uint)q.Context)));
+        }
         return new GgufWritePlan { Metadata = kv, Tensors = tensors };
     }
 

@@ -19,6 +19,8 @@ public sealed record GgufWriteOptions
     public string? ModelName { get; init; }
     /// <summary>Reports ("write", bytes written, total bytes, tensor name) after each tensor.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
+    /// <summary>An accuracy budget's result, written as mobilellmconvert.quality.* keys (each tensor's type is in its tensor info already); null = none.</summary>
+    public QualityRecord? Quality { get; init; }
 }
 
 /// <summary>

@@ -18,7 +18,8 @@ public sealed record BundleManifest(
     IReadOnlyDictionary<string, string> Options,
     long StoredParameters,
     long ExecutedParameters,
-    IReadOnlyList<BundleFile> Files)
+    IReadOnlyList<BundleFile> Files,
+    QualityRecord? Quality = null)
 {
     /// <summary>The manifest's "format" value.</summary>
     public const string FormatName = "mlconvert-mobile-bundle";
@@ -27,6 +28,9 @@ public sealed record BundleManifest(
 
     /// <summary>A manifest lists a handful of files: 1 MiB is thousands of times what one needs.</summary>
     public const int MaxManifestBytes = 1 << 20;
+
+    /// <summary>Tensors a "quality" record may list: far above any model's stored tensor count (MobileLLM-1B stores ~200).</summary>
+    public const int MaxQualityTensors = 100_000;
 
     /// <summary>Bundles hold a model file and a few companions.</summary>
     public const int MaxFiles = 1_024;
@@ -63,10 +67,28 @@ public sealed record BundleManifest(
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            if (Quality is { } q) WriteQuality(w, q);
             w.WriteEndObject();
         }
         buffer.WriteByte((byte)'\n');
         return buffer.ToArray();
+    }
+
+    /// <summary>The optional "quality" object: an accuracy budget's result (docs/quantization.md, "Accuracy budget").</summary>
+    private static void WriteQuality(Utf8JsonWriter w, QualityRecord q)
+    {
+        w.WriteStartObject("quality");
+        w.WriteString("budget", q.Budget);
+        w.WriteNumber("value", q.Value);
+        w.WriteNumber("measured_mean_kl", q.MeasuredMeanKl);
+        w.WriteString("eval_text", q.EvalText);
+        w.WriteString("eval_text_sha256", q.EvalTextSha256);
+        w.WriteNumber("tokens", q.Tokens);
+        w.WriteNumber("context", q.Context);
+        w.WriteStartObject("tensor_types");
+        foreach (var (name, type) in q.TensorTypes) w.WriteString(name, type);
+        w.WriteEndObject();
+        w.WriteEndObject();
     }
 
     /// <summary>Parses a manifest (untrusted): types, the format name and version, and caps are checked; paths are checked by <see cref="MobileBundle.VerifyManifest"/>.</summary>
@@ -127,9 +149,40 @@ public sealed record BundleManifest(
                 if (f.ValueKind != JsonValueKind.Object) throw Bad(BundleError.BadField, at, f.ValueKind.ToString(), "must be a JSON object");
                 files.Add(new BundleFile(Str(f, "path", at + ".path"), Long(f, "bytes", at + ".bytes"), Str(f, "sha256", at + ".sha256")));
             }
+            QualityRecord? quality = null;
+            if (root.TryGetProperty("quality", out var q))
+            {
+                if (q.ValueKind != JsonValueKind.Object) throw Bad(BundleError.BadField, "quality", q.ValueKind.ToString(), "must be a JSON object");
+                string budget = Str(q, "budget", "quality.budget");
+                if (!QualityRecord.BudgetNames.Contains(budget))
+                    throw Bad(BundleError.BadField, "quality.budget", budget, $"expected one of {string.Join(", ", QualityRecord.BudgetNames)}");
+                double Num(string name)
+                {
+                    var v = Get(q, name, JsonValueKind.Number, "quality." + name);
+                    if (!v.TryGetDouble(out double d) || !double.IsFinite(d) || d < 0) throw Bad(BundleError.BadField, "quality." + name, v.GetRawText(), "must be a finite number >= 0");
+                    return d;
+                }
+                int Int(string name)
+                {
+                    long n = Long(q, name, "quality." + name);
+                    if (n > int.MaxValue) throw Bad(BundleError.BadField, "quality." + name, n.ToString(System.Globalization.CultureInfo.InvariantCulture), "above the int32 range");
+                    return (int)n;
+                }
+                var typesObj = Get(q, "tensor_types", JsonValueKind.Object, "quality.tensor_types");
+                var types = new List<KeyValuePair<string, string>>();
+                foreach (var p in typesObj.EnumerateObject())
+                {
+                    if (types.Count == MaxQualityTensors)
+                        throw Bad(BundleError.OverCap, "quality.tensor_types", $"more than {MaxQualityTensors}", $"above the cap of {MaxQualityTensors} ({nameof(MaxQualityTensors)})");
+                    if (p.Value.ValueKind != JsonValueKind.String) throw Bad(BundleError.BadField, "quality.tensor_types." + p.Name, p.Value.ValueKind.ToString(), "type names are strings");
+                    types.Add(new(p.Name, p.Value.GetString()!));
+                }
+                quality = new QualityRecord(budget, Num("value"), Num("measured_mean_kl"), Str(q, "eval_text", "quality.eval_text"),
+                    Str(q, "eval_text_sha256", "quality.eval_text_sha256"), Int("tokens"), Int("context"), types);
+            }
             return new BundleManifest(Str(root, "family", "family"), Str(root, "architecture", "architecture"), source,
                 Str(root, "tool_version", "tool_version"), options, Long(parameters, "stored", "parameters.stored"),
-                Long(parameters, "executed", "parameters.executed"), files);
+                Long(parameters, "executed", "parameters.executed"), files, quality);
         }
     }
 }

@@ -17,6 +17,8 @@ public sealed record BundleOptions
     public IProgress<ConversionProgress>? Progress { get; init; }
     /// <summary>Whether sections are LZ4-compressed.</summary>
     public MobileCompressionMode Compression { get; init; } = MobileCompressionMode.Auto;
+    /// <summary>An accuracy budget's result, recorded in the manifest ("quality") and the model file's metadata; null = none.</summary>
+    public QualityRecord? Quality { get; init; }
 }
 
 /// <summary>
@@ -55,7 +57,7 @@ public static class MobileBundle
             var model = new BundleFile(ModelFileName, new FileInfo(modelPath).Length, CheckpointHash.FileSha256(modelPath));
             manifest = new BundleManifest(ir.Config.Family.ToString(), ir.Config.Architecture, options.SourceCheckpointSha256,
                 options.ToolVersion, new SortedDictionary<string, string>(options.Options.ToDictionary(StringComparer.Ordinal), StringComparer.Ordinal),
-                ir.StoredParameters, ir.ExecutedParameters, [model]);
+                ir.StoredParameters, ir.ExecutedParameters, [model], options.Quality);
             using var json = new FileStream(Path.Combine(temp, ManifestFileName), FileMode.CreateNew, FileAccess.Write, FileShare.None);
             json.Write(manifest.ToJson());
             json.Flush(flushToDisk: true);
@@ -205,6 +207,17 @@ public static class MobileBundle
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { ["mlconvert.tool_version"] = options.ToolVersion };
         if (options.SourceCheckpointSha256 is { } sha) metadata["mlconvert.source_checkpoint_sha256"] = sha;
         foreach (var (k, v) in options.Options) metadata["mlconvert.option." + k] = v;
+        if (options.Quality is { } q)
+        {
+            var invariant = System.Globalization.CultureInfo.InvariantCulture;
+            metadata["mlconvert.quality.budget"] = q.Budget;
+            metadata["mlconvert.quality.value"] = q.Value.ToString("R", invariant);
+            metadata["mlconvert.quality.measured_mean_kl"] = q.MeasuredMeanKl.ToString("R", invariant);
+            metadata["mlconvert.quality.eval_text"] = q.EvalText;
+            metadata["mlconvert.quality.eval_text_sha256"] = q.EvalTextSha256;
+            metadata["mlconvert.quality.tokens"] = q.Tokens.ToString(invariant);
+            metadata["mlconvert.quality.context"] = q.Context.ToString(invariant);
+        }
         return metadata;
     }
 }

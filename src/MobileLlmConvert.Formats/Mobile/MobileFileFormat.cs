@@ -127,6 +127,7 @@ public sealed class MobileBundleFormat : IModelFormat
             SourceCheckpointSha256 = options.SourceCheckpointSha256,
             Options = options.RecordedOptions,
             Progress = options.Progress,
+            Quality = options.Quality,
         });
         return new WriteResult(output, manifest.Files.Sum(f => f.Bytes), Name, manifest);
     }
