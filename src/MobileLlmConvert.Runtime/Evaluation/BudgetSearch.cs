@@ -49,8 +49,13 @@ public static class BudgetSearch
         var trials = new List<BudgetTrial>();
         string budgetText = Describe(options);
 
-        // Probe: every searched tensor at its smallest candidate, each measured alone on a short window.
         var start = new int[space.Count];
+        long? target = options.Kind == BudgetKind.MaxKl ? null : TargetBytes(reference, options);
+        // Refused before any model runs: no search can go below every tensor's smallest candidate.
+        if (space.Bytes(start) > target)
+            throw new ModelUsageException($"{budgetText}: the smallest model the candidate types allow stores {space.Bytes(start)} tensor bytes, over the budget of {target}");
+
+        // Probe: every searched tensor at its smallest candidate, each measured alone on a short window.
         var probeTokens = options.Tokens.Take(Math.Max(1, options.ProbeTokens)).ToArray();
         var probe = DiffEngine.Run("reference", reference, [new DiffCandidate("budget", models.Build(start))], new DiffOptions
         {
@@ -71,10 +76,7 @@ public static class BudgetSearch
         }
         else
         {
-            long target = TargetBytes(reference, options);
-            if (space.Bytes(start) > target)
-                throw new ModelUsageException($"{budgetText}: the smallest model the candidate types allow stores {space.Bytes(start)} tensor bytes, over the budget of {target}");
-            chosen = space.GreedyWithin(target);
+            chosen = space.GreedyWithin(target!.Value);
             double estimate = scale * space.Estimate(chosen);
             Report(progress, $"check: estimate {Num(estimate)}, {space.Bytes(chosen)} of {target} bytes");
             chosenKl = models.Measure(chosen, Relabel(progress, "check"));
@@ -82,7 +84,7 @@ public static class BudgetSearch
         }
         var tensors = space.Describe(chosen);
         return new BudgetResult(tensors.ToDictionary(t => t.Name, t => t.Type, StringComparer.Ordinal), tensors, chosenKl, space.Bytes(chosen),
-            options.Kind == BudgetKind.MaxKl ? null : TargetBytes(reference, options), trials, clock.Elapsed.TotalSeconds);
+            target, trials, clock.Elapsed.TotalSeconds);
     }
 
     /// <summary>The byte bound of a size budget: the bytes given, or bits per stored parameter times the parameters.</summary>
@@ -100,6 +102,9 @@ public static class BudgetSearch
         var seen = new HashSet<string>(StringComparer.Ordinal);
         int[]? best = null;
         double bestKl = double.NaN;
+        // The smallest correction factor whose model passed and the largest whose model failed: once both
+        // are known the next factor is their geometric mean (a larger factor gives a larger model).
+        double passScale = double.NaN, failScale = double.NaN;
         for (int v = 0; v < BudgetOptions.MaxVerifications; v++)
         {
             var state = space.GreedyUntil(scale > 0 ? max / scale : double.PositiveInfinity);
@@ -112,9 +117,13 @@ public static class BudgetSearch
             Report(progress, $"check {v + 1}: measured {Num(kl)} vs budget {Num(max)}, {space.Bytes(state)} bytes");
             if (pass && (best is null || space.Bytes(state) < space.Bytes(best))) (best, bestKl) = (state, kl);
             if (space.IsLargest(state) || raw <= 0) break;
+            if (pass) passScale = double.IsNaN(passScale) ? scale : Math.Min(passScale, scale);
+            else failScale = double.IsNaN(failScale) ? scale : Math.Max(failScale, scale);
             // Correct the estimate by what was measured; after a failure always move up, so the loop ends.
             double corrected = kl / raw;
-            scale = pass ? corrected : Math.Max(corrected, scale * 1.5);
+            if (!double.IsNaN(passScale) && !double.IsNaN(failScale)) scale = Math.Sqrt(passScale * failScale);
+            else if (pass) scale = Math.Min(corrected, scale);
+            else scale = Math.Max(corrected, scale * 1.5);
         }
         if (best is not null) return (best, bestKl);
         var largest = space.Largest();
