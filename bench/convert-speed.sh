@@ -8,7 +8,7 @@
 # Env: BENCH_OUT (default bench/out), ROUNDING (passed as --rounding, e.g. rtn for llama-quantize's
 # round-to-nearest; default: our default, scale search), LLAMA_CPP_BUILD (a llama.cpp build
 # directory with bin/llama-quantize; default /work/llama/build, else built here from node-llama-cpp's
-# bundled source as bench/compare-llama.sh does).
+# bundled source), MLCONVERT (the command to run, default ./mlconvert, e.g. "dotnet path/mlconvert.dll").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${BENCH_OUT:-$root/bench/out}/convert-speed"
@@ -16,6 +16,7 @@ mkdir -p "$out"
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(125m 350m 600m 1b 1.5b)
 rounding=(); [ -n "${ROUNDING:-}" ] && rounding=(--rounding "$ROUNDING")
 sample="$root/bench/rss-sample.sh"
+read -r -a mlconvert <<<"${MLCONVERT:-$root/mlconvert}"
 
 quantize="${LLAMA_CPP_BUILD:-/work/llama/build}/bin/llama-quantize"
 if [ ! -x "$quantize" ]; then
@@ -28,11 +29,12 @@ if [ ! -x "$quantize" ]; then
   quantize="$out/llama-build/bin/llama-quantize"
 fi
 
-# run NAME SOURCE_BYTES COMMAND...: one table row.
+# run NAME BYTES COMMAND...: one table row. BYTES is a count, or @FILE for the size of FILE after the run.
 run() {
   local name=$1 bytes=$2; shift 2
   local log="$out/last.log"
   if ! "$sample" "$@" > "$log" 2>&1; then cat "$log" >&2; echo "$name: FAILED" >&2; return 1; fi
+  [ "${bytes#@}" != "$bytes" ] && bytes=$(stat -c %s "${bytes#@}")
   read -r wall cpu hwm anon file < <(tail -n 1 "$log")
   awk -v n="$name" -v b="$bytes" -v w="$wall" -v c="$cpu" -v h="$hwm" -v a="$anon" -v f="$file" 'BEGIN {
     printf "%-34s %8.2f %8.3f %8.2f %9.0f %9.0f %9.0f\n", n, w, b / w / 1e9, c, h / 1024, a / 1024, f / 1024 }'
@@ -43,17 +45,17 @@ for size in "${sizes[@]}"; do
   ckpt="$out/mobilellm-$size"
   if [ ! -f "$ckpt/config.json" ]; then
     rm -rf "$ckpt"
-    run "synth mobilellm-$size (output)" 0 "$root/mlconvert" synth --preset "mobilellm-$size" -o "$ckpt"
+    run "synth mobilellm-$size (GB/s of output)" "@$ckpt/model.safetensors" "${mlconvert[@]}" synth --preset "mobilellm-$size" -o "$ckpt"
   fi
   bytes=$(stat -c %s "$ckpt/model.safetensors")
   echo "mobilellm-$size: $(numfmt --to=iec "$bytes") of safetensors"
-  run "  hf2mobile (q4 bundle)" "$bytes" "$root/mlconvert" hf2mobile "$ckpt" -o "$out/$size-bundle" --force "${rounding[@]}"
-  run "  hf2mobile again" "$bytes" "$root/mlconvert" hf2mobile "$ckpt" -o "$out/$size-bundle-2" --force "${rounding[@]}"
+  run "  hf2mobile (q4 bundle)" "$bytes" "${mlconvert[@]}" hf2mobile "$ckpt" -o "$out/$size-bundle" --force "${rounding[@]}"
+  run "  hf2mobile again" "$bytes" "${mlconvert[@]}" hf2mobile "$ckpt" -o "$out/$size-bundle-2" --force "${rounding[@]}"
   cmp -s "$out/$size-bundle/model.mlcm" "$out/$size-bundle-2/model.mlcm" || echo "  hf2mobile rerun NOT byte-identical" >&2
   for q in q4_0 q8_0; do
-    run "  convert --to gguf $q" "$bytes" "$root/mlconvert" convert "$ckpt" --to gguf --quant "$q" -o "$out/$size-$q.gguf" --force "${rounding[@]}"
+    run "  convert --to gguf $q" "$bytes" "${mlconvert[@]}" convert "$ckpt" --to gguf --quant "$q" -o "$out/$size-$q.gguf" --force "${rounding[@]}"
   done
-  run "  convert --to gguf (f16)" "$bytes" "$root/mlconvert" convert "$ckpt" --to gguf -o "$out/$size-f16.gguf" --force
+  run "  convert --to gguf (f16)" "$bytes" "${mlconvert[@]}" convert "$ckpt" --to gguf -o "$out/$size-f16.gguf" --force
   f16=$(stat -c %s "$out/$size-f16.gguf")
   for q in Q4_0 Q8_0; do
     run "  llama-quantize f16 -> $q" "$f16" "$quantize" "$out/$size-f16.gguf" "$out/$size-llama-$q.gguf" "$q" 2
