@@ -15,23 +15,9 @@ namespace MobileLlmConvert.Cli.Verbs;
 /// </summary>
 public sealed class SynthVerb : IVerb
 {
-    private static readonly Dictionary<string, SyntheticSpec> Presets = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["mobilellm-125m"] = SyntheticModel.MobileLlm125M,
-        ["mobilellm-350m"] = SyntheticModel.MobileLlm125M with { HiddenSize = 960, IntermediateSize = 2560, StoredLayers = 32, NumHeads = 15, NumKvHeads = 5 },
-        ["mobillama-0.5b"] = new SyntheticSpec
-        {
-            Family = ModelFamily.MobiLlama, VocabSize = 32000, HiddenSize = 2048, IntermediateSize = 5632, NumHeads = 32,
-            NumKvHeads = 32, StoredLayers = 22, DType = ElementType.BF16, InitStd = 0.02f, ContextLength = 2048,
-        },
-        ["tiny-llama"] = new SyntheticSpec { Family = ModelFamily.Llama },
-        ["tiny-mobilellm"] = new SyntheticSpec { Family = ModelFamily.MobileLLM, Tied = true },
-        ["tiny-mobillama"] = new SyntheticSpec { Family = ModelFamily.MobiLlama, NumKvHeads = 4 },
-    };
-
     public Command Build(CliContext ctx)
     {
-        var preset = new Option<string>("--preset") { Description = "shape to generate: " + string.Join(", ", Presets.Keys), Required = true };
+        var preset = new Option<string>("--preset") { Description = "shape to generate: " + string.Join(", ", SyntheticPresets.All.Select(p => p.Name)), Required = true };
         var ls = new Option<bool>("--layer-sharing") { Description = "MobileLLM-LS: every stored block executes twice" };
         var dtype = new Option<string>("--dtype") { Description = "f32, f16 or bf16 (default: the preset's)" };
         var seed = new Option<ulong>("--seed") { Description = "random seed", DefaultValueFactory = _ => 1 };
@@ -45,9 +31,9 @@ public sealed class SynthVerb : IVerb
         cmd.SetAction(parse =>
         {
             string name = parse.GetValue(preset)!;
-            if (!Presets.TryGetValue(name, out var spec))
-                throw new UsageException($"--preset: unknown '{name}' (known: {string.Join(", ", Presets.Keys)})");
-            spec = spec with { Seed = parse.GetValue(seed) };
+            var chosen = SyntheticPresets.Find(name)
+                ?? throw new UsageException($"--preset: unknown '{name}' (known: {string.Join(", ", SyntheticPresets.All.Select(p => p.Name))})");
+            var spec = chosen.Spec with { Seed = parse.GetValue(seed) };
             if (parse.GetValue(ls))
             {
                 if (spec.Family != ModelFamily.MobileLLM) throw new UsageException("--layer-sharing: only MobileLLM presets have layer-shared variants");
@@ -61,7 +47,7 @@ public sealed class SynthVerb : IVerb
             string dir = parse.GetValue(output)!;
             OutputSafety.Check(dir, OutputKind.Checkpoint, [], parse.GetValue(force));
             var clock = Stopwatch.StartNew();
-            using var ir = SyntheticModel.Create(spec, TensorNames.HuggingFace);
+            using var ir = chosen.Create(TensorNames.HuggingFace, spec);
             HfExporter.Export(ir, dir, new HfExportOptions());
             if (parse.GetValue(json))
             {

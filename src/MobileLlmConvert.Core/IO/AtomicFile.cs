@@ -39,7 +39,7 @@ internal static class AtomicFile
         var temp = Path.Combine(dir, NewName(name, TempSuffix));
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            using (var stream = new WriteBackFileStream(temp))
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);

@@ -57,7 +57,8 @@ internal static unsafe class PosixFile
         return 0;
     }
 
-    private static nint Export(string name) => Libc != 0 && NativeLibrary.TryGetExport(Libc, name, out var f) ? f : 0;
+    /// <summary>The address of libc function <paramref name="name"/>, or 0 where there is none (not Linux/macOS, or an old libc).</summary>
+    internal static nint Export(string name) => Libc != 0 && NativeLibrary.TryGetExport(Libc, name, out var f) ? f : 0;
 
     private static int StatX(int dirfd, string path, int flags, uint mask, byte* buffer)
     {

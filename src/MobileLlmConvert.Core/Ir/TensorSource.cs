@@ -37,6 +37,36 @@ public abstract class TensorSource
         return bytes;
     }
 
+    /// <summary>
+    /// Whether <see cref="CopyRange"/> reads part of the bytes without producing the rest: true for a
+    /// file slice or bytes in memory, false for a computed source (it makes whole tensors only). Lets
+    /// a conversion read a large tensor in row blocks through small buffers instead of one whole copy.
+    /// </summary>
+    public virtual bool CanCopyRanges => false;
+
+    /// <summary>Copies bytes [offset, offset + destination.Length); only when <see cref="CanCopyRanges"/>.</summary>
+    public virtual void CopyRange(long offset, Span<byte> destination)
+    {
+        if (!CanCopyRanges || !TryGetSpan(out var span)) throw new NotSupportedException($"{GetType().Name} cannot read part of its bytes");
+        if (offset < 0 || offset > span.Length || destination.Length > span.Length - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"range {offset}+{destination.Length} outside a source of {span.Length} bytes");
+        span.Slice((int)offset, destination.Length).CopyTo(destination);
+    }
+
+    /// <summary>A hint that the bytes will be read soon (a file slice asks the kernel to read ahead); never changes what is read.</summary>
+    public virtual void Prefetch()
+    {
+    }
+
+    /// <summary>
+    /// A hint that the reader is done with the bytes for now: a memory-mapped slice drops its pages
+    /// from this process, so a conversion's resident memory does not grow to the size of the model.
+    /// A later read still returns the same bytes (the pages are read back from the file).
+    /// </summary>
+    public virtual void ReleasePages()
+    {
+    }
+
     /// <summary>Checks a tensor byte length fits a span and returns it as an int.</summary>
     protected static int CheckLength(long length)
     {
@@ -54,6 +84,8 @@ public sealed class MemorySource(ReadOnlyMemory<byte> bytes) : TensorSource
     /// <inheritdoc/>
     public override void CopyTo(Span<byte> destination) => bytes.Span.CopyTo(destination);
     /// <inheritdoc/>
+    public override bool CanCopyRanges => true;
+    /// <inheritdoc/>
     public override bool TryGetSpan(out ReadOnlySpan<byte> span)
     {
         span = bytes.Span;
@@ -61,23 +93,38 @@ public sealed class MemorySource(ReadOnlyMemory<byte> bytes) : TensorSource
     }
 }
 
-/// <summary>Bytes computed on demand from other sources; never cached, so peak memory stays one tensor.</summary>
+/// <summary>
+/// Bytes computed on demand from other sources; never cached, so peak memory stays one tensor.
+/// The sources it reads (<c>inputs</c>) receive its read-ahead and release hints.
+/// </summary>
 internal sealed class ComputedSource : TensorSource
 {
     private readonly long _length;
     private readonly SpanAction _fill;
+    private readonly TensorSource[] _inputs;
 
     public delegate void SpanAction(Span<byte> destination);
 
-    public ComputedSource(long length, SpanAction fill)
+    public ComputedSource(long length, SpanAction fill, params TensorSource[] inputs)
     {
         CheckLength(length);
         _length = length;
         _fill = fill;
+        _inputs = inputs;
     }
 
     public override long Length => _length;
     public override void CopyTo(Span<byte> destination) => _fill(destination[..(int)_length]);
+
+    public override void Prefetch()
+    {
+        foreach (var input in _inputs) input.Prefetch();
+    }
+
+    public override void ReleasePages()
+    {
+        foreach (var input in _inputs) input.ReleasePages();
+    }
 }
 
 /// <summary>
@@ -130,6 +177,16 @@ internal sealed unsafe class MappedFile : IDisposable
     }
 
     public MappedSource Slice(long offset, long length) => new(this, offset, length);
+
+    /// <summary>Asks the kernel to start reading [offset, offset+length) now (posix_fadvise WILLNEED).</summary>
+    public void Prefetch(long offset, long length) => IO.PageAdvice.WillNeed(_stream.SafeFileHandle, offset, length);
+
+    /// <summary>Drops this process's mapped pages of [offset, offset+length) (madvise DONTNEED); a later touch reads them back from the file.</summary>
+    public void ReleaseMapped(long offset, long length)
+    {
+        CheckRange(offset, length);
+        if (_pointer != null) IO.PageAdvice.DropMapped(_pointer + offset, length);
+    }
 
     /// <summary>Throws <see cref="Errors.InputFileException"/> when the file's size or modification time differs from what it was at open.</summary>
     public void EnsureUnchanged()
@@ -190,6 +247,20 @@ internal sealed class CheckedFileSource(MappedSource mapped) : TensorSource
 {
     public override long Length => mapped.Length;
     public override void CopyTo(Span<byte> destination) => mapped.File.ReadChecked(mapped.Offset, destination[..(int)mapped.Length]);
+
+    public override bool CanCopyRanges => true;
+
+    public override void CopyRange(long offset, Span<byte> destination)
+    {
+        if (offset < 0 || offset > mapped.Length || destination.Length > mapped.Length - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"range {offset}+{destination.Length} outside a tensor of {mapped.Length} bytes");
+        mapped.File.ReadChecked(checked(mapped.Offset + offset), destination);
+    }
+
+    // pread fills the page cache, not this process: there is nothing of ours to release. The cache
+    // is left to the kernel (clean pages are reclaimed under pressure for free, and a rerun or a
+    // verify of the same checkpoint reads it from memory).
+    public override void Prefetch() => mapped.File.Prefetch(mapped.Offset, mapped.Length);
 }
 
 internal static class CheckedReads
@@ -227,4 +298,8 @@ internal sealed class MappedSource : TensorSource
         span = File.Span(Offset, _length);
         return true;
     }
+
+    public override bool CanCopyRanges => true;
+    public override void Prefetch() => File.Prefetch(Offset, _length);
+    public override void ReleasePages() => File.ReleaseMapped(Offset, _length);
 }

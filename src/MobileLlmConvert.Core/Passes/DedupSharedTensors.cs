@@ -105,16 +105,22 @@ public sealed class DedupSharedTensors(bool keepHeadSeparate = false) : IPass
         // Only tensors of equal type and shape can be equal; a tensor alone in its bucket is never read.
         var buckets = ir.Tensors.Where(t => t.Name != excluded)
             .GroupBy(t => (t.Type, Shape: Shapes.Format(t.Shape)))
-            .Where(b => b.Count() > 1);
+            .Where(b => b.Count() > 1).ToList();
         var byHash = new Dictionary<string, List<Tensor>>(StringComparer.Ordinal);
         var hashOrder = new List<string>();
         hashed = 0;
+        // Hashed on every core (each tensor streamed through a small buffer), used in table order.
+        var toHash = buckets.SelectMany(b => b).ToList();
+        var hashes = new byte[toHash.Count][];
+        IO.RowParallel.For(toHash.Count, IO.RowParallel.BlockBytes, (first, count) =>
+        {
+            for (int i = 0; i < count; i++) hashes[first + i] = TensorBytes.Hash(toHash[(int)first + i]);
+        });
         foreach (var bucket in buckets)
         {
             foreach (var t in bucket)
             {
-                hashed++;
-                string key = $"{t.Type}|{Shapes.Format(t.Shape)}|{Convert.ToHexString(TensorBytes.Hash(t))}";
+                string key = $"{t.Type}|{Shapes.Format(t.Shape)}|{Convert.ToHexString(hashes[hashed++])}";
                 if (!byHash.TryGetValue(key, out var list))
                 {
                     byHash[key] = list = [];

@@ -1,3 +1,4 @@
+using MobileLlmConvert.Core.IO;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Quant;
@@ -157,24 +158,75 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
     {
         long length = target.ByteSize(t.Shape) ?? throw new InvalidOperationException($"tensor {t.Name}: {target.Info().Name} does not fit {Shapes.Format(t.Shape)}");
         var rounding = Policy.Rounding;
-        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, rounding, dst)));
+        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, rounding, dst), t.Source));
     }
 
-    private static void Fill(Tensor t, ElementType target, QuantRounding rounding, Span<byte> dst)
+    /// <summary>
+    /// Converts every row of <paramref name="t"/> into <paramref name="dst"/>, in row blocks on every
+    /// core (<see cref="RowParallel"/>): each row's bytes depend on that row alone, so the result is
+    /// the same for any thread count. A source that reads ranges (a file slice) is read block by block
+    /// through small buffers; a computed one is materialized once.
+    /// </summary>
+    private static unsafe void Fill(Tensor t, ElementType target, QuantRounding rounding, Span<byte> dst)
     {
         int cols = t.Shape.Length == 0 ? 1 : t.Columns;
         long rows = cols == 0 ? 0 : t.ElementCount / cols;
         int srcRow = checked((int)t.Type.ByteSize([cols])!.Value);
         int dstRow = checked((int)target.ByteSize([cols])!.Value);
-        bool toQuant = target.Info().IsQuantized;
-        var src = t.Source.Read();
-        var row = new float[cols];
-        for (long r = 0; r < rows; r++)
+        byte[]? whole = t.Source.CanCopyRanges ? null : t.Source.ToArray();
+        var firstBad = new NonFinite(long.MaxValue, 0, 0);
+        var gate = new object();
+        fixed (byte* dstPointer = dst)
         {
-            var s = src.Slice(checked((int)(r * srcRow)), srcRow);
+            nint output = (nint)dstPointer;
+            RowParallel.For(rows, srcRow, (first, count) =>
+            {
+                int inBytes = checked(count * srcRow);
+                byte[]? rented = null;
+                try
+                {
+                    ReadOnlySpan<byte> input;
+                    if (whole is not null)
+                    {
+                        input = whole.AsSpan(checked((int)(first * srcRow)), inBytes);
+                    }
+                    else
+                    {
+                        rented = System.Buffers.ArrayPool<byte>.Shared.Rent(inBytes);
+                        t.Source.CopyRange(first * srcRow, rented.AsSpan(0, inBytes));
+                        input = rented.AsSpan(0, inBytes);
+                    }
+                    var d = new Span<byte>((byte*)output + first * dstRow, checked(count * dstRow));
+                    if (ConvertRows(t, target, rounding, input, d, cols, count, srcRow, dstRow, first) is { } bad)
+                    {
+                        lock (gate) if (bad.Row < firstBad.Row) firstBad = bad;
+                    }
+                }
+                finally
+                {
+                    if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+                }
+            });
+        }
+        // Refused as the serial loop would: at the first row (and column) holding a non-finite value.
+        if (firstBad.Row != long.MaxValue)
+            throw new InvalidDataException($"tensor {t.Name}: row {firstBad.Row} column {firstBad.Column} holds {firstBad.Value}; refusing to quantize a non-finite value to {target.Info().Name}");
+    }
+
+    private readonly record struct NonFinite(long Row, int Column, float Value);
+
+    /// <summary>Converts consecutive rows starting at row <paramref name="first"/>; stops at, and returns, the first non-finite value bound for a quantized type.</summary>
+    private static NonFinite? ConvertRows(Tensor t, ElementType target, QuantRounding rounding, ReadOnlySpan<byte> src, Span<byte> dst,
+        int cols, int count, int srcRow, int dstRow, long first)
+    {
+        bool toQuant = target.Info().IsQuantized;
+        var row = new float[cols];
+        for (int r = 0; r < count; r++)
+        {
+            var s = src.Slice(r * srcRow, srcRow);
             if (t.Type.Info().IsQuantized) QuantOps.Dequantize(t.Type, s, row);
             else FloatConvert.ToSingle(s, t.Type, row);
-            var d = dst.Slice(checked((int)(r * dstRow)), dstRow);
+            var d = dst.Slice(r * dstRow, dstRow);
             if (!toQuant)
             {
                 FloatConvert.FromSingle(row, target, d);
@@ -183,10 +235,11 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
             // A NaN or infinity would make its block's scale non-finite and every value in it garbage.
             for (int j = 0; j < cols; j++)
             {
-                if (!float.IsFinite(row[j]))
-                    throw new InvalidDataException($"tensor {t.Name}: row {r} column {j} holds {row[j]}; refusing to quantize a non-finite value to {target.Info().Name}");
+                if (!float.IsFinite(row[j])) return new NonFinite(first + r, j, row[j]);
             }
             QuantOps.Quantize(target, row, d, rounding);
         }
+        return null;
     }
 }
+

@@ -15,12 +15,33 @@ internal static class TensorBytes
     public static bool SameLayout(Tensor a, Tensor b) =>
         a.Type == b.Type && a.Shape.AsSpan().SequenceEqual(b.Shape) && a.ByteLength == b.ByteLength;
 
-    /// <summary>SHA-256 of a tensor's bytes from one read (zero-copy for mapped and in-memory sources).</summary>
+    /// <summary>Bytes read per step when a tensor is hashed through a buffer.</summary>
+    private const int HashChunkBytes = 1 << 20;
+
+    /// <summary>
+    /// SHA-256 of a tensor's bytes from one read: zero-copy for mapped and in-memory sources, through
+    /// one small buffer for file slices read with pread (no copy of the whole tensor), whole otherwise.
+    /// </summary>
     public static byte[] Hash(Tensor t)
     {
-        var hash = new byte[HashBytes];
-        SHA256.HashData(t.Source.Read(), hash);
-        return hash;
+        var source = t.Source;
+        if (!source.CanCopyRanges || source.TryGetSpan(out _)) return SHA256.HashData(source.Read());
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(HashChunkBytes);
+        try
+        {
+            for (long offset = 0; offset < source.Length; offset += HashChunkBytes)
+            {
+                var chunk = buffer.AsSpan(0, (int)Math.Min(HashChunkBytes, source.Length - offset));
+                source.CopyRange(offset, chunk);
+                hash.AppendData(chunk);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return hash.GetHashAndReset();
     }
 
     /// <summary>Offset of the first differing byte, or -1 when the spans are equal.</summary>

@@ -9,9 +9,22 @@ public struct SplitMix64(ulong seed)
 {
     private ulong _state = seed;
 
+    /// <summary>The state is a counter advanced by a constant per call (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014).</summary>
+    private const ulong Gamma = 0x9E3779B97F4A7C15UL;
+
+    /// <summary>
+    /// The generator <paramref name="calls"/> calls of <see cref="NextUInt64"/> after
+    /// <c>new SplitMix64(seed)</c>, in O(1): the state after k calls is seed + k * gamma. Lets any
+    /// tensor, or any row of one, be generated on its own thread with the bytes of one serial stream.
+    /// </summary>
+    public static SplitMix64 At(ulong seed, ulong calls) => new(unchecked(seed + calls * Gamma));
+
+    /// <summary>Number of <see cref="NextUInt64"/> calls one <see cref="NextGaussian"/> makes.</summary>
+    public const int CallsPerGaussian = 4;
+
     public ulong NextUInt64()
     {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
+        ulong z = _state += Gamma;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
         z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
         return z ^ (z >> 31);

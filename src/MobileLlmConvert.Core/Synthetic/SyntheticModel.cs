@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using MobileLlmConvert.Core.IO;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 
@@ -54,12 +55,15 @@ public static class SyntheticModel
     /// </summary>
     public static ModelIr Create(SyntheticSpec spec, ITensorNaming names)
     {
-        var rng = new SplitMix64(spec.Seed);
+        // One serial random stream over every value in creation order; each tensor starts where the
+        // previous one ended (SplitMix64.At), so tensors are generated lazily, in any order, on any
+        // number of threads, with the bytes of the serial stream.
+        var rng = new DrawCursor(spec.Seed);
         var dims = Config(spec);
         int h = spec.HiddenSize;
         var tensors = new List<Tensor>();
-        Tensor Matrix(string name, int rows, int cols, ref SplitMix64 r) => Make(name, [rows, cols], spec.DType, spec.InitStd, ref r, norm: false);
-        Tensor Norm(string name, ref SplitMix64 r) => Make(name, [h], spec.DType, 0.1f, ref r, norm: true);
+        Tensor Matrix(string name, int rows, int cols, ref DrawCursor r) => Make(name, [rows, cols], spec.DType, spec.InitStd, ref r, norm: false);
+        Tensor Norm(string name, ref DrawCursor r) => Make(name, [h], spec.DType, 0.1f, ref r, norm: true);
 
         string embedding = names.Name(TensorRole.TokenEmbedding);
         // The embedding is scaled up so hidden states have O(1) RMS before the first norm.
@@ -132,17 +136,47 @@ public static class SyntheticModel
         };
     }
 
-    private static Tensor Make(string name, long[] shape, ElementType type, float std, ref SplitMix64 rng, bool norm)
+    /// <summary>Where the next tensor starts in the one random stream of a model: a count of <see cref="SplitMix64.NextGaussian"/> draws.</summary>
+    private struct DrawCursor(ulong seed)
     {
-        int n = checked((int)Shapes.ElementCount(shape));
-        var values = new float[n];
-        for (int i = 0; i < n; i++)
+        public readonly ulong Seed = seed;
+        public ulong Draws;
+    }
+
+    /// <summary>
+    /// A tensor whose values are draws [rng.Draws, rng.Draws + count) of the model's stream,
+    /// generated (in row blocks on every core) each time it is read: a full-size model costs no
+    /// memory until written, and its bytes do not depend on the thread count.
+    /// </summary>
+    private static Tensor Make(string name, long[] shape, ElementType type, float std, ref DrawCursor rng, bool norm)
+    {
+        long n = Shapes.ElementCount(shape);
+        int cols = checked((int)shape[^1]);
+        long rows = n / cols;
+        int valueBytes = type.Info().BlockBytes;
+        ulong seed = rng.Seed, first = rng.Draws;
+        rng.Draws += (ulong)n;
+        var source = new ComputedSource(checked(n * valueBytes), dst => Generate(dst, rows, cols, valueBytes, type, std, norm, seed, first));
+        return new Tensor(name, shape, type, source);
+    }
+
+    private static unsafe void Generate(Span<byte> dst, long rows, int cols, int valueBytes, ElementType type, float std, bool norm, ulong seed, ulong first)
+    {
+        fixed (byte* p = dst)
         {
-            // Norm weights sit around 1 as trained RMSNorm weights do; matrices are centred on 0.
-            values[i] = norm ? 1f + std * rng.NextGaussian() : std * rng.NextGaussian();
+            nint output = (nint)p;
+            RowParallel.For(rows, (long)cols * valueBytes, (row, count) =>
+            {
+                var values = new float[checked(count * cols)];
+                var r = SplitMix64.At(seed, checked((first + (ulong)row * (ulong)cols) * SplitMix64.CallsPerGaussian));
+                for (int i = 0; i < values.Length; i++)
+                {
+                    // Norm weights sit around 1 as trained RMSNorm weights do; matrices are centred on 0.
+                    values[i] = norm ? 1f + std * r.NextGaussian() : std * r.NextGaussian();
+                }
+                var d = new Span<byte>((byte*)output + row * cols * valueBytes, values.Length * valueBytes);
+                FloatConvert.FromSingle(values, type, d);
+            });
         }
-        var bytes = new byte[checked(n * type.Info().BlockBytes)];
-        FloatConvert.FromSingle(values, type, bytes);
-        return new Tensor(name, shape, type, new MemorySource(bytes));
     }
 }

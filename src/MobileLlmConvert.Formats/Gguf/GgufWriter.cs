@@ -57,68 +57,91 @@ public static class GgufWriter
 
         long total = plan.Tensors.Sum(t => t.ByteSize);
         long done = 0;
-        // One buffer sized to the largest tensor: peak memory is one tensor, whatever the model size,
-        // plus the shared tensors between their first and last use (below).
-        var buffer = GC.AllocateUninitializedArray<byte>(checked((int)plan.Tensors.Max(t => t.ByteSize)));
         // A shared tensor is written once per executed step (llama.cpp cannot alias tensors). Its
-        // source may be a computation (quantization), so it is encoded once and its bytes reused
-        // until its last use, not recomputed for every step.
+        // source may be a computation (quantization), so it is encoded once and its bytes kept until
+        // its last use, not recomputed for every step: the pipeline computes first uses only.
         var lastUse = new Dictionary<(string, int, uint), int>();
         for (int i = 0; i < plan.Tensors.Count; i++) lastUse[EncodingKey(plan.Tensors[i])] = i;
+        var firstUse = new HashSet<(string, int, uint)>();
+        var sources = plan.Tensors.Select(t => firstUse.Add(EncodingKey(t)) ? Encoded(t) : null).ToList();
         var shared = new Dictionary<(string, int, uint), byte[]>();
-        for (int i = 0; i < plan.Tensors.Count; i++)
+        // Tensors are computed on every core, one tensor ahead of this thread's writes (TensorPipeline):
+        // peak memory is two tensors plus the shared ones between their first and last use.
+        TensorPipeline.Run(sources, (i, produced) =>
         {
             var t = plan.Tensors[i];
             var key = EncodingKey(t);
-            ReadOnlySpan<byte> bytes;
-            if (shared.TryGetValue(key, out var cached))
-            {
-                bytes = cached;
-            }
-            else
-            {
-                var span = buffer.AsSpan(0, checked((int)t.ByteSize));
-                Encode(t, span);
-                if (lastUse[key] != i) shared[key] = span.ToArray();
-                bytes = span;
-            }
+            var bytes = sources[i] is null ? shared[key] : produced;
+            if (sources[i] is not null && lastUse[key] != i) shared[key] = produced.ToArray();
             encoder.Raw(bytes);
             encoder.Pad(GgufConstants.DefaultAlignment);
             if (lastUse[key] == i) shared.Remove(key);
             done += t.ByteSize;
             options.Progress?.Report(new ConversionProgress("write", done, total, t.GgufName));
-        }
+        });
         output.Flush();
+    }
+
+    /// <summary>The bytes GGUF stores for <paramref name="t"/>, computed when the pipeline asks.</summary>
+    private static TensorSource Encoded(PlannedTensor t)
+    {
+        // Stored as is: the source's own bytes (a computed source fills them on every core).
+        if (t.Source.Type == t.OutType.IrType && t.PermuteHeads == 0) return t.Source.Source;
+        return new ComputedSource(t.ByteSize, dst => Encode(t, dst), t.Source.Source);
     }
 
     /// <summary>What decides a tensor's encoded bytes: its IR tensor, the RoPE permutation and the output type.</summary>
     private static (string, int, uint) EncodingKey(PlannedTensor t) => (t.Source.Name, t.PermuteHeads, t.OutType.Id);
 
     /// <summary>Converts (float types), permutes (Q and K) and copies one tensor's bytes into <paramref name="dst"/>.</summary>
-    private static void Encode(PlannedTensor t, Span<byte> dst)
+    private static unsafe void Encode(PlannedTensor t, Span<byte> dst)
     {
-        var src = t.Source.Source.Read();
+        var source = t.Source.Source;
         int rows = t.Source.Rows;
         int cols = t.Source.Columns;
-        int srcRowBytes = src.Length / rows;
+        int srcRowBytes = checked((int)(source.Length / rows));
         int dstRowBytes = dst.Length / rows;
         bool convert = t.Source.Type != t.OutType.IrType;
-        var scratch = convert ? new float[cols] : null;
         int hd = t.PermuteHeads > 0 ? rows / t.PermuteHeads : 0;
-        for (int r = 0; r < rows; r++)
+        // Permuted rows (Q and K, a few MB) are scattered over the source, and a computed source
+        // cannot read ranges: those are read whole; the rest block by block through small buffers.
+        byte[]? whole = hd > 0 || !source.CanCopyRanges ? source.ToArray() : null;
+        fixed (byte* dstPointer = dst)
         {
-            int from = hd > 0 ? RopePermutation.HfRowOf(r, hd) : r;
-            var srcRow = src.Slice(from * srcRowBytes, srcRowBytes);
-            var dstRow = dst.Slice(r * dstRowBytes, dstRowBytes);
-            if (scratch is null)
+            nint output = (nint)dstPointer;
+            RowParallel.For(rows, srcRowBytes, (first, count) =>
             {
-                srcRow.CopyTo(dstRow);
-            }
-            else
-            {
-                FloatConvert.ToSingle(srcRow, t.Source.Type, scratch);
-                FloatConvert.FromSingle(scratch, t.OutType.IrType!.Value, dstRow);
-            }
+                var scratch = convert ? new float[cols] : null;
+                byte[]? block = null;
+                try
+                {
+                    if (whole is null)
+                    {
+                        block = System.Buffers.ArrayPool<byte>.Shared.Rent(checked(count * srcRowBytes));
+                        source.CopyRange(first * srcRowBytes, block.AsSpan(0, count * srcRowBytes));
+                    }
+                    for (int k = 0; k < count; k++)
+                    {
+                        int r = checked((int)first + k);
+                        int from = hd > 0 ? RopePermutation.HfRowOf(r, hd) : r;
+                        var srcRow = whole is not null ? whole.AsSpan(from * srcRowBytes, srcRowBytes) : block.AsSpan(k * srcRowBytes, srcRowBytes);
+                        var dstRow = new Span<byte>((byte*)output + (long)r * dstRowBytes, dstRowBytes);
+                        if (scratch is null)
+                        {
+                            srcRow.CopyTo(dstRow);
+                        }
+                        else
+                        {
+                            FloatConvert.ToSingle(srcRow, t.Source.Type, scratch);
+                            FloatConvert.FromSingle(scratch, t.OutType.IrType!.Value, dstRow);
+                        }
+                    }
+                }
+                finally
+                {
+                    if (block is not null) System.Buffers.ArrayPool<byte>.Shared.Return(block);
+                }
+            });
         }
     }
 }

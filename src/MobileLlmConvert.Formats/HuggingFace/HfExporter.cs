@@ -62,7 +62,7 @@ public static class HfExporter
 
     private static void WriteSafetensors(string path, IReadOnlyList<Tensor> tensors)
     {
-        using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+        using var stream = new WriteBackFileStream(path);
         SafetensorsWriter.Write(stream, tensors, SafetensorsWriter.PyTorchMetadata);
         stream.Flush(flushToDisk: true);
     }

@@ -44,7 +44,7 @@ public static class MobileBundle
         AtomicFile.WriteDirectory(bundleDir, temp =>
         {
             string modelPath = Path.Combine(temp, ModelFileName);
-            using (var stream = new FileStream(modelPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 20))
+            using (var stream = new WriteBackFileStream(modelPath))
             {
                 MobileWriter.Write(ir, stream, new MobileWriteOptions
                 {

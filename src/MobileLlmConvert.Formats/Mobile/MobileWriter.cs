@@ -29,7 +29,7 @@ public sealed record MobileWriteResult(long FileBytes, int Sections, int Compres
 /// <summary>
 /// Writes a <see cref="ModelIr"/> as a mobile model file (formats/mobile/SPEC.md) in one pass:
 /// tensor by tensor from each <see cref="TensorSource"/> (a computed source is materialized once,
-/// into one reusable buffer), then the protobuf header, then the fixed header at offset 0. Output
+/// into one of two reused buffers, <see cref="TensorPipeline"/>), then the protobuf header, then the fixed header at offset 0. Output
 /// bytes depend only on the IR and the options.
 /// </summary>
 public static class MobileWriter
@@ -62,25 +62,16 @@ public static class MobileWriter
             storedBytes += (long)s.StoredLength;
         }
 
-        byte[] buffer = [];
         long total = ir.StoredBytes, done = 0;
-        foreach (var t in ir.Tensors)
+        // Tensors are computed on every core one tensor ahead of this thread, which compresses,
+        // hashes and writes the previous one (TensorPipeline): the same bytes as one at a time.
+        TensorPipeline.Run(ir.Tensors.Select(t => t.Source).ToList(), (i, bytes) =>
         {
+            var t = ir.Tensors[i];
             var info = t.Type.Info();
             // Quantized blocks are near-incompressible and must stay mappable: never even tried.
             var level = compress && !info.IsQuantized ? TensorLevel : (LZ4Level?)null;
-            Section section;
-            if (t.Source.TryGetSpan(out var span))
-            {
-                section = writer.WriteSection(span, level);
-            }
-            else
-            {
-                int length = checked((int)t.ByteLength);
-                if (buffer.Length < length) buffer = GC.AllocateUninitializedArray<byte>(length);
-                t.Source.CopyTo(buffer.AsSpan(0, length));
-                section = writer.WriteSection(buffer.AsSpan(0, length), level);
-            }
+            var section = writer.WriteSection(bytes, level);
             Count(section);
             var entry = new TensorEntry
             {
@@ -94,7 +85,7 @@ public static class MobileWriter
             header.Tensors.Add(entry);
             done += t.ByteLength;
             options.Progress?.Report(new ConversionProgress("write", done, total, t.Name));
-        }
+        });
 
         if (ir.Tokenizer is { } tok)
         {

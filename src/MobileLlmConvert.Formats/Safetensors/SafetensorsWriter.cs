@@ -26,28 +26,9 @@ public static class SafetensorsWriter
     public static void Write(Stream stream, IReadOnlyList<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         stream.Write(BuildHeader(tensors, metadata ?? PyTorchMetadata));
-        long largest = tensors.Count == 0 ? 0 : tensors.Max(t => t.ByteLength);
-        byte[]? scratch = null;
-        try
-        {
-            foreach (var t in tensors)
-            {
-                if (t.Source.TryGetSpan(out var span))
-                {
-                    stream.Write(span);
-                    continue;
-                }
-                // Computed sources (dtype conversions, permutations) fill one reused buffer.
-                scratch ??= ArrayPool<byte>.Shared.Rent(checked((int)largest));
-                var dest = scratch.AsSpan(0, checked((int)t.ByteLength));
-                t.Source.CopyTo(dest);
-                stream.Write(dest);
-            }
-        }
-        finally
-        {
-            if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch);
-        }
+        // Computed sources (dtype conversions, synthetic weights) are filled on every core one tensor
+        // ahead of this thread's writes (TensorPipeline), into two reused buffers.
+        TensorPipeline.Run(tensors.Select(t => t.Source).ToList(), (_, bytes) => stream.Write(bytes));
     }
 
     /// <summary>The 8-byte length prefix and the padded JSON header for these tensors.</summary>

@@ -1,0 +1,85 @@
+using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Numerics;
+using MobileLlmConvert.Core.Synthetic;
+using MobileLlmConvert.Formats;
+
+namespace MobileLlmConvert.Tests.Conversion;
+
+/// <summary>Synthetic models: lazily generated on every core, with the bytes of one serial random stream.</summary>
+public class SynthTests
+{
+    /// <summary>
+    /// The generator as it was written before it went parallel: one SplitMix64 stream drawn value by
+    /// value through every tensor in creation order. Committed fixtures were made this way.
+    /// </summary>
+    private static Dictionary<string, byte[]> SerialReference(SyntheticSpec spec, ModelIr ir)
+    {
+        var rng = new SplitMix64(spec.Seed);
+        var norms = new HashSet<string>(ir.Steps.SelectMany(s => new[] { s.AttnNorm, s.FfnNorm }).Append(ir.FinalNorm));
+        var result = new Dictionary<string, byte[]>();
+        foreach (var t in ir.Tensors)
+        {
+            bool norm = norms.Contains(t.Name);
+            float std = norm ? 0.1f : t.Name == ir.Embedding ? 1.0f : spec.InitStd;
+            var values = new float[t.ElementCount];
+            for (int i = 0; i < values.Length; i++) values[i] = norm ? 1f + std * rng.NextGaussian() : std * rng.NextGaussian();
+            var bytes = new byte[values.Length * spec.DType.Info().BlockBytes];
+            FloatConvert.FromSingle(values, spec.DType, bytes);
+            result[t.Name] = bytes;
+        }
+        return result;
+    }
+
+    [Theory]
+    [InlineData(ModelFamily.MobileLLM, true, false, ElementType.BF16)]
+    [InlineData(ModelFamily.MobiLlama, false, false, ElementType.F32)]
+    [InlineData(ModelFamily.Llama, false, true, ElementType.F16)]
+    public void ParallelLazyGenerationGivesTheSerialStreamsBytes(ModelFamily family, bool tied, bool layerSharing, ElementType dtype)
+    {
+        // The embedding (8192 x 96 values) spans several row blocks, so rows are made on several threads.
+        var spec = new SyntheticSpec
+        {
+            Family = family, Tied = tied, LayerSharing = layerSharing && family == ModelFamily.MobileLLM, DType = dtype,
+            VocabSize = 8192, HiddenSize = 96, IntermediateSize = 160, NumHeads = 4, NumKvHeads = family == ModelFamily.MobiLlama ? 4 : 2,
+            StoredLayers = 3, Seed = 77,
+        };
+        var ir = SyntheticModel.Create(spec, TensorNames.HuggingFace);
+        var expected = SerialReference(spec, ir);
+        foreach (var t in ir.Tensors)
+        {
+            Assert.True(expected[t.Name].AsSpan().SequenceEqual(t.Source.ToArray()), t.Name);
+            Assert.True(expected[t.Name].AsSpan().SequenceEqual(t.Source.ToArray()), $"{t.Name}, read again");
+        }
+    }
+
+    [Theory]
+    [InlineData("mobilellm-125m", 124_635_456L, "MobileLLMForCausalLM", true)]
+    [InlineData("mobilellm-350m", 345_355_200L, "MobileLLMForCausalLM", true)]
+    [InlineData("mobilellm-600m", 603_188_352L, "MobileLLMForCausalLM", true)]
+    [InlineData("mobilellm-1b", 1_005_461_760L, "MobileLLMForCausalLM", true)]
+    [InlineData("mobilellm-1.5b", 1_511_188_800L, "LlamaForCausalLM", false)]
+    public void MobileLlmPresetsHaveThePublishedParameterCounts(string name, long withoutHead, string architecture, bool tied)
+    {
+        var ir = SyntheticPresets.Find(name)!.Create(TensorNames.HuggingFace);
+        long head = tied ? 0 : ir[ir.Output].ElementCount;
+        Assert.Equal(withoutHead, ir.StoredParameters - head);
+        Assert.Equal(architecture, ir.Config.Architecture);
+        Assert.Equal(tied, ir.IsTied);
+        Assert.Equal(64, ir.Config.HeadDim);
+    }
+
+    [Theory]
+    [InlineData("mobillama-0.5b", 2048, 22, true)]
+    [InlineData("mobillama-0.8b", 2560, 22, true)]
+    [InlineData("mobillama-1b", 2048, 22, false)]
+    public void MobiLlamaPresetsShareTheFfnExceptThe1B(string name, int hidden, int layers, bool sharedFfn)
+    {
+        var ir = SyntheticPresets.Find(name)!.Create(TensorNames.HuggingFace);
+        Assert.Equal(ModelFamily.MobiLlama, ir.Config.Family);
+        Assert.Equal("MobiLlamaForCausalLM", ir.Config.Architecture);
+        Assert.Equal(hidden, ir.Config.HiddenSize);
+        Assert.Equal(layers, ir.Steps.Count);
+        Assert.Equal(ir.Config.NumHeads, ir.Config.NumKvHeads);
+        Assert.Equal(sharedFfn ? 1 : layers, ir.Steps.Select(s => s.Gate).Distinct().Count());
+    }
+}
