@@ -24,11 +24,20 @@ public static class QuantOps
 {
     static QuantOps() => QuantBlocks.AssertSizes();
 
-    /// <summary>True when the SIMD kernels run (AVX2 + FMA); false means the scalar reference runs.</summary>
-    public static bool IsAccelerated => Avx2.IsSupported && Fma.IsSupported;
+    /// <summary>True when the SIMD kernels run (<see cref="QuantIsa.Current"/> is AVX2 or above); false means the scalar reference runs.</summary>
+    public static bool IsAccelerated => QuantIsa.Current >= QuantIsaLevel.Avx2;
 
-    /// <summary>Which integer dot instruction the fast path uses on this machine, for bench output.</summary>
-    public static string FastPathInstructions => !IsAccelerated ? "scalar" : AvxVnni.IsSupported ? "avx-vnni" : "avx2";
+    /// <summary>Which integer dot instructions the fast path uses on this thread, for bench output.</summary>
+    public static string FastPathInstructions => QuantIsa.Current switch
+    {
+        QuantIsaLevel.Scalar => "scalar",
+        QuantIsaLevel.Avx512 when QuantKernelsAvx512.IsSupported => AvxVnni.IsSupported ? "avx512bw+avx-vnni" : "avx512bw+avx2",
+        _ => AvxVnni.IsSupported ? "avx-vnni" : "avx2",
+    };
+
+    /// <summary>Whether the 512-bit row kernel takes this row (decode: <see cref="DotFast"/>, <see cref="DotFastRows"/>).</summary>
+    private static bool Avx512Rows(ElementTypeInfo info, int blocks) =>
+        QuantIsa.Current == QuantIsaLevel.Avx512 && QuantKernelsAvx512.IsSupported && QuantKernelsAvx512.Supports(info, blocks);
 
     /// <summary>
     /// Quantizes whole blocks with ggml's reference rounding (conversion time, not a hot path: it is the
@@ -119,6 +128,12 @@ public static class QuantOps
         fixed (byte* w = row)
         fixed (byte* a = xq)
         {
+            if (Avx512Rows(info, layout.Blocks))
+            {
+                float y;
+                QuantKernelsAvx512.DotFastRows(info, w, 0, 1, a, layout.Blocks, &y);
+                return y;
+            }
             return QuantKernelsAvx2.DotFast(info, w, a, layout.Blocks);
         }
     }
@@ -142,6 +157,11 @@ public static class QuantOps
         fixed (byte* a = xq)
         fixed (float* yp = y)
         {
+            if (Avx512Rows(info, layout.Blocks))
+            {
+                QuantKernelsAvx512.DotFastRows(info, w, rowBytes, y.Length, a, layout.Blocks, yp);
+                return;
+            }
             for (int r = 0; r < y.Length; r++) yp[r] = QuantKernelsAvx2.DotFast(info, w + (long)r * rowBytes, a, layout.Blocks);
         }
     }
