@@ -1,17 +1,24 @@
 // Kernel microbenchmark: GB/s of weights through the decode kernels (one activation row times a
 // matrix) per type and instruction-set level, levels interleaved round by round in one process so a
-// machine shared with other jobs slows them alike; prints medians and the ratio to AVX2.
+// machine shared with other jobs slows them alike; prints medians and the ratio to AVX2. Time is the
+// thread's CPU time (clock_gettime CLOCK_THREAD_CPUTIME_ID), not wall time: on a machine where many
+// jobs share the cores, wall time mostly measures the run queue.
 //   bench/kernels.sh [--rounds N] [--types q4_0,q8_0,...] [--rows-large N]
-using System.Diagnostics;
+//   bench/kernels.sh --model FILE [--rounds N] [--prompt-tokens P] [--gen-tokens G]
+// The second form runs the executor's benchmark (Benchmark.Run, one thread, inline on this thread so
+// the forced level applies) per level and reports prefill and decode tokens per second of process CPU
+// time (the benchmark's processor times) beside wall-clock tokens/s.
+using System.Runtime.InteropServices;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Quant;
 using MobileLlmConvert.Core.Synthetic;
 using MobileLlmConvert.Runtime;
 
-int rounds = 7, largeRows = 65536;
+int rounds = 9, largeRows = 65536, promptTokens = 128, genTokens = 64;
+string? model = null;
 const int Cols = 1536, SmallRows = 576; // MobileLLM-125M's ffn_down: 576 x 1536
-string[] types = ["q8_0", "q4_0", "q4_1", "q8_g64", "q4_g64", "q4_g128", "q5_0", "q5_1", "q4_k", "q6_k", "f16"];
+string[] types = ["q8_0", "q4_0", "q4_1", "q8_g64", "q4_g64", "q4_g128", "q4_1_g64", "q4_1_g128", "q5_0", "q5_1", "q4_k", "q6_k", "f16"];
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -19,10 +26,38 @@ for (int i = 0; i < args.Length; i++)
         case "--rounds": rounds = int.Parse(args[++i]); break;
         case "--types": types = args[++i].Split(','); break;
         case "--rows-large": largeRows = int.Parse(args[++i]); break;
+        case "--model": model = args[++i]; break;
+        case "--prompt-tokens": promptTokens = int.Parse(args[++i]); break;
+        case "--gen-tokens": genTokens = int.Parse(args[++i]); break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
 var levels = Enum.GetValues<QuantIsaLevel>().Where(l => l >= QuantIsaLevel.Avx2 && l <= QuantIsa.Process).ToArray();
+if (model is not null)
+{
+    // Scalar too: for an f16 model it is the tile path the f16 kernels replaced.
+    var all = Enum.GetValues<QuantIsaLevel>().Where(l => l <= QuantIsa.Process).ToArray();
+    using var ir = MobileLlmConvert.Models.Open(model);
+    var prefill = all.Select(_ => new List<(double Cpu, double Wall)>()).ToArray();
+    var decode = all.Select(_ => new List<(double Cpu, double Wall)>()).ToArray();
+    var opts = new BenchOptions { Threads = 1, PromptTokens = promptTokens, GenTokens = genTokens };
+    for (int round = 0; round < rounds; round++)
+    {
+        for (int i = 0; i < all.Length; i++)
+        {
+            using var _ = QuantIsa.Force(all[i]);
+            var r = Benchmark.Run(ir, opts);
+            prefill[i].Add((r.PromptTokens / r.PrefillProcessorTime.TotalSeconds, r.PrefillTokensPerSecond));
+            decode[i].Add((r.GenTokens / r.DecodeProcessorTime.TotalSeconds, r.DecodeTokensPerSecond));
+        }
+    }
+    static double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return s[s.Count / 2]; }
+    Console.WriteLine($"# {model}: 1 thread, P={promptTokens}, G={genTokens}, {rounds} rounds interleaved; median tokens per CPU-second (wall tokens/s)");
+    Console.WriteLine($"{"level",-8} {"prefill",16} {"decode",16}");
+    for (int i = 0; i < all.Length; i++)
+        Console.WriteLine($"{QuantIsa.Name(all[i]),-8} {Median(prefill[i].Select(p => p.Cpu)),8:F1} ({Median(prefill[i].Select(p => p.Wall)),5:F1}) {Median(decode[i].Select(p => p.Cpu)),8:F1} ({Median(decode[i].Select(p => p.Wall)),5:F1})");
+    return 0;
+}
 Console.WriteLine($"# cpu level {QuantIsa.Name(QuantIsa.Process)}, {rounds} rounds, median GB/s of weight bytes, {Cols} columns");
 Console.WriteLine($"{"type",-8} {"rows",6} {"MiB",6} {"kernel",-10} {"GB/s",7} {"vs avx2",8}");
 foreach (var name in types)
@@ -98,11 +133,11 @@ unsafe void Measure(ElementType type, int rows)
     {
         for (int i = 0; i < kernels.Count; i++)
         {
-            // Repeat to at least 20 ms so the timer's resolution does not matter.
+            // Repeat to at least 30 ms of CPU time.
             int reps = 0;
-            var sw = Stopwatch.StartNew();
-            do { kernels[i].Run(); reps++; } while (sw.Elapsed.TotalMilliseconds < 20);
-            times[i].Add(sw.Elapsed.TotalSeconds / reps);
+            double start = ThreadCpuSeconds(), elapsed;
+            do { kernels[i].Run(); reps++; } while ((elapsed = ThreadCpuSeconds() - start) < 0.03);
+            times[i].Add(elapsed / reps);
         }
     }
     double avx2 = 0;
@@ -114,4 +149,24 @@ unsafe void Measure(ElementType type, int rows)
         string ratio = avx2 > 0 ? $"{gbs / avx2,8:F2}" : "";
         Console.WriteLine($"{type.Info().Name,-8} {rows,6} {w.Length / 1048576.0,6:F1} {kernels[i].Name,-10} {gbs,7:F2} {ratio}");
     }
+}
+
+static double ThreadCpuSeconds()
+{
+    const int ClockThreadCpuTimeId = 3; // Linux <time.h>
+    if (Native.clock_gettime(ClockThreadCpuTimeId, out var ts) != 0) throw new InvalidOperationException("clock_gettime failed");
+    return ts.Seconds + ts.Nanoseconds * 1e-9;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+struct TimeSpec
+{
+    public long Seconds;
+    public long Nanoseconds;
+}
+
+static class Native
+{
+    [DllImport("libc", SetLastError = true)]
+    public static extern int clock_gettime(int clock, out TimeSpec time);
 }

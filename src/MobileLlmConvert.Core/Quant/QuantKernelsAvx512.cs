@@ -6,17 +6,16 @@ using MobileLlmConvert.Core.Ir;
 namespace MobileLlmConvert.Core.Quant;
 
 /// <summary>
-/// AVX-512 (F + BW) fast-path row kernel behind <see cref="QuantOps"/> for the int8 / int4 families at
-/// every group size: the decode matmul, one activation row against many weight rows. Callers have
-/// checked spans and <see cref="QuantIsa.Current"/>.
+/// AVX-512 (F + BW) fast-path row kernel behind <see cref="QuantOps"/> for the int4 families at groups
+/// 64 and 128 (<see cref="Supports"/>): the decode matmul, one activation row against many weight rows.
+/// Callers have checked spans and <see cref="QuantIsa.Current"/>.
 /// <para>
 /// Work is cut in 64-value chunks, one 512-bit register of unsigned weight bytes times 64 activation
 /// bytes (vpmaddubsw, then vpmaddwd against ones: .NET 10 exposes no 512-bit vpdpbusd for u8 × s8,
-/// only AVX-VNNI's 256-bit form, see System.Runtime.Intrinsics.X86.AvxVnni). At g = 32 a chunk is two
-/// blocks, so the per-block work that dominates the AVX2 kernel (scale lookup, multiply, broadcast,
-/// offset) is taken out of the chunk loop: each row's block scales are read once into a vector of
-/// sixteen, multiplied by the sixteen activation scales, and spread to the chunk's lanes with one
-/// vpermps. The −8·Σa offset of int4 symmetric blocks and the m·dx·Σa term of the asymmetric kind are
+/// only AVX-VNNI's 256-bit form, see System.Runtime.Intrinsics.X86.AvxVnni). The per-block work of the
+/// AVX2 kernel (scale lookup, multiply, broadcast, offset) is taken out of the chunk loop: each row's
+/// block scales are read once into a vector of sixteen, multiplied by the sixteen activation scales,
+/// and spread to the chunk's lanes with one vpermps. The −8·Σa offset of int4 symmetric blocks and the m·dx·Σa term of the asymmetric kind are
 /// one 16-wide multiply-add per sixteen blocks against coefficients computed once per call.
 /// </para>
 /// <para>
@@ -38,9 +37,13 @@ internal static unsafe class QuantKernelsAvx512
     /// <summary>The CPU features these kernels use.</summary>
     public static bool IsSupported => Avx512F.IsSupported && Avx512BW.IsSupported;
 
-    /// <summary>Whether a row of <paramref name="blocks"/> blocks of this type runs here.</summary>
+    /// <summary>
+    /// Whether a row of <paramref name="blocks"/> blocks of this type runs here: the int4 kinds at groups
+    /// 64 and 128, where it measured at least as fast as the AVX2 kernel (bench/kernels.sh; docs/quantization.md).
+    /// At g = 32 and for int8 it measured 0.6-0.97x of AVX-VNNI's 256-bit vpdpbusd, so those stay on AVX2.
+    /// </summary>
     public static bool Supports(ElementTypeInfo info, int blocks) =>
-        blocks <= MaxBlocks && info.Kind is QuantKind.Int8Symmetric or QuantKind.Int4Symmetric or QuantKind.Int4Asymmetric;
+        blocks <= MaxBlocks && info.BlockValues >= 64 && info.Kind is QuantKind.Int4Symmetric or QuantKind.Int4Asymmetric;
 
     /// <summary>y[r] = Σ over the row's blocks, for <paramref name="rows"/> rows <paramref name="rowBytes"/> apart.</summary>
     [SkipLocalsInit]
@@ -54,7 +57,7 @@ internal static unsafe class QuantKernelsAvx512
         float* ms = stackalloc float[padded];
         float* scales = (float*)(xq + layout.ScalesOffset);
         int* sums = (int*)(xq + layout.SumsOffset);
-        // The offset term's coefficient per block: 8·dx·Σa (int4 symmetric), dx·Σa (the min's), none for int8.
+        // The offset term's coefficient per block: 8·dx·Σa (int4 symmetric) or dx·Σa (the min's).
         float offset = info.Kind == QuantKind.Int4Symmetric ? 8f : 1f;
         for (int b = 0; b < padded; b++)
         {
@@ -65,9 +68,6 @@ internal static unsafe class QuantKernelsAvx512
         }
         switch (info.Kind)
         {
-            case QuantKind.Int8Symmetric:
-                for (int r = 0; r < rows; r++) y[r] = Row<Int8Chunks>(info, w + r * rowBytes, xq, blocks, padded, dx, coef, ds, ms);
-                break;
             case QuantKind.Int4Symmetric:
                 for (int r = 0; r < rows; r++) y[r] = Row<Int4SymChunks>(info, w + r * rowBytes, xq, blocks, padded, dx, coef, ds, ms);
                 break;
@@ -86,7 +86,7 @@ internal static unsafe class QuantKernelsAvx512
     {
         float* ht = QuantOps.HalfTable;
         int g = info.BlockValues, bb = info.BlockBytes;
-        int shift = g == 32 ? 5 : g == 64 ? 6 : 7;
+        int shift = g == 64 ? 6 : 7;
         sbyte* a = (sbyte*)xq;
         // The row's block scales d_b (and mins m_b), f16 -> f32 through the same table as every kernel; zero past the row.
         for (int b = 0; b < blocks; b++) ds[b] = QuantOps.Half(ht, w + b * bb);
@@ -112,8 +112,8 @@ internal static unsafe class QuantKernelsAvx512
             // Two chunks per iteration into two accumulators: the FMA's latency would otherwise bind the loop.
             for (; c + 128 <= values; c += 128)
             {
-                var i0 = TChunks.Chunk(wb, bb, g, c, ab + c, false);
-                var i1 = TChunks.Chunk(wb, bb, g, c + 64, ab + c + 64, false);
+                var i0 = TChunks.Chunk(wb, bb, g, c, ab + c);
+                var i1 = TChunks.Chunk(wb, bb, g, c + 64, ab + c + 64);
                 acc0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), Avx512F.PermuteVar16x32(s16, Vector512.ShiftRightLogical(pos, shift)), acc0);
                 pos = Avx512F.Add(pos, Vector512.Create(64));
                 acc1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i1), Avx512F.PermuteVar16x32(s16, Vector512.ShiftRightLogical(pos, shift)), acc1);
@@ -121,8 +121,7 @@ internal static unsafe class QuantKernelsAvx512
             }
             for (; c < values; c += 64)
             {
-                // The last chunk of an odd number of 32-value blocks holds one block: its upper half is zero.
-                var i0 = TChunks.Chunk(wb, bb, g, c, ab + c, c + 64 > values);
+                var i0 = TChunks.Chunk(wb, bb, g, c, ab + c);
                 acc0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i0), Avx512F.PermuteVar16x32(s16, Vector512.ShiftRightLogical(pos, shift)), acc0);
                 pos = Avx512F.Add(pos, Vector512.Create(64));
             }
@@ -139,19 +138,9 @@ internal static unsafe class QuantKernelsAvx512
         static abstract int Offset { get; }
         static abstract bool HasMin { get; }
 
-        /// <summary>
-        /// Σ q·a for values c .. c + 63 of the sixteen-block group at <paramref name="w"/> (c a multiple
-        /// of 64; lane l holds values c + 4l .. c + 4l + 3). With <paramref name="half"/> only values
-        /// c .. c + 31 exist (one 32-value block): the upper activations are taken as zero and no byte
-        /// past that block is read.
-        /// </summary>
-        static abstract Vector512<int> Chunk(byte* w, int bb, int g, int c, sbyte* a, bool half);
+        /// <summary>Σ q·a for values c .. c + 63 of the block group at <paramref name="w"/> (c a multiple of 64; lane l holds values c + 4l .. c + 4l + 3).</summary>
+        static abstract Vector512<int> Chunk(byte* w, int bb, int g, int c, sbyte* a);
     }
-
-    /// <summary>Activations of a chunk: 64 bytes, or 32 and zeros.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<sbyte> Activations(sbyte* a, bool half) =>
-        half ? Vector512.Create(Vector256.Load(a), Vector256<sbyte>.Zero) : Vector512.Load(a);
 
     /// <summary>Σ u·s in groups of four lanes (no saturation: u ≤ 128 and |s| ≤ 127 keep pairs under 32767).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -164,8 +153,8 @@ internal static unsafe class QuantKernelsAvx512
         public static bool HasMin => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<int> Chunk(byte* w, int bb, int g, int c, sbyte* a, bool half) =>
-            DotU8S8(Nibbles(w, bb, g, c, 2, half), Activations(a, half));
+        public static Vector512<int> Chunk(byte* w, int bb, int g, int c, sbyte* a) =>
+            DotU8S8(Nibbles(w, bb, g, c, 2), Vector512.Load(a));
     }
 
     private struct Int4AsymChunks : IChunks
@@ -174,29 +163,19 @@ internal static unsafe class QuantKernelsAvx512
         public static bool HasMin => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<int> Chunk(byte* w, int bb, int g, int c, sbyte* a, bool half) =>
-            DotU8S8(Nibbles(w, bb, g, c, 4, half), Activations(a, half));
+        public static Vector512<int> Chunk(byte* w, int bb, int g, int c, sbyte* a) =>
+            DotU8S8(Nibbles(w, bb, g, c, 4), Vector512.Load(a));
     }
 
     /// <summary>
     /// The unpacked nibbles of values c .. c + 63, quants starting <paramref name="qsOffset"/> bytes into
-    /// each block. g = 32: the 16 quant bytes of two blocks, each in two 128-bit lanes, one lane's
-    /// copy shifted right by 4 (vpsrlvq) so lanes read lo(b), hi(b), lo(b + 1), hi(b + 1).
-    /// g = 64: the block's 32 bytes twice, the upper copy shifted. g = 128: the block's 64 bytes, shifted
-    /// for its upper 64 values.
+    /// each block. g = 64: the block's 32 bytes in both halves of the register, the upper copy shifted
+    /// right by 4 (vpsrlvq). g = 128: the block's 64 bytes, shifted for its upper 64 values.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<byte> Nibbles(byte* w, int bb, int g, int c, int qsOffset, bool half)
+    private static Vector512<byte> Nibbles(byte* w, int bb, int g, int c, int qsOffset)
     {
         var low = Vector512.Create((byte)0x0F);
-        if (g == 32)
-        {
-            byte* q0 = w + (c >> 5) * bb + qsOffset;
-            byte* q1 = half ? q0 : q0 + bb;
-            var v = Vector512.Create(Vector256.Create(Vector128.Load(q0)), Vector256.Create(Vector128.Load(q1)));
-            var counts = Vector512.Create(0UL, 0, 4, 4, 0, 0, 4, 4);
-            return Avx512BW.And(Avx512F.ShiftRightLogicalVariable(v.AsUInt64(), counts).AsByte(), low);
-        }
         if (g == 64)
         {
             var v = Vector512.Create(Vector256.Load(w + (c >> 6) * bb + qsOffset));
@@ -205,31 +184,5 @@ internal static unsafe class QuantKernelsAvx512
         }
         var q = Vector512.Load(w + (c >> 7) * bb + qsOffset);
         return (c & 64) == 0 ? Avx512BW.And(q, low) : Avx512BW.And(Avx512BW.ShiftRightLogical(q.AsUInt16(), 4).AsByte(), low);
-    }
-
-    private struct Int8Chunks : IChunks
-    {
-        public static int Offset => 0;
-        public static bool HasMin => false;
-
-        /// <summary>Signed × signed via the sign trick (AVX-512 has no vpsignb): |w| times a negated where w &lt; 0.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<int> Chunk(byte* w, int bb, int g, int c, sbyte* a, bool half)
-        {
-            Vector512<sbyte> wv;
-            if (g == 32)
-            {
-                sbyte* q0 = (sbyte*)w + (c >> 5) * bb + 2;
-                wv = Vector512.Create(Vector256.Load(q0), half ? Vector256<sbyte>.Zero : Vector256.Load(q0 + bb));
-            }
-            else
-            {
-                int block = c / g;
-                wv = Vector512.Load((sbyte*)w + block * bb + 2 + (c - block * g));
-            }
-            var av = Activations(a, half);
-            var signed = Vector512.ConditionalSelect(Vector512.LessThan(wv, Vector512<sbyte>.Zero), Vector512.Negate(av), av);
-            return DotU8S8(Avx512BW.Abs(wv), signed);
-        }
     }
 }

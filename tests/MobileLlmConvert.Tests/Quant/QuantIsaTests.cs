@@ -26,8 +26,8 @@ public class QuantIsaTests
     }
 
     /// <summary>
-    /// Block counts around the AVX-512 kernel's groups of sixteen scales (1, 3, 15, 16, 17, 33: odd
-    /// counts leave a half chunk at g = 32), plus MobileLLM-125M's 576 and 1536 where the group divides them.
+    /// Block counts around the AVX-512 kernel's groups of sixteen scales (1, 3, 15, 16, 17, 33) and
+    /// around the AVX2 kernels' pairs of blocks, plus MobileLLM-125M's 576 and 1536 where the group divides them.
     /// </summary>
     private static IEnumerable<int> Widths(ElementType type)
     {
