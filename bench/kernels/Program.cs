@@ -3,7 +3,7 @@
 // machine shared with other jobs slows them alike; prints medians and the ratio to AVX2. Time is the
 // thread's CPU time (clock_gettime CLOCK_THREAD_CPUTIME_ID), not wall time: on a machine where many
 // jobs share the cores, wall time mostly measures the run queue.
-//   bench/kernels.sh [--rounds N] [--types q4_0,q8_0,...] [--rows-large N]
+//   bench/kernels.sh [--rounds N] [--types q4_0,q8_0,...] [--rows-large N] [--scalar]
 //   bench/kernels.sh --model FILE [--rounds N] [--prompt-tokens P] [--gen-tokens G]
 // The second form runs the executor's benchmark (Benchmark.Run, one thread, inline on this thread so
 // the forced level applies) per level and reports prefill and decode tokens per second of process CPU
@@ -17,6 +17,7 @@ using MobileLlmConvert.Runtime;
 
 int rounds = 9, largeRows = 65536, promptTokens = 128, genTokens = 64;
 string? model = null;
+bool withScalar = false; // also time the scalar reference (slow: for types whose SIMD kernels are new)
 const int Cols = 1536, SmallRows = 576; // MobileLLM-125M's ffn_down: 576 x 1536
 string[] types = ["q8_0", "q4_0", "q4_1", "q8_g64", "q4_g64", "q4_g128", "q4_1_g64", "q4_1_g128", "q5_0", "q5_1", "q4_k", "q6_k", "f16"];
 for (int i = 0; i < args.Length; i++)
@@ -27,16 +28,18 @@ for (int i = 0; i < args.Length; i++)
         case "--types": types = args[++i].Split(','); break;
         case "--rows-large": largeRows = int.Parse(args[++i]); break;
         case "--model": model = args[++i]; break;
+        case "--scalar": withScalar = true; break;
         case "--prompt-tokens": promptTokens = int.Parse(args[++i]); break;
         case "--gen-tokens": genTokens = int.Parse(args[++i]); break;
         default: Console.Error.WriteLine($"unknown argument {args[i]}"); return 2;
     }
 }
-var levels = Enum.GetValues<QuantIsaLevel>().Where(l => l >= QuantIsaLevel.Avx2 && l <= QuantIsa.Process).ToArray();
+var levels = Enum.GetValues<QuantIsaLevel>().Where(l => (withScalar || l >= QuantIsaLevel.Avx2) && l <= QuantIsa.Process).ToArray();
 if (model is not null)
 {
-    // Scalar too: for an f16 model it is the tile path the f16 kernels replaced.
-    var all = Enum.GetValues<QuantIsaLevel>().Where(l => l <= QuantIsa.Process).ToArray();
+    // With --scalar also the scalar level: for an f16 model that is the tile path the f16 kernels
+    // replaced (for a quantized model it is the slow reference: minutes per round).
+    var all = levels;
     using var ir = MobileLlmConvert.Models.Open(model);
     var prefill = all.Select(_ => new List<(double Cpu, double Wall)>()).ToArray();
     var decode = all.Select(_ => new List<(double Cpu, double Wall)>()).ToArray();
@@ -95,6 +98,7 @@ unsafe void Measure(ElementType type, int rows)
     foreach (var level in levels)
     {
         var l = level;
+        if (!info.IsQuantized && l == QuantIsaLevel.Scalar) continue; // f16's scalar level is the tile path below
         if (info.IsQuantized)
         {
             kernels.Add((QuantIsa.Name(l), () =>
