@@ -16,9 +16,8 @@ namespace MobileLlmConvert.Runtime;
 /// within 16 registers. The naive reference path is the plain Dot loop.
 /// <para>
 /// f16 rows times one token (decode, <see cref="DotF16Rows"/>) are converted in registers inside the dot
-/// product (<see cref="HalfVectors"/>), four rows sharing each activation load, so each weight byte
-/// is read once and never written back as f32 (the tile conversion below reads 2 bytes and writes and
-/// re-reads 4 per weight).
+/// product (<see cref="HalfVectors"/>), so each weight byte is read once and never written back as f32
+/// (the tile conversion below reads 2 bytes and writes and re-reads 4 per weight).
 /// </para>
 /// </summary>
 internal static unsafe class FloatKernels
@@ -112,58 +111,14 @@ internal static unsafe class FloatKernels
     /// y[t] = Σ_k f16(w[t·cols + k])·x[k] for t &lt; rows: one token against f16 rows (decode). Returns
     /// false, doing nothing, when <see cref="QuantIsa.Current"/> is below AVX2 (the caller converts a tile
     /// and uses <see cref="Multiply"/>). Results agree with that path up to f32 summation order.
+    /// 256-bit at the AVX-512 level too: a 512-bit version (four rows per activation load) measured
+    /// 0.6-1.4x of this one in bench/kernels.sh, below it on the median (docs/quantization.md).
     /// </summary>
     public static bool DotF16Rows(ushort* w, int rows, int cols, float* x, float* y)
     {
-        var isa = QuantIsa.Current;
-        if (isa == QuantIsaLevel.Avx512 && Avx512F.IsSupported)
-        {
-            int t = 0;
-            for (; t + Block <= rows; t += Block) F16Rows4x512(w + (long)t * cols, cols, x, y + t);
-            for (; t < rows; t++) y[t] = F16Row512(w + (long)t * cols, cols, x);
-            return true;
-        }
-        if (isa >= QuantIsaLevel.Avx2 && Avx2.IsSupported && Fma.IsSupported)
-        {
-            for (int t = 0; t < rows; t++) y[t] = F16Row256(w + (long)t * cols, cols, x);
-            return true;
-        }
-        return false;
-    }
-
-    /// <summary>Four f16 rows, sixteen columns per step, one accumulator per row.</summary>
-    private static void F16Rows4x512(ushort* w, int cols, float* x, float* y)
-    {
-        ushort* w0 = w, w1 = w + cols, w2 = w + 2 * cols, w3 = w + 3 * cols;
-        var a0 = Vector512<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
-        int k = 0;
-        for (; k + 16 <= cols; k += 16)
-        {
-            var u = Vector512.Load(x + k);
-            a0 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w0 + k))), u, a0);
-            a1 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w1 + k))), u, a1);
-            a2 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w2 + k))), u, a2);
-            a3 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w3 + k))), u, a3);
-        }
-        y[0] = Vector512.Sum(a0) + F16Tail(w0, k, cols, x);
-        y[1] = Vector512.Sum(a1) + F16Tail(w1, k, cols, x);
-        y[2] = Vector512.Sum(a2) + F16Tail(w2, k, cols, x);
-        y[3] = Vector512.Sum(a3) + F16Tail(w3, k, cols, x);
-    }
-
-    /// <summary>One f16 row, two accumulators so the multiply-adds do not wait on each other.</summary>
-    private static float F16Row512(ushort* w, int cols, float* x)
-    {
-        var a0 = Vector512<float>.Zero; var a1 = a0;
-        int k = 0;
-        for (; k + 32 <= cols; k += 32)
-        {
-            a0 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w + k))), Vector512.Load(x + k), a0);
-            a1 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w + k + 16))), Vector512.Load(x + k + 16), a1);
-        }
-        for (; k + 16 <= cols; k += 16)
-            a0 = Avx512F.FusedMultiplyAdd(HalfVectors.ToSingle(Avx512F.ConvertToVector512UInt32(Vector256.Load(w + k))), Vector512.Load(x + k), a0);
-        return Vector512.Sum(a0 + a1) + F16Tail(w, k, cols, x);
+        if (QuantIsa.Current < QuantIsaLevel.Avx2 || !Avx2.IsSupported || !Fma.IsSupported) return false;
+        for (int t = 0; t < rows; t++) y[t] = F16Row256(w + (long)t * cols, cols, x);
+        return true;
     }
 
     /// <summary>One f16 row with 256-bit vectors (AVX2: vpmovzxwd, the same bit conversion, FMA).</summary>

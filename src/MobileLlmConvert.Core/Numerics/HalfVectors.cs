@@ -20,17 +20,6 @@ internal static class HalfVectors
     /// <summary>2^112 = 2^(127 − 15): the f32 bias minus the f16 bias.</summary>
     private static float Rebias => BitConverter.UInt32BitsToSingle(0x77800000);
 
-    /// <summary>Sixteen f16 bit patterns (the low 16 bits of each lane) as f32.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> ToSingle(Vector512<uint> h)
-    {
-        var bits = (h & Vector512.Create(MagnitudeMask)) << 13;
-        var scaled = bits.AsSingle() * Vector512.Create(Rebias);
-        var special = Vector512.Equals(h & Vector512.Create(ExponentMask), Vector512.Create(ExponentMask));
-        var value = Vector512.ConditionalSelect(special, bits | Vector512.Create(SingleExponent), scaled.AsUInt32());
-        return (value | ((h & Vector512.Create(SignMask)) << 16)).AsSingle();
-    }
-
     /// <summary>Eight f16 bit patterns (the low 16 bits of each lane) as f32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> ToSingle(Vector256<uint> h)
