@@ -105,6 +105,14 @@ internal sealed unsafe class WeightMatrix
             }
             return;
         }
+        if (Type == ElementType.F16 && batch == 1)
+        {
+            // One token: f16 converted in registers inside the dot product (AVX2 / AVX-512), no tile.
+            fixed (byte* w = bytes)
+            {
+                if (FloatKernels.DotF16Rows((ushort*)(w + (long)r0 * RowBytes), r1 - r0, cols, x, y + r0)) return;
+            }
+        }
         // F16 / BF16, and quantized rows on the exact path with a batch: convert (dequantize) a tile of
         // rows once, then reuse it for every token in the batch. Same math as DotExact (f32 activations
         // times dequantized weights), different summation order only.

@@ -1,4 +1,6 @@
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace MobileLlmConvert.Core.Quant;
 
@@ -117,6 +119,48 @@ public struct BlockQ4_K : IQuantBlock<BlockQ4_K>
         }
         return dx * ((float)b.D * isc - (float)b.DMin * imin);
     }
+
+    public static bool HasDotRowAvx2 => true;
+
+    /// <summary>
+    /// <see cref="Dot"/> with AVX2, super-block by super-block: per pair of sub-blocks the 32 quant bytes
+    /// give both sub-blocks' levels (low and high nibbles), Σ q·a and Σ a per sub-block are integer dots
+    /// (Σ a against a vector of ones), weighted by the 6-bit scale and min in int32 lanes (at most
+    /// 8·63·32·15·127 &lt; 2^31), then the same f32 expression as <see cref="Dot"/>.
+    /// </summary>
+    public static unsafe float DotRowAvx2(byte* w, byte* xq, int blocks)
+    {
+        const int Bytes = 144;
+        var layout = new ActivationLayout(256, blocks);
+        sbyte* a = (sbyte*)xq;
+        float* scales = (float*)(xq + layout.ScalesOffset);
+        var low = Vector256.Create((byte)0x0F);
+        var ones = Vector256.Create((byte)1);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++, w += Bytes, a += 256)
+        {
+            var sc = new ReadOnlySpan<byte>(w + 4, 12);
+            var q = Vector256<int>.Zero;
+            var mins = Vector256<int>.Zero;
+            for (int p = 0; p < 4; p++)
+            {
+                var v = Avx.LoadVector256(w + 16 + 32 * p);
+                var a1 = Avx.LoadVector256(a + 64 * p);
+                var a2 = Avx.LoadVector256(a + 64 * p + 32);
+                var (s1, m1) = ScaleMin(sc, 2 * p);
+                var (s2, m2) = ScaleMin(sc, 2 * p + 1);
+                var q1 = QuantKernelsAvx2.DotU8S8(Vector256<int>.Zero, Avx2.And(v, low), a1);
+                var q2 = QuantKernelsAvx2.DotU8S8(Vector256<int>.Zero, Avx2.And(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), low), a2);
+                q = Avx2.Add(q, Avx2.Add(Avx2.MultiplyLow(q1, Vector256.Create(s1)), Avx2.MultiplyLow(q2, Vector256.Create(s2))));
+                var sa1 = QuantKernelsAvx2.DotU8S8(Vector256<int>.Zero, ones, a1);
+                var sa2 = QuantKernelsAvx2.DotU8S8(Vector256<int>.Zero, ones, a2);
+                mins = Avx2.Add(mins, Avx2.Add(Avx2.MultiplyLow(sa1, Vector256.Create(m1)), Avx2.MultiplyLow(sa2, Vector256.Create(m2))));
+            }
+            int isc = Vector256.Sum(q), imin = Vector256.Sum(mins);
+            sum += scales[b] * ((float)*(Half*)w * isc - (float)*(Half*)(w + 2) * imin);
+        }
+        return sum;
+    }
 }
 
 /// <summary>
@@ -196,5 +240,58 @@ public struct BlockQ6_K : IQuantBlock<BlockQ6_K>
             acc += (sbyte)b.Scales[s] * sub;
         }
         return (float)b.D * dx * acc;
+    }
+
+    public static bool HasDotRowAvx2 => true;
+
+    /// <summary>
+    /// <see cref="Dot"/> with AVX2. Per 128 values, ql[0..31], ql[32..63] and qh[0..31] give four runs of
+    /// 32 levels (value 32k + l: a nibble of ql, low for k &lt; 2, and bits 2k, 2k + 1 of qh[l]), as
+    /// unsigned bytes 0..63. One integer dot per run gives eight int32 sums of four values: lanes 0-3
+    /// are one 16-value sub-block, lanes 4-7 the next, so Σ (q − 32)·a per lane is weighted by its
+    /// sub-block's int8 scale in int32 (exact: 16·|sc|·Σ|q − 32|·|a| ≤ 16·128·32·16·127 &lt; 2^31), the
+    /// same integer as <see cref="Dot"/>'s, scaled by d·dx once per block.
+    /// </summary>
+    public static unsafe float DotRowAvx2(byte* w, byte* xq, int blocks)
+    {
+        const int Bytes = 210;
+        var layout = new ActivationLayout(256, blocks);
+        sbyte* a = (sbyte*)xq;
+        float* dxs = (float*)(xq + layout.ScalesOffset);
+        var low = Vector256.Create((byte)0x0F);
+        var two = Vector256.Create((byte)0x03);
+        var ones = Vector256.Create((byte)1);
+        var lowPair = Vector256.Create(0, 0, 0, 0, 1, 1, 1, 1);
+        float sum = 0;
+        for (int b = 0; b < blocks; b++, w += Bytes, a += 256)
+        {
+            // The sixteen int8 sub-block scales (bytes 192..207) as int32, eight per vector.
+            var sc0 = Avx2.ConvertToVector256Int32((sbyte*)w + 192);
+            var sc1 = Avx2.ConvertToVector256Int32((sbyte*)w + 200);
+            var acc = Vector256<int>.Zero;
+            for (int h = 0; h < 2; h++)
+            {
+                var ql0 = Avx.LoadVector256(w + 64 * h);
+                var ql1 = Avx.LoadVector256(w + 64 * h + 32);
+                var qh = Avx.LoadVector256(w + 128 + 32 * h);
+                var sc = h == 0 ? sc0 : sc1;
+                for (int k = 0; k < 4; k++)
+                {
+                    var ql = (k & 1) == 0 ? ql0 : ql1;
+                    var nib = k < 2 ? Avx2.And(ql, low) : Avx2.And(Avx2.ShiftRightLogical(ql.AsUInt16(), 4).AsByte(), low);
+                    var high = Avx2.And(Vector256.ShiftRightLogical(qh.AsUInt16(), 2 * k).AsByte(), two);
+                    var q = Avx2.Or(nib, Avx2.ShiftLeftLogical(high.AsUInt16(), 4).AsByte());
+                    var av = Avx.LoadVector256(a + 128 * h + 32 * k);
+                    var dot = QuantKernelsAvx2.DotU8S8(Vector256<int>.Zero, q, av);
+                    var sa = QuantKernelsAvx2.DotU8S8(Vector256<int>.Zero, ones, av);
+                    var level = Avx2.Subtract(dot, Avx2.ShiftLeftLogical(sa, 5));
+                    // Sub-blocks 2k and 2k + 1 of this half: scales 2k, 2k + 1 of its eight.
+                    var scale = Avx2.PermuteVar8x32(sc, Avx2.Add(lowPair, Vector256.Create(2 * k)));
+                    acc = Avx2.Add(acc, Avx2.MultiplyLow(level, scale));
+                }
+            }
+            sum += (float)*(Half*)(w + 208) * dxs[b] * Vector256.Sum(acc);
+        }
+        return sum;
     }
 }

@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace MobileLlmConvert.Core.Quant;
 
@@ -57,6 +60,10 @@ public struct BlockQ5_0 : IQuantBlock<BlockQ5_0>
     // Σ (q − 16)·a = Σ q·a − 16·Σa, exact in int32.
     public static float Dot(in BlockQ5_0 b, ReadOnlySpan<sbyte> a, float dx, int sumA) =>
         (float)b.D * dx * (Q5Bits.Dot(b.Qs, BinaryPrimitives.ReadUInt32LittleEndian(b.Qh), a) - 16 * sumA);
+
+    public static bool HasDotRowAvx2 => true;
+
+    public static unsafe float DotRowAvx2(byte* w, byte* xq, int blocks) => Q5Avx2.DotRow(w, xq, blocks, Unsafe.SizeOf<BlockQ5_0>(), hasMin: false);
 }
 
 /// <summary>5-bit asymmetric, 32 values (ggml block_q5_1): x = q·d + m.</summary>
@@ -111,6 +118,10 @@ public struct BlockQ5_1 : IQuantBlock<BlockQ5_1>
 
     public static float Dot(in BlockQ5_1 b, ReadOnlySpan<sbyte> a, float dx, int sumA) =>
         (float)b.D * dx * Q5Bits.Dot(b.Qs, BinaryPrimitives.ReadUInt32LittleEndian(b.Qh), a) + (float)b.M * (dx * sumA);
+
+    public static bool HasDotRowAvx2 => true;
+
+    public static unsafe float DotRowAvx2(byte* w, byte* xq, int blocks) => Q5Avx2.DotRow(w, xq, blocks, Unsafe.SizeOf<BlockQ5_1>(), hasMin: true);
 }
 
 internal static class Q5Bits
@@ -138,5 +149,70 @@ internal static class Q5Bits
         int acc = 0;
         for (int j = 0; j < 16; j++) acc += Low(qs, qh, j) * a[j] + High(qs, qh, j) * a[j + 16];
         return acc;
+    }
+}
+
+/// <summary>
+/// The AVX2 fast-path row kernel of both 5-bit types (their layouts differ only by the min before qh):
+/// per block the 32 levels as unsigned bytes (nibbles, plus 16 where the block's qh bit is set), one
+/// integer dot with the activations (AVX-VNNI vpdpbusd or vpmaddubsw: 31·127·2 cannot saturate), then
+/// d·dx·(Σ q·a − 16·Σa) or d·dx·Σ q·a + m·dx·Σa, as the structs' Dot.
+/// </summary>
+internal static unsafe class Q5Avx2
+{
+    public static float DotRow(byte* w, byte* xq, int blocks, int blockBytes, bool hasMin)
+    {
+        float* ht = QuantOps.HalfTable;
+        var layout = new ActivationLayout(32, blocks);
+        sbyte* a = (sbyte*)xq;
+        float* scales = (float*)(xq + layout.ScalesOffset);
+        int* sums = (int*)(xq + layout.SumsOffset);
+        int qh = hasMin ? 4 : 2;
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        float m = 0;
+        int b = 0;
+        // Two blocks per iteration into two accumulators, so each FMA does not wait for the previous one.
+        for (; b + 1 < blocks; b += 2, w += 2 * blockBytes, a += 64)
+        {
+            var i0 = Block(w, qh, a, hasMin ? 0 : sums[b]);
+            var i1 = Block(w + blockBytes, qh, a + 32, hasMin ? 0 : sums[b + 1]);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(QuantOps.Half(ht, w) * scales[b]), acc0);
+            acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i1), Vector256.Create(QuantOps.Half(ht, w + blockBytes) * scales[b + 1]), acc1);
+            if (hasMin) m += QuantOps.Half(ht, w + 2) * (scales[b] * sums[b]) + QuantOps.Half(ht, w + blockBytes + 2) * (scales[b + 1] * sums[b + 1]);
+        }
+        if (b < blocks)
+        {
+            var i0 = Block(w, qh, a, hasMin ? 0 : sums[b]);
+            acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(i0), Vector256.Create(QuantOps.Half(ht, w) * scales[b]), acc0);
+            if (hasMin) m += QuantOps.Half(ht, w + 2) * (scales[b] * sums[b]);
+        }
+        return Vector256.Sum(Avx.Add(acc0, acc1)) + m;
+    }
+
+    /// <summary>Σ (q − 16)·a (symmetric: <paramref name="sumA"/> is Σa) or Σ q·a (sumA 0) of one block, as 8 int32 partial sums.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Block(byte* w, int qh, sbyte* a, int sumA)
+    {
+        var isum = QuantKernelsAvx2.DotU8S8(Vector256<int>.Zero, Levels(w + qh + 4, *(uint*)(w + qh)), Avx.LoadVector256(a));
+        return sumA == 0 ? isum : Avx2.Subtract(isum, Vector256.CreateScalar(sumA << 4));
+    }
+
+    /// <summary>
+    /// The 32 levels in value order: value j (j &lt; 16) is the low nibble of qs[j], value j + 16 its high
+    /// nibble, and bit j of qh adds 16 (ggml-quants.c dequantize_row_q5_0). Byte j of the vector takes
+    /// byte j/8 of qh (vpshufb) and tests bit j % 8 of it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<byte> Levels(byte* qs, uint qh)
+    {
+        var v = Sse2.LoadVector128(qs);
+        var nibble = Vector128.Create((byte)0x0F);
+        var levels = Vector256.Create(Sse2.And(v, nibble), Sse2.And(Sse2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), nibble));
+        var spread = Avx2.Shuffle(Vector256.Create(qh).AsByte(),
+            Vector256.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        var bit = Vector256.Create((byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+        var set = Avx2.CompareEqual(Avx2.And(spread, bit), bit);
+        return Avx2.Or(levels, Avx2.And(set, Vector256.Create((byte)0x10)));
     }
 }

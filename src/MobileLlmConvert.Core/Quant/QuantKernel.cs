@@ -43,6 +43,20 @@ public interface IQuantBlock<TSelf> where TSelf : unmanaged, IQuantBlock<TSelf>
     /// <paramref name="dx"/> their scale, <paramref name="sumA"/> Σ a. The integer part is exact.
     /// </summary>
     static abstract float Dot(in TSelf block, ReadOnlySpan<sbyte> a, float dx, int sumA);
+
+    /// <summary>
+    /// Whether the struct has its own AVX2 fast-path row kernel (<see cref="DotRowAvx2"/>). The int8 /
+    /// int4 families do not: they share QuantKernelsAvx2 / QuantKernelsAvx512 across their group sizes.
+    /// </summary>
+    static virtual bool HasDotRowAvx2 => false;
+
+    /// <summary>
+    /// Σ over <paramref name="blocks"/> blocks at <paramref name="w"/> against quantized activations
+    /// (<see cref="ActivationLayout"/> at <paramref name="xq"/>) with AVX2 + FMA: the same exact integer
+    /// block sums as <see cref="Dot"/>, f32 summation order aside. Called only when
+    /// <see cref="HasDotRowAvx2"/> and the CPU runs AVX2.
+    /// </summary>
+    static virtual unsafe float DotRowAvx2(byte* w, byte* xq, int blocks) => throw new NotSupportedException($"{typeof(TSelf).Name} has no AVX2 row kernel");
 }
 
 /// <summary>
@@ -59,6 +73,12 @@ public abstract class QuantKernel
     public abstract void Dequantize(ReadOnlySpan<byte> src, Span<float> dst);
     public abstract float DotExact(ReadOnlySpan<byte> row, ReadOnlySpan<float> x);
     public abstract float DotFast(ReadOnlySpan<byte> row, ReadOnlySpan<byte> xq, ActivationLayout layout);
+
+    /// <summary>Whether the block struct has its own AVX2 row kernel (<see cref="IQuantBlock{TSelf}.HasDotRowAvx2"/>).</summary>
+    internal abstract bool HasDotRowAvx2 { get; }
+
+    /// <summary>y[r] = the struct's AVX2 row kernel over row r (<paramref name="rowBytes"/> apart); callers have checked spans and the CPU.</summary>
+    internal abstract unsafe void DotRowsAvx2(byte* w, nint rowBytes, int rows, byte* xq, int blocks, float* y);
 }
 
 /// <summary>The scalar kernels of one block struct; the reference every faster path is tested against.</summary>
@@ -117,6 +137,13 @@ public sealed class QuantKernel<TBlock> : QuantKernel where TBlock : unmanaged, 
             for (int j = 0; j < G; j++) sum += tmp[j] * xs[j];
         }
         return sum;
+    }
+
+    internal override bool HasDotRowAvx2 => TBlock.HasDotRowAvx2;
+
+    internal override unsafe void DotRowsAvx2(byte* w, nint rowBytes, int rows, byte* xq, int blocks, float* y)
+    {
+        for (int r = 0; r < rows; r++) y[r] = TBlock.DotRowAvx2(w + r * rowBytes, xq, blocks);
     }
 
     public override float DotFast(ReadOnlySpan<byte> row, ReadOnlySpan<byte> xq, ActivationLayout layout)

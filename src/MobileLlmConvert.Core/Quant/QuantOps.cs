@@ -24,11 +24,23 @@ public static class QuantOps
 {
     static QuantOps() => QuantBlocks.AssertSizes();
 
-    /// <summary>True when the SIMD kernels run (AVX2 + FMA); false means the scalar reference runs.</summary>
-    public static bool IsAccelerated => Avx2.IsSupported && Fma.IsSupported;
+    /// <summary>True when the SIMD kernels run (<see cref="QuantIsa.Current"/> is AVX2 or above); false means the scalar reference runs.</summary>
+    public static bool IsAccelerated => QuantIsa.Current >= QuantIsaLevel.Avx2;
 
-    /// <summary>Which integer dot instruction the fast path uses on this machine, for bench output.</summary>
-    public static string FastPathInstructions => !IsAccelerated ? "scalar" : AvxVnni.IsSupported ? "avx-vnni" : "avx2";
+    /// <summary>Which integer dot instructions the fast path uses on this thread, for bench output.</summary>
+    public static string FastPathInstructions => QuantIsa.Current switch
+    {
+        QuantIsaLevel.Scalar => "scalar",
+        QuantIsaLevel.Avx512 when QuantKernelsAvx512.IsSupported => AvxVnni.IsSupported ? "avx512bw+avx-vnni" : "avx512bw+avx2",
+        _ => AvxVnni.IsSupported ? "avx-vnni" : "avx2",
+    };
+
+    /// <summary>Whether the type's block struct brings its own AVX2 row kernel and this thread runs AVX2 (Q5_0, Q5_1, Q4_K).</summary>
+    private static bool StructRows(ElementTypeInfo info) => IsAccelerated && info.Kernel!.HasDotRowAvx2;
+
+    /// <summary>Whether the 512-bit row kernel takes this row (decode: <see cref="DotFast"/>, <see cref="DotFastRows"/>).</summary>
+    private static bool Avx512Rows(ElementTypeInfo info, int blocks) =>
+        QuantIsa.Current == QuantIsaLevel.Avx512 && QuantKernelsAvx512.IsSupported && QuantKernelsAvx512.Supports(info, blocks);
 
     /// <summary>
     /// Quantizes whole blocks with ggml's reference rounding (conversion time, not a hot path: it is the
@@ -41,8 +53,9 @@ public static class QuantOps
         QuantOpsNaive.Quantize(type, src, dst, rounding);
 
     /// <summary>
-    /// Whether this type runs on the AVX2 kernels here. The int8 / int4 families (groups 32-128) do; the
-    /// other types (Q5_0, Q5_1, Q4_K, Q6_K) run their block struct's scalar kernel.
+    /// Whether this type runs on the shared AVX2 kernels here. The int8 / int4 families (groups 32-128) do;
+    /// Q5_0, Q5_1 and Q4_K bring their own AVX2 row kernel (<see cref="StructRows"/>) for the fast path
+    /// and otherwise, like Q6_K, run their block struct's scalar kernel.
     /// </summary>
     private static bool Simd(ElementTypeInfo info) => IsAccelerated && QuantKernelsAvx2.Supports(info.Kind);
 
@@ -115,10 +128,22 @@ public static class QuantOps
         var info = QuantChecks.Require(type);
         var layout = ActivationLayout.FromBytes(info, xq.Length);
         QuantChecks.Bytes(info, row.Length, layout.Blocks, nameof(row));
-        if (!Simd(info)) return QuantOpsNaive.DotFast(type, row, xq);
+        if (!Simd(info) && !StructRows(info)) return QuantOpsNaive.DotFast(type, row, xq);
         fixed (byte* w = row)
         fixed (byte* a = xq)
         {
+            if (StructRows(info))
+            {
+                float y;
+                info.Kernel!.DotRowsAvx2(w, 0, 1, a, layout.Blocks, &y);
+                return y;
+            }
+            if (Avx512Rows(info, layout.Blocks))
+            {
+                float y;
+                QuantKernelsAvx512.DotFastRows(info, w, 0, 1, a, layout.Blocks, &y);
+                return y;
+            }
             return QuantKernelsAvx2.DotFast(info, w, a, layout.Blocks);
         }
     }
@@ -133,7 +158,7 @@ public static class QuantOps
         var info = QuantChecks.Require(type);
         var layout = ActivationLayout.FromBytes(info, xq.Length);
         CheckRows(info, rows.Length, rowBytes, layout.Blocks, y.Length);
-        if (!Simd(info))
+        if (!Simd(info) && !StructRows(info))
         {
             for (int r = 0; r < y.Length; r++) y[r] = QuantOpsNaive.DotFast(type, rows.Slice(r * rowBytes, rowBytes), xq);
             return;
@@ -142,6 +167,16 @@ public static class QuantOps
         fixed (byte* a = xq)
         fixed (float* yp = y)
         {
+            if (StructRows(info))
+            {
+                info.Kernel!.DotRowsAvx2(w, rowBytes, y.Length, a, layout.Blocks, yp);
+                return;
+            }
+            if (Avx512Rows(info, layout.Blocks))
+            {
+                QuantKernelsAvx512.DotFastRows(info, w, rowBytes, y.Length, a, layout.Blocks, yp);
+                return;
+            }
             for (int r = 0; r < y.Length; r++) yp[r] = QuantKernelsAvx2.DotFast(info, w + (long)r * rowBytes, a, layout.Blocks);
         }
     }
@@ -170,6 +205,17 @@ public static class QuantOps
             throw new ArgumentException($"{batch} tokens of stride {xqStride} need {(long)(batch - 1) * xqStride + act} activation bytes, span has {xq.Length}");
         if (yStride < rowCount || (long)(batch - 1) * yStride + rowCount > y.Length)
             throw new ArgumentException($"output of {batch} x {rowCount} with stride {yStride} does not fit {y.Length} floats");
+        if (StructRows(info))
+        {
+            // The struct's row kernel once per token: these types have no panel kernel yet.
+            fixed (byte* w = rows)
+            fixed (byte* a = xq)
+            fixed (float* yp = y)
+            {
+                for (int s = 0; s < batch; s++) info.Kernel!.DotRowsAvx2(w, rowBytes, rowCount, a + (long)s * xqStride, blocks, yp + (long)s * yStride);
+            }
+            return;
+        }
         if (!Simd(info))
         {
             for (int s = 0; s < batch; s++)

@@ -1,3 +1,6 @@
+using System.Runtime.Intrinsics;
+using MobileLlmConvert.Core.Numerics;
+using MobileLlmConvert.Core.Quant;
 using MobileLlmConvert.Core.Synthetic;
 using MobileLlmConvert.Runtime;
 
@@ -46,6 +49,77 @@ public unsafe class FloatKernelsTests
                 double expected = 0;
                 for (int k = 0; k < cols; k++) expected += (double)w[t * cols + k] * x[s * xStride + k];
                 Assert.True(Math.Abs(expected - y[s * yStride + t]) <= 1e-5 * cols, $"s={s} t={t}: {y[s * yStride + t]} vs {expected}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Vector_f16_conversion_equals_the_scalar_one_for_every_bit_pattern()
+    {
+        // Zeros, subnormals, normals, the largest finite values, infinities: bit for bit; NaN stays NaN.
+        var h = new uint[8];
+        for (int start = 0; start < 65536; start += 8)
+        {
+            for (int j = 0; j < 8; j++) h[j] = (uint)(start + j);
+            var got = HalfVectors.ToSingle(Vector256.Create(h));
+            for (int j = 0; j < 8; j++)
+            {
+                float expected = (float)BitConverter.UInt16BitsToHalf((ushort)h[j]);
+                if (float.IsNaN(expected)) Assert.True(float.IsNaN(got[j]), $"0x{h[j]:X4}");
+                else Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(got[j]));
+            }
+        }
+    }
+
+    public static TheoryData<QuantIsaLevel> Levels()
+    {
+        var data = new TheoryData<QuantIsaLevel>();
+        foreach (var level in Enum.GetValues<QuantIsaLevel>())
+        {
+            if (level <= QuantIsa.Process) data.Add(level);
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void F16_rows_times_one_token_match_double_precision_dots(QuantIsaLevel level)
+    {
+        // One and several rows, widths with 16-, 8-value and scalar tails, and
+        // subnormal f16 weights (|w| < 2^-14) among normal ones.
+        foreach (int rows in new[] { 1, 4, 9 })
+        {
+            foreach (int cols in new[] { 7, 40, 576, 583 })
+            {
+                var rng = new SplitMix64((ulong)(rows * 1000 + cols));
+                var w = new ushort[rows * cols];
+                for (int i = 0; i < w.Length; i++)
+                {
+                    float v = i % 5 == 0 ? rng.NextGaussian() * 3e-5f : rng.NextGaussian() * 0.05f;
+                    w[i] = BitConverter.HalfToUInt16Bits((Half)v);
+                }
+                var x = Enumerable.Range(0, cols).Select(_ => rng.NextGaussian()).ToArray();
+                var y = new float[rows + 1];
+                bool ran;
+                fixed (ushort* wp = w)
+                fixed (float* xp = x, yp = y)
+                {
+                    using (QuantIsa.Force(level)) ran = FloatKernels.DotF16Rows(wp, rows, cols, xp, yp);
+                }
+                Assert.Equal(level != QuantIsaLevel.Scalar, ran);
+                if (!ran) continue;
+                for (int t = 0; t < rows; t++)
+                {
+                    double expected = 0, magnitude = 0;
+                    for (int k = 0; k < cols; k++)
+                    {
+                        double p = (double)(float)BitConverter.UInt16BitsToHalf(w[t * cols + k]) * x[k];
+                        expected += p;
+                        magnitude += Math.Abs(p);
+                    }
+                    Assert.True(Math.Abs(expected - y[t]) <= 1e-5 * magnitude + 1e-30, $"{level} rows={rows} cols={cols} t={t}: {y[t]} vs {expected}");
+                }
+                Assert.Equal(0f, y[rows]); // nothing written past the rows
             }
         }
     }
