@@ -182,7 +182,8 @@ for line in open(sys.argv[1]):
     runs.setdefault((m, q, t), []).append((op, od, lp, ld))
 print(f"prefill {sys.argv[2]} tokens, decode {sys.argv[3]} tokens, both at depth {sys.argv[4]}; medians of {sys.argv[5]} interleaved rounds")
 print("memory read bandwidth: " + ", ".join(f"{t} thread(s) {v:.1f} GB/s" for t, v in sorted(bw.items())))
-print(f"{\"model\":8} {\"quant\":5} {\"thr\":>3} | {\"prefill ours\":>12} {\"llama.cpp\":>9} {\"ratio\":>5} | {\"decode ours\":>11} {\"llama.cpp\":>9} {\"ratio\":>5} | {\"MB/token\":>8} {\"ceiling\":>7} {\"ours\":>5} {\"llama\":>5}")
+print("{:8} {:5} {:>3} | {:>12} {:>9} {:>5} | {:>11} {:>9} {:>5} | {:>8} {:>7} {:>5} {:>5}".format(
+    "model", "quant", "thr", "prefill ours", "llama.cpp", "ratio", "decode ours", "llama.cpp", "ratio", "MB/token", "ceiling", "ours", "llama"))
 for (m, q, t), v in runs.items():
     med = [statistics.median(x[i] for x in v) for i in range(4)]
     mb = step[f"{m}.{q}"] / 1e6
