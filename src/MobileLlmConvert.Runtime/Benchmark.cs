@@ -16,8 +16,15 @@ public sealed record BenchOptions
 
     /// <summary>Prompt length P, run as one batched prefill.</summary>
     public int PromptTokens { get; init; } = DefaultPromptTokens;
-    /// <summary>Tokens G decoded one at a time after the prompt.</summary>
+    /// <summary>Tokens G decoded one at a time.</summary>
     public int GenTokens { get; init; } = DefaultGenTokens;
+    /// <summary>
+    /// Positions D already in the KV cache when each measured phase starts (filled by an untimed prefill
+    /// of other ids): the prefill measures P tokens at positions D..D+P-1 and the decode G tokens at
+    /// D..D+G-1, as llama-bench's <c>-p P -n G -d D</c> (llama.cpp tools/llama-bench, test_prompt /
+    /// test_gen after the depth prefill). 0 = both phases from an empty cache.
+    /// </summary>
+    public int Depth { get; init; }
     /// <summary>Which quantized matmul path the executor uses; the CLI's bench default too: a benchmark measures the fast path unless asked otherwise.</summary>
     public QuantPath QuantPath { get; init; } = ExecutorOptions.GenerationQuantPath;
     /// <summary>Seed of the random prompt (ids drawn from the non-special range).</summary>
@@ -33,6 +40,7 @@ public sealed record BenchResult(
     int Threads,
     int PromptTokens,
     int GenTokens,
+    int Depth,
     double PrefillTokensPerSecond,
     double DecodeTokensPerSecond,
     TimeSpan PrefillTime,
@@ -50,8 +58,10 @@ public sealed record BenchResult(
 }
 
 /// <summary>
-/// The `bench` verb's measurement: P prompt tokens as one prefill (batched), then G greedy decode
-/// steps of one token each. A short warm-up run first takes JIT compilation out of the figures.
+/// The `bench` verb's measurement, with llama-bench's semantics so the two tools' figures compare:
+/// P prompt tokens as one prefill (batched) after D cached positions, then, from a cache reset to the
+/// same D positions, G greedy decode steps of one token each. A short warm-up run first takes JIT
+/// compilation out of the figures.
 /// </summary>
 public static class Benchmark
 {
@@ -63,11 +73,14 @@ public static class Benchmark
     {
         if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");
         if (options.GenTokens < 0) throw new ArgumentOutOfRangeException(nameof(options), options.GenTokens, "gen tokens must not be negative");
-        var prompt = RandomPrompt(ir.Config.VocabSize, options.PromptTokens, options.Seed);
+        if (options.Depth < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Depth, "depth must not be negative");
+        var ids = RandomPrompt(ir.Config.VocabSize, checked(options.Depth + options.PromptTokens), options.Seed);
+        var depth = ids.AsSpan(0, options.Depth).ToArray();
+        var prompt = ids.AsSpan(options.Depth).ToArray();
         using var model = new Transformer(ir, new ExecutorOptions
         {
             Threads = options.Threads,
-            MaxContext = checked(options.PromptTokens + options.GenTokens + 1),
+            MaxContext = checked(options.Depth + Math.Max(options.PromptTokens, options.GenTokens) + 1),
             QuantPath = options.QuantPath,
         });
         var one = new int[1];
@@ -84,21 +97,34 @@ public static class Benchmark
         }
 
         using var process = Process.GetCurrentProcess();
+        Fill(model, depth);
+        process.Refresh();
         var cpu0 = process.TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         one[0] = Sampler.Greedy(model.ForwardLast(prompt));
         var prefill = sw.Elapsed;
         process.Refresh();
         var cpu1 = process.TotalProcessorTime;
+
+        Fill(model, depth);
+        process.Refresh();
+        var cpu2 = process.TotalProcessorTime;
         sw.Restart();
         for (int i = 0; i < options.GenTokens; i++) one[0] = Sampler.Greedy(model.ForwardLast(one));
         var decode = sw.Elapsed;
         process.Refresh();
-        var cpu2 = process.TotalProcessorTime;
-        return new BenchResult(options.Threads, options.PromptTokens, options.GenTokens,
+        var cpu3 = process.TotalProcessorTime;
+        return new BenchResult(options.Threads, options.PromptTokens, options.GenTokens, options.Depth,
             options.PromptTokens / prefill.TotalSeconds,
             options.GenTokens == 0 ? 0 : options.GenTokens / decode.TotalSeconds,
-            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu2 - cpu1, model.StateBytes);
+            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu3 - cpu2, model.StateBytes);
+    }
+
+    /// <summary>An empty cache, then <paramref name="depth"/> ids prefilled (untimed): the state each phase starts from.</summary>
+    private static void Fill(Transformer model, int[] depth)
+    {
+        model.Reset();
+        if (depth.Length > 0) model.ForwardLast(depth);
     }
 
     /// <summary>Deterministic prompt ids above the LLaMA specials and byte pieces where the vocabulary allows.</summary>

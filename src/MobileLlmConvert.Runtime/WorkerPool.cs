@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 
 namespace MobileLlmConvert.Runtime;
@@ -10,26 +11,54 @@ internal interface IParallelJob
 
 /// <summary>
 /// A persistent pool: its threads are created once and reused for every matrix multiply, so the token
-/// loop neither allocates nor creates threads. Parts are handed out dynamically (an interlocked
-/// counter), which keeps both cores busy when another process steals one; every part writes its own
-/// outputs, and scratch is per worker, so results never depend on which thread ran which part.
-/// With one thread everything runs inline on the caller.
+/// loop neither allocates nor creates threads. Parts are claimed dynamically, and the caller waits for
+/// the parts, not for the threads: when another process holds a core, the caller runs what a
+/// descheduled worker did not claim instead of waiting a scheduler quantum for it to wake. Every part
+/// writes its own outputs and scratch is per worker, so results never depend on which thread ran which
+/// part. With one thread everything runs inline on the caller.
+/// <para>
+/// Spin, then block: a decode step of a 30-layer model dispatches about 120 jobs of 10-100 µs each,
+/// separated by a few µs of serial work (norms, RoPE, attention at short context). Waking a thread
+/// blocked in the kernel costs tens of µs, about a job's length, which made two threads slower than
+/// one. So an idle worker polls for a job for <see cref="SpinTime"/> before it blocks, and the caller
+/// polls for the last part the same way; a thread only sleeps when no job came for that long (between
+/// generate calls), so an idle pool costs no CPU. ggml's thread pool does the same (ggml-cpu.c,
+/// ggml_graph_compute_poll_for_work).
+/// </para>
 /// </summary>
 internal sealed class WorkerPool : IDisposable
 {
-    private readonly Thread[] _threads;
-    private readonly ManualResetEventSlim[] _go;
     /// <summary>
-    /// Spins before a wait blocks (the most ManualResetEventSlim allows): a decode step dispatches a few
-    /// hundred short jobs, and waking a blocked thread costs more than most of them.
+    /// How long a thread polls before it blocks: longer than the serial gaps inside a token (a few µs to
+    /// ~100 µs for attention at long context) so the hot loop never sleeps, short enough that a pool
+    /// left idle gives its core back almost at once.
     /// </summary>
-    private const int SpinCount = 2047;
+    private static readonly long SpinTime = Stopwatch.Frequency / 5000; // 200 µs
 
-    private readonly ManualResetEventSlim _done = new(false, SpinCount);
+    /// <summary>
+    /// The claim word packs generation, part count and next part (<see cref="GenerationShift"/>,
+    /// <see cref="PartBits"/>) so one compare-exchange both claims a part and proves the job is still
+    /// the one the claimer saw: a worker that slept through whole jobs can never run a part of a job
+    /// it read stale fields of.
+    /// </summary>
+    private const int PartBits = 20;
+    private const int GenerationShift = 2 * PartBits;
+    private const long PartMask = (1L << PartBits) - 1;
+    /// <summary>Generations wrap at 2^24; only equality is ever tested, and the caller never depends on a worker arriving.</summary>
+    private const long GenerationMask = (1L << (64 - GenerationShift)) - 1;
+
+    /// <summary>Most parts one job may have (fits <see cref="PartBits"/>).</summary>
+    public const int MaxParts = (1 << PartBits) - 1;
+
+    private readonly Thread[] _threads;
+    private readonly ManualResetEventSlim[] _wake;
+    private readonly int[] _asleep;
+    private readonly ManualResetEventSlim _done = new(false, 0);
+    private int _callerAsleep;
     private IParallelJob? _job;
-    private int _parts;
-    private int _nextPart;
-    private int _workersBusy;
+    /// <summary>generation &lt;&lt; 40 | parts &lt;&lt; 20 | next part.</summary>
+    private long _claim;
+    private int _partsDone;
     private volatile bool _stopping;
     private Exception? _error;
 
@@ -40,11 +69,12 @@ internal sealed class WorkerPool : IDisposable
         if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "at least one thread");
         Threads = threads;
         _threads = new Thread[threads - 1];
-        _go = new ManualResetEventSlim[threads - 1];
+        _wake = new ManualResetEventSlim[threads - 1];
+        _asleep = new int[threads - 1];
         for (int i = 0; i < _threads.Length; i++)
         {
             int worker = i + 1;
-            _go[i] = new ManualResetEventSlim(false, SpinCount);
+            _wake[i] = new ManualResetEventSlim(false, 0);
             _threads[i] = new Thread(() => WorkerLoop(worker)) { IsBackground = true, Name = $"mlconvert-worker-{worker}" };
             _threads[i].Start();
         }
@@ -54,58 +84,107 @@ internal sealed class WorkerPool : IDisposable
     public void Run(IParallelJob job, int parts)
     {
         if (parts <= 0) return;
+        if (parts > MaxParts) throw new ArgumentOutOfRangeException(nameof(parts), parts, $"at most {MaxParts} parts");
         if (_threads.Length == 0 || parts == 1)
         {
             for (int p = 0; p < parts; p++) job.Execute(p, parts, 0);
             return;
         }
         _job = job;
-        _parts = parts;
-        _nextPart = 0;
-        _workersBusy = _threads.Length;
-        _done.Reset();
-        foreach (var go in _go) go.Set();
-        RunParts(0);
-        // Wait for every worker to come back, not only for the parts: a worker that woke late must not
-        // take a part of the next job while still holding this one.
-        _done.Wait();
+        _partsDone = 0;
+        long generation = (GenerationOf(Volatile.Read(ref _claim)) + 1) & GenerationMask;
+        // The exchange is a full fence: the fields above are visible to whoever claims a part of the new
+        // generation, and a worker that announced it is asleep before this point is read below and woken.
+        Interlocked.Exchange(ref _claim, generation << GenerationShift | (long)parts << PartBits);
+        for (int i = 0; i < _wake.Length; i++)
+        {
+            if (Volatile.Read(ref _asleep[i]) != 0) _wake[i].Set();
+        }
+        RunParts(0, generation);
+        WaitForParts(parts);
         _job = null;
         // A job that throws on a worker thread would otherwise kill the process; hand it to the caller as
         // it was thrown, as the inline path does.
         if (Interlocked.Exchange(ref _error, null) is { } error) ExceptionDispatchInfo.Capture(error).Throw();
     }
 
-    private void RunParts(int worker)
+    private static long GenerationOf(long claim) => claim >>> GenerationShift;
+
+    private void WaitForParts(int parts)
     {
-        var job = _job!;
-        int parts = _parts;
+        long until = Stopwatch.GetTimestamp() + SpinTime;
+        while (Volatile.Read(ref _partsDone) != parts)
+        {
+            if (Stopwatch.GetTimestamp() < until)
+            {
+                Thread.SpinWait(8);
+                continue;
+            }
+            // Announce, fence, re-check (Dekker): the thread finishing the last part either sees the flag
+            // and sets the event, or finished before the re-check and the caller does not sleep.
+            _done.Reset();
+            Interlocked.Exchange(ref _callerAsleep, 1);
+            if (Volatile.Read(ref _partsDone) != parts) _done.Wait();
+            Interlocked.Exchange(ref _callerAsleep, 0);
+        }
+    }
+
+    /// <summary>Claims and runs parts of <paramref name="generation"/> until none is left (or a newer job replaced it).</summary>
+    private void RunParts(int worker, long generation)
+    {
         while (true)
         {
-            int p = Interlocked.Increment(ref _nextPart) - 1;
-            if (p >= parts) return;
+            long c = Volatile.Read(ref _claim);
+            long next = c & PartMask, parts = (c >> PartBits) & PartMask;
+            if (GenerationOf(c) != generation || next >= parts) return;
+            if (Interlocked.CompareExchange(ref _claim, c + 1, c) != c) continue;
+            // This part is claimed and not done, so the job cannot have been replaced: _job is this generation's.
             try
             {
-                job.Execute(p, parts, worker);
+                _job!.Execute((int)next, (int)parts, worker);
             }
             catch (Exception e)
             {
-                // Caught on every thread, the caller's included, so Run always waits for the workers
+                // Caught on every thread, the caller's included, so Run always waits for every part
                 // before it rethrows: the pool stays consistent for the next job.
                 Interlocked.CompareExchange(ref _error, e, null);
             }
+            // A full fence: the part's outputs are visible before the caller sees the count.
+            if (Interlocked.Increment(ref _partsDone) == parts && Volatile.Read(ref _callerAsleep) != 0) _done.Set();
         }
     }
 
     private void WorkerLoop(int worker)
     {
-        var go = _go[worker - 1];
+        long seen = 0;
+        int i = worker - 1;
         while (true)
         {
-            go.Wait();
-            go.Reset();
+            long generation = WaitForJob(i, seen);
             if (_stopping) return;
-            RunParts(worker);
-            if (Interlocked.Decrement(ref _workersBusy) == 0) _done.Set();
+            seen = generation;
+            RunParts(worker, generation);
+        }
+    }
+
+    /// <summary>Polls for a generation other than <paramref name="seen"/>, then blocks until woken.</summary>
+    private long WaitForJob(int i, long seen)
+    {
+        long until = Stopwatch.GetTimestamp() + SpinTime;
+        while (true)
+        {
+            long g = GenerationOf(Volatile.Read(ref _claim));
+            if (g != seen || _stopping) return g;
+            if (Stopwatch.GetTimestamp() < until)
+            {
+                Thread.SpinWait(8);
+                continue;
+            }
+            _wake[i].Reset();
+            Interlocked.Exchange(ref _asleep[i], 1);
+            if (GenerationOf(Volatile.Read(ref _claim)) == seen && !_stopping) _wake[i].Wait();
+            Interlocked.Exchange(ref _asleep[i], 0);
+            until = Stopwatch.GetTimestamp() + SpinTime;
         }
     }
 
@@ -113,9 +192,9 @@ internal sealed class WorkerPool : IDisposable
     {
         if (_stopping) return;
         _stopping = true;
-        foreach (var go in _go) go.Set();
+        foreach (var w in _wake) w.Set();
         foreach (var t in _threads) t.Join();
-        foreach (var go in _go) go.Dispose();
+        foreach (var w in _wake) w.Dispose();
         _done.Dispose();
     }
 }
