@@ -3,7 +3,7 @@ using MobileLlmConvert.Core.Passes;
 
 namespace MobileLlmConvert.Cli.Infrastructure;
 
-/// <summary>`--quant`, `--group-size`, `--quant-override`, `--strict-quant`, `--rounding`: the Quantize pass's policy, on convert and hf2mobile.</summary>
+/// <summary>`--quant`, `--group-size`, `--quant-override`, `--strict-quant`, `--rounding`, `--calibration`, `--imatrix`: the Quantize pass's policy and importance, on convert and hf2mobile.</summary>
 internal sealed class QuantFlags(string? defaultScheme)
 {
     private readonly Option<string> _quant = new("--quant", "-q")
@@ -22,8 +22,16 @@ internal sealed class QuantFlags(string? defaultScheme)
         Description = "how block scales are chosen: search (default: least squared error) or rtn (round to nearest, llama-quantize's bytes)",
     };
 
+    private readonly Option<string> _calibration = new("--calibration")
+    {
+        Description = "a UTF-8 text to calibrate on: the source model runs over it and each matrix input's mean x² per column weights the scale search (not the evaluation text)",
+    };
+    private readonly Option<string> _imatrix = new("--imatrix") { Description = "a llama.cpp importance matrix (llama-imatrix output, GGUF or legacy .dat) weighting the scale search" };
+
     public void AddTo(Command cmd)
     {
+        cmd.Options.Add(_calibration);
+        cmd.Options.Add(_imatrix);
         cmd.Options.Add(_quant);
         cmd.Options.Add(_group);
         cmd.Options.Add(_overrides);
@@ -45,6 +53,8 @@ internal sealed class QuantFlags(string? defaultScheme)
         QuantOverrides = parse.GetValue(_overrides) ?? [],
         StrictQuant = parse.GetValue(_strict),
         Rounding = parse.GetValue(_rounding),
+        Calibration = parse.GetValue(_calibration),
+        Imatrix = parse.GetValue(_imatrix),
     };
 
     /// <summary>The options as recorded in a bundle manifest: what was asked, spelled as on the command line.</summary>
@@ -56,5 +66,8 @@ internal sealed class QuantFlags(string? defaultScheme)
         var overrides = parse.GetValue(_overrides) ?? [];
         if (overrides.Length > 0) into["quant_overrides"] = string.Join(";", overrides);
         if (parse.GetValue(_strict)) into["strict_quant"] = "true";
+        // The file name only: a manifest must not leak the converting machine's directories.
+        if (parse.GetValue(_calibration) is { } calibration) into["calibration"] = Path.GetFileName(calibration);
+        if (parse.GetValue(_imatrix) is { } imatrix) into["imatrix"] = Path.GetFileName(imatrix);
     }
 }

@@ -40,9 +40,15 @@ public sealed record QuantDecision(string Name, QuantRole Role, ElementType From
 /// Tensors already in a quantized type are kept as they are unless the target is a float type
 /// (dequantizing is exact; re-quantizing to another block type would compound the error).
 /// </summary>
-public sealed class QuantizePass(QuantPolicy policy) : IPass
+public sealed class QuantizePass(QuantPolicy policy, ImportanceMap? importance = null) : IPass
 {
     public QuantPolicy Policy { get; } = policy;
+
+    /// <summary>
+    /// Per-column importance of the matrices (calibration text or imatrix file), or null. With
+    /// <see cref="QuantRounding.Search"/> a tensor that has it is quantized with the importance-weighted search.
+    /// </summary>
+    public ImportanceMap? Importance { get; } = importance;
 
     public string Name => "Quantize";
 
@@ -142,11 +148,19 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
         foreach (var d in plan.Where(d => d.Role == QuantRole.EmbeddingOrHead))
             notes.Add($"{d.Name} (embedding/head): {d.Target.Info().Name}");
         notes.Add($"stored bytes: {before.StoredBytes} -> {after.StoredBytes}");
+        if (Importance is not null && Policy.Rounding == QuantRounding.Search)
+        {
+            var quantized = plan.Where(d => d.Changes && d.Target.Info().IsQuantized).ToList();
+            var weighted = quantized.Where(d => Importance.For(d.Name) is not null).Select(d => d.Name).ToList();
+            notes.Add($"importance ({Importance.Source}): {weighted.Count} of {quantized.Count} quantized tensors weighted"
+                + (weighted.Count < quantized.Count ? $"; unweighted: {string.Join(", ", quantized.Select(d => d.Name).Except(weighted))}" : ""));
+        }
         var warnings = new List<string>();
         // One line per (requested, target, width): every tensor named, none skipped silently.
         foreach (var g in plan.Where(d => d.Fallback is not null).GroupBy(d => (d.Requested, d.Target, d.Fallback)))
             warnings.Add($"fell back to {g.Key.Target.Info().Name} instead of {g.Key.Requested.Info().Name} ({g.Key.Fallback}): {string.Join(", ", g.Select(d => d.Name))}");
         foreach (var d in plan.Where(d => d.Note is not null)) warnings.Add(d.Note!);
+        if (Importance is not null) warnings.AddRange(Importance.Warnings);
         return new PassReport(Name, changed, notes, warnings,
             before.StoredParameters, after.StoredParameters, before.StoredBytes, after.StoredBytes);
     }
@@ -156,10 +170,13 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
     {
         long length = target.ByteSize(t.Shape) ?? throw new InvalidOperationException($"tensor {t.Name}: {target.Info().Name} does not fit {Shapes.Format(t.Shape)}");
         var rounding = Policy.Rounding;
-        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, rounding, dst)));
+        var importance = Importance?.For(t.Name);
+        if (importance is not null && importance.Length != t.Columns)
+            throw new InvalidOperationException($"tensor {t.Name}: importance has {importance.Length} columns, the tensor {t.Columns}");
+        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, rounding, importance, dst)));
     }
 
-    private static void Fill(Tensor t, ElementType target, QuantRounding rounding, Span<byte> dst)
+    private static void Fill(Tensor t, ElementType target, QuantRounding rounding, float[]? importance, Span<byte> dst)
     {
         int cols = t.Shape.Length == 0 ? 1 : t.Columns;
         long rows = cols == 0 ? 0 : t.ElementCount / cols;
@@ -185,7 +202,7 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
                 if (!float.IsFinite(row[j]))
                     throw new InvalidDataException($"tensor {t.Name}: row {r} column {j} holds {row[j]}; refusing to quantize a non-finite value to {target.Info().Name}");
             }
-            QuantOps.Quantize(target, row, d, rounding);
+            QuantOps.Quantize(target, row, d, rounding, importance);
         }
     }
 }
