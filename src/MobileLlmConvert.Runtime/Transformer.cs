@@ -22,6 +22,7 @@ public sealed unsafe class Transformer : IDisposable
     private readonly int _maxBatch;
     private int _position;
     private IResidualObserver? _observer;
+    private IMatMulInputObserver? _matMulInputObserver;
 
     /// <summary>The configuration of the model being run.</summary>
     public ModelConfig Config { get; }
@@ -65,6 +66,12 @@ public sealed unsafe class Transformer : IDisposable
     /// --per-layer). Null, the default, costs one null check per step.
     /// </summary>
     public IResidualObserver? Observer { get => _observer; set => _observer = value; }
+
+    /// <summary>
+    /// Sees every matrix-multiply input (calibration). Null, the default, costs one null check per
+    /// multiply group.
+    /// </summary>
+    public IMatMulInputObserver? MatMulInputObserver { get => _matMulInputObserver; set => _matMulInputObserver = value; }
 
     /// <summary>Empties the KV cache: the next token is position 0.</summary>
     public void Reset() => _position = 0;
@@ -183,6 +190,7 @@ public sealed unsafe class Transformer : IDisposable
             float* kSlot = RunState.Ptr(_s.KeyCache) + slot, vSlot = RunState.Ptr(_s.ValueCache) + slot;
 
             RmsNormRows(_s.X, _s.Xb, layer.AttnNorm, n, hidden);
+            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Q, _s.Xb.AsSpan(0, n * hidden), n);
             _matmul.Begin(xb, hidden, n);
             _matmul.Add(layer.Q, q, qw);
             _matmul.Add(layer.K, kSlot + (long)pos0 * kvw, kvw);
@@ -194,12 +202,14 @@ public sealed unsafe class Transformer : IDisposable
                 _rope.Apply(new Span<float>(kSlot + (long)(pos0 + i) * kvw, kvw), pos0 + i);
             }
             _attention.Run(q, kSlot, vSlot, att, pos0, n);
+            _matMulInputObserver?.OnMatMulInput(l, TensorRole.O, _s.Att.AsSpan(0, n * qw), n);
             _matmul.Begin(att, qw, n);
             _matmul.Add(layer.O, xb2, hidden);
             _matmul.Run();
             TensorPrimitives.Add(_s.X.AsSpan(0, n * hidden), _s.Xb2.AsSpan(0, n * hidden), _s.X.AsSpan(0, n * hidden));
 
             RmsNormRows(_s.X, _s.Xb, layer.FfnNorm, n, hidden);
+            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Gate, _s.Xb.AsSpan(0, n * hidden), n);
             _matmul.Begin(xb, hidden, n);
             _matmul.Add(layer.Gate, hb, inter);
             _matmul.Add(layer.Up, hb2, inter);
@@ -210,6 +220,7 @@ public sealed unsafe class Transformer : IDisposable
             TensorPrimitives.Multiply(u, g, u);
             TensorPrimitives.Sigmoid(g, g);
             TensorPrimitives.Multiply(g, u, g);
+            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Down, _s.Hb.AsSpan(0, n * inter), n);
             _matmul.Begin(hb, inter, n);
             _matmul.Add(layer.Down, xb2, hidden);
             _matmul.Run();
@@ -222,12 +233,14 @@ public sealed unsafe class Transformer : IDisposable
         if (allLogits)
         {
             RmsNormRows(_s.X, _s.Xb, _w.FinalNorm, n, hidden);
+            _matMulInputObserver?.OnMatMulInput(_w.Steps.Length, TensorRole.Output, _s.Xb.AsSpan(0, n * hidden), n);
             _matmul.Begin(xb, hidden, n);
         }
         else
         {
             // Generation only needs the last position: norm and head for one row.
             RmsNorm(_s.X.AsSpan((n - 1) * hidden, hidden), _s.Xb.AsSpan(0, hidden), _w.FinalNorm);
+            _matMulInputObserver?.OnMatMulInput(_w.Steps.Length, TensorRole.Output, _s.Xb.AsSpan(0, hidden), 1);
             _matmul.Begin(xb, hidden, 1);
         }
         _matmul.Add(_w.Output, logits, VocabSize);

@@ -32,6 +32,16 @@ public sealed record ConvertOptions
     /// <summary>How block scales are chosen: "search" (least squared error, the default when null) or "rtn" (round to nearest, llama-quantize's bytes); the CLI's `--rounding`.</summary>
     public string? Rounding { get; init; }
 
+    /// <summary>
+    /// A UTF-8 text to calibrate on (the CLI's `--calibration`): the source model runs over it and the
+    /// per-column mean x² of every matrix input weights the scale search. Needs a quantized scheme with
+    /// rounding "search". Never the evaluation text (a warning says so).
+    /// </summary>
+    public string? Calibration { get; init; }
+
+    /// <summary>A llama.cpp importance-matrix file, GGUF or legacy .dat (the CLI's `--imatrix`), used as <see cref="Calibration"/>'s result would be.</summary>
+    public string? Imatrix { get; init; }
+
     /// <summary>Keep a stored output head even when it is byte-identical to the embedding.</summary>
     public bool NoTie { get; init; }
 
@@ -83,8 +93,8 @@ public sealed record ConvertOptions
         string? scheme = Quant ?? target?.DefaultQuant;
         if (scheme is null)
         {
-            if (GroupSize is not null || QuantOverrides.Count > 0 || Rounding is not null)
-                throw new QuantPolicyException("--group-size, --quant-override and --rounding need --quant");
+            if (GroupSize is not null || QuantOverrides.Count > 0 || Rounding is not null || Calibration is not null || Imatrix is not null)
+                throw new QuantPolicyException("--group-size, --quant-override, --rounding, --calibration and --imatrix need --quant");
             return null;
         }
         var policy = QuantPolicy.Parse(scheme, GroupSize, QuantOverrides, StrictQuant,
@@ -123,7 +133,7 @@ public static class Pipeline
         }
         if (policy is not null)
         {
-            var pass = new QuantizePass(policy);
+            var pass = new QuantizePass(policy, ImportanceSources.Load(ir, options, policy));
             var q = pass.Run(ir);
             ir = q.Ir;
             quant = q.Report;

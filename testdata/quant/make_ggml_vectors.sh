@@ -6,7 +6,7 @@
 # --gc-sections drops the parts of it that need the rest of ggml.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-bundle="$here/../../tests/oracles/node_modules/node-llama-cpp/llama/gitRelease.bundle"
+bundle="${LLAMA_BUNDLE:-$here/../../tests/oracles/node_modules/node-llama-cpp/llama/gitRelease.bundle}"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git clone -q "$bundle" "$work/llama" 2>/dev/null

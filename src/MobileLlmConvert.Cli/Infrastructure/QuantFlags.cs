@@ -4,8 +4,9 @@ using MobileLlmConvert.Core.Passes;
 namespace MobileLlmConvert.Cli.Infrastructure;
 
 /// <summary>
-/// `--quant`, `--group-size`, `--quant-override`, `--strict-quant`, `--rounding`: the Quantize pass's policy, on convert and hf2mobile;
-/// and the budgets that choose each tensor's type instead (`--max-kl`, `--target-size`, `--target-bpw`, `--eval-text`, `--eval-tokens`).
+/// `--quant`, `--group-size`, `--quant-override`, `--strict-quant`, `--rounding`, `--calibration`, `--imatrix`: the Quantize pass's
+/// policy and importance, on convert and hf2mobile; and the budgets that choose each tensor's type instead (`--max-kl`,
+/// `--target-size`, `--target-bpw`, `--eval-text`, `--eval-tokens`).
 /// </summary>
 internal sealed class QuantFlags(string? defaultScheme)
 {
@@ -37,18 +38,26 @@ internal sealed class QuantFlags(string? defaultScheme)
     private readonly Option<string> _evalText = new("--eval-text") { Description = "UTF-8 text a budget is measured on (default: the shipped public-domain text diff scores)" };
     private readonly Option<int?> _evalTokens = new("--eval-tokens") { Description = "evaluation tokens a budget scores: the first N of the text (default 2048)" };
 
+    private readonly Option<string> _calibration = new("--calibration")
+    {
+        Description = "a UTF-8 text to calibrate on: the source model runs over it and each matrix input's mean x² per column weights the scale search (not the evaluation text)",
+    };
+    private readonly Option<string> _imatrix = new("--imatrix") { Description = "a llama.cpp importance matrix (llama-imatrix output, GGUF or legacy .dat) weighting the scale search" };
+
     public void AddTo(Command cmd)
     {
-        cmd.Options.Add(_maxKl);
-        cmd.Options.Add(_targetSize);
-        cmd.Options.Add(_targetBpw);
-        cmd.Options.Add(_evalText);
-        cmd.Options.Add(_evalTokens);
         cmd.Options.Add(_quant);
         cmd.Options.Add(_group);
         cmd.Options.Add(_overrides);
         cmd.Options.Add(_strict);
         cmd.Options.Add(_rounding);
+        cmd.Options.Add(_calibration);
+        cmd.Options.Add(_imatrix);
+        cmd.Options.Add(_maxKl);
+        cmd.Options.Add(_targetSize);
+        cmd.Options.Add(_targetBpw);
+        cmd.Options.Add(_evalText);
+        cmd.Options.Add(_evalTokens);
     }
 
     public string? Scheme(ParseResult parse) => parse.GetValue(_quant) ?? defaultScheme;
@@ -70,6 +79,8 @@ internal sealed class QuantFlags(string? defaultScheme)
         TargetBpw = parse.GetValue(_targetBpw),
         EvalText = parse.GetValue(_evalText),
         EvalTokens = parse.GetValue(_evalTokens),
+        Calibration = parse.GetValue(_calibration),
+        Imatrix = parse.GetValue(_imatrix),
     };
 
     /// <summary>
@@ -111,5 +122,8 @@ internal sealed class QuantFlags(string? defaultScheme)
         var overrides = parse.GetValue(_overrides) ?? [];
         if (overrides.Length > 0) into["quant_overrides"] = string.Join(";", overrides);
         if (parse.GetValue(_strict)) into["strict_quant"] = "true";
+        // The file name only: a manifest must not leak the converting machine's directories.
+        if (parse.GetValue(_calibration) is { } calibration) into["calibration"] = Path.GetFileName(calibration);
+        if (parse.GetValue(_imatrix) is { } imatrix) into["imatrix"] = Path.GetFileName(imatrix);
     }
 }

@@ -41,9 +41,15 @@ public sealed record QuantDecision(string Name, QuantRole Role, ElementType From
 /// Tensors already in a quantized type are kept as they are unless the target is a float type
 /// (dequantizing is exact; re-quantizing to another block type would compound the error).
 /// </summary>
-public sealed class QuantizePass(QuantPolicy policy) : IPass
+public sealed class QuantizePass(QuantPolicy policy, ImportanceMap? importance = null) : IPass
 {
     public QuantPolicy Policy { get; } = policy;
+
+    /// <summary>
+    /// Per-column importance of the matrices (calibration text or imatrix file), or null. With
+    /// <see cref="QuantRounding.Search"/> a tensor that has it is quantized with the importance-weighted search.
+    /// </summary>
+    public ImportanceMap? Importance { get; } = importance;
 
     public string Name => "Quantize";
 
@@ -144,11 +150,19 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
         foreach (var d in plan.Where(d => d.Role == QuantRole.EmbeddingOrHead))
             notes.Add($"{d.Name} (embedding/head): {d.Target.Info().Name}");
         notes.Add($"stored bytes: {before.StoredBytes} -> {after.StoredBytes}");
+        if (Importance is not null && Policy.Rounding == QuantRounding.Search)
+        {
+            var quantized = plan.Where(d => d.Changes && d.Target.Info().IsQuantized).ToList();
+            var weighted = quantized.Where(d => Importance.For(d.Name) is not null).Select(d => d.Name).ToList();
+            notes.Add($"importance ({Importance.Source}): {weighted.Count} of {quantized.Count} quantized tensors weighted"
+                + (weighted.Count < quantized.Count ? $"; unweighted: {string.Join(", ", quantized.Select(d => d.Name).Except(weighted))}" : ""));
+        }
         var warnings = new List<string>();
         // One line per (requested, target, width): every tensor named, none skipped silently.
         foreach (var g in plan.Where(d => d.Fallback is not null).GroupBy(d => (d.Requested, d.Target, d.Fallback)))
             warnings.Add($"fell back to {g.Key.Target.Info().Name} instead of {g.Key.Requested.Info().Name} ({g.Key.Fallback}): {string.Join(", ", g.Select(d => d.Name))}");
         foreach (var d in plan.Where(d => d.Note is not null)) warnings.Add(d.Note!);
+        if (Importance is not null) warnings.AddRange(Importance.Warnings);
         return new PassReport(Name, changed, notes, warnings,
             before.StoredParameters, after.StoredParameters, before.StoredBytes, after.StoredBytes);
     }
@@ -158,7 +172,10 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
     {
         long length = target.ByteSize(t.Shape) ?? throw new InvalidOperationException($"tensor {t.Name}: {target.Info().Name} does not fit {Shapes.Format(t.Shape)}");
         var rounding = Policy.Rounding;
-        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, rounding, dst), t.Source));
+        var importance = Importance?.For(t.Name);
+        if (importance is not null && importance.Length != t.Columns)
+            throw new InvalidOperationException($"tensor {t.Name}: importance has {importance.Length} columns, the tensor {t.Columns}");
+        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, rounding, importance, dst), t.Source));
     }
 
     /// <summary>
@@ -167,7 +184,7 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
     /// the same for any thread count. A source that reads ranges (a file slice) is read block by block
     /// through small buffers; a computed one is materialized once.
     /// </summary>
-    private static unsafe void Fill(Tensor t, ElementType target, QuantRounding rounding, Span<byte> dst)
+    private static unsafe void Fill(Tensor t, ElementType target, QuantRounding rounding, float[]? importance, Span<byte> dst)
     {
         int cols = t.Shape.Length == 0 ? 1 : t.Columns;
         long rows = cols == 0 ? 0 : t.ElementCount / cols;
@@ -197,7 +214,7 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
                         input = rented.AsSpan(0, inBytes);
                     }
                     var d = new Span<byte>((byte*)output + first * dstRow, checked(count * dstRow));
-                    if (ConvertRows(t, target, rounding, input, d, cols, count, srcRow, dstRow, first) is { } bad)
+                    if (ConvertRows(t, target, rounding, importance, input, d, cols, count, srcRow, dstRow, first) is { } bad)
                     {
                         lock (gate) if (bad.Row < firstBad.Row) firstBad = bad;
                     }
@@ -216,7 +233,7 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
     private readonly record struct NonFinite(long Row, int Column, float Value);
 
     /// <summary>Converts consecutive rows starting at row <paramref name="first"/>; stops at, and returns, the first non-finite value bound for a quantized type.</summary>
-    private static NonFinite? ConvertRows(Tensor t, ElementType target, QuantRounding rounding, ReadOnlySpan<byte> src, Span<byte> dst,
+    private static NonFinite? ConvertRows(Tensor t, ElementType target, QuantRounding rounding, float[]? importance, ReadOnlySpan<byte> src, Span<byte> dst,
         int cols, int count, int srcRow, int dstRow, long first)
     {
         bool toQuant = target.Info().IsQuantized;
@@ -237,7 +254,7 @@ public sealed class QuantizePass(QuantPolicy policy) : IPass
             {
                 if (!float.IsFinite(row[j])) return new NonFinite(first + r, j, row[j]);
             }
-            QuantOps.Quantize(target, row, d, rounding);
+            QuantOps.Quantize(target, row, d, rounding, importance);
         }
         return null;
     }

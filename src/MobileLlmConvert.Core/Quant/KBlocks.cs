@@ -45,26 +45,69 @@ public struct BlockQ4_K : IQuantBlock<BlockQ4_K>
         }
         float invScale = maxScale > 0 ? 63f / maxScale : 0f;
         float invMin = maxMin > 0 ? 63f / maxMin : 0f;
+        Span<byte> ls = stackalloc byte[8];
+        Span<byte> lm = stackalloc byte[8];
+        for (int j = 0; j < 8; j++)
+        {
+            ls[j] = Math.Min((byte)63, (byte)ScaleSearch.NearestInt(invScale * scales[j]));
+            lm[j] = Math.Min((byte)63, (byte)ScaleSearch.NearestInt(invMin * mins[j]));
+        }
+        Finish(x, ref b, ls, lm, maxScale / 63f, maxMin / 63f, levels);
+    }
+
+    /// <summary>
+    /// llama.cpp quantize_row_q4_K_impl with quant_weights: σ² = 2·mean x² of the super-block, sub-block
+    /// weights qw·sqrt(σ² + x²), make_qkx3_quants per sub-block, and the 6-bit scales and mins by
+    /// make_qp_quants weighted with each sub-block's weight sum.
+    /// </summary>
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_K b, ReadOnlySpan<float> importance, float rowSigma2)
+    {
+        Span<byte> levels = stackalloc byte[256];
+        Span<byte> aux = stackalloc byte[32];
+        Span<float> weights = stackalloc float[32];
+        Span<float> sw = stackalloc float[8];
+        Span<float> mins = stackalloc float[8];
+        Span<float> scales = stackalloc float[8];
+        float sumX2 = 0;
+        for (int l = 0; l < 256; l++) sumX2 += x[l] * x[l];
+        float sigma2 = 2 * sumX2 / 256;
+        for (int j = 0; j < 8; j++)
+        {
+            var xs = x.Slice(32 * j, 32);
+            ScaleSearch.ImportanceWeights(xs, importance.Slice(32 * j, 32), sigma2, weights);
+            float sumW = 0;
+            for (int l = 0; l < 32; l++) sumW += weights[l];
+            sw[j] = sumW;
+            scales[j] = ScaleSearch.MakeQkx3Quants(xs, weights, 15, levels.Slice(32 * j, 32), out mins[j], aux, -0.9f, 0.05f, 36);
+        }
+        Span<byte> ls = stackalloc byte[8];
+        Span<byte> lm = stackalloc byte[8];
+        float dBlock = ScaleSearch.MakeQpQuants(scales, 63, ls, sw);
+        float mBlock = ScaleSearch.MakeQpQuants(mins, 63, lm, sw);
+        Finish(x, ref b, ls, lm, dBlock, mBlock, levels);
+    }
+
+    /// <summary>Packs the 6-bit scales and mins and d, dmin, then re-rounds every value against them and packs the nibbles.</summary>
+    private static void Finish(ReadOnlySpan<float> x, ref BlockQ4_K b, ReadOnlySpan<byte> ls, ReadOnlySpan<byte> lm, float superScale, float superMin, Span<byte> levels)
+    {
         Span<byte> sc = b.Scales;
         sc.Clear();
         for (int j = 0; j < 8; j++)
         {
-            byte ls = Math.Min((byte)63, (byte)ScaleSearch.NearestInt(invScale * scales[j]));
-            byte lm = Math.Min((byte)63, (byte)ScaleSearch.NearestInt(invMin * mins[j]));
             if (j < 4)
             {
-                sc[j] = ls;
-                sc[j + 4] = lm;
+                sc[j] = ls[j];
+                sc[j + 4] = lm[j];
             }
             else
             {
-                sc[j + 4] = (byte)((ls & 0xF) | ((lm & 0xF) << 4));
-                sc[j - 4] |= (byte)((ls >> 4) << 6);
-                sc[j] |= (byte)((lm >> 4) << 6);
+                sc[j + 4] = (byte)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+                sc[j - 4] |= (byte)((ls[j] >> 4) << 6);
+                sc[j] |= (byte)((lm[j] >> 4) << 6);
             }
         }
-        b.D = (Half)(maxScale / 63f);
-        b.DMin = (Half)(maxMin / 63f);
+        b.D = (Half)superScale;
+        b.DMin = (Half)superMin;
         for (int j = 0; j < 8; j++)
         {
             var (s, m) = ScaleMin(sc, j);
@@ -179,14 +222,20 @@ public struct BlockQ6_K : IQuantBlock<BlockQ6_K>
     public static int BlockValues => 256;
     public static bool HasSearch => false;
 
-    public static void Quantize(ReadOnlySpan<float> x, ref BlockQ6_K b, QuantRounding rounding)
+    public static void Quantize(ReadOnlySpan<float> x, ref BlockQ6_K b, QuantRounding rounding) => QuantizeCore(x, ref b, default);
+
+    /// <summary>llama.cpp quantize_row_q6_K_impl with quant_weights: make_qx_quants(16, 32, x, L, 1, qw), the importance itself as weights.</summary>
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ6_K b, ReadOnlySpan<float> importance, float rowSigma2) => QuantizeCore(x, ref b, importance);
+
+    private static void QuantizeCore(ReadOnlySpan<float> x, ref BlockQ6_K b, ReadOnlySpan<float> importance)
     {
         Span<sbyte> levels = stackalloc sbyte[256];
         Span<float> scales = stackalloc float[16];
         float maxScale = 0, maxAbsScale = 0;
         for (int ib = 0; ib < 16; ib++)
         {
-            float scale = ScaleSearch.MakeQxQuants(x.Slice(16 * ib, 16), 32, levels.Slice(16 * ib, 16), 1);
+            var qw = importance.IsEmpty ? default : importance.Slice(16 * ib, 16);
+            float scale = ScaleSearch.MakeQxQuants(x.Slice(16 * ib, 16), 32, levels.Slice(16 * ib, 16), 1, qw);
             scales[ib] = scale;
             float abs = MathF.Abs(scale);
             if (abs > maxAbsScale) { maxAbsScale = abs; maxScale = scale; }

@@ -65,6 +65,18 @@ internal static class Int4Sym
         }
     }
 
+    // llama.cpp quantize_row_q4_0_impl with quant_weights: make_qx_quants(n, 8, x, L, 1, w) with the
+    // importance weights; the f32 scale picks the levels, then it is stored as f16. Groups 64/128 the same with n = g.
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, Span<byte> block, ReadOnlySpan<float> qw, float rowSigma2)
+    {
+        int half = x.Length / 2;
+        Span<float> w = stackalloc float[x.Length];
+        Span<sbyte> l = stackalloc sbyte[x.Length];
+        ScaleSearch.ImportanceWeights(x, qw, rowSigma2, w);
+        BlockIo.WriteHalf(block, 0, ScaleSearch.MakeQxQuants(x, 8, l, 1, w));
+        for (int j = 0; j < half; j++) block[2 + j] = (byte)((byte)l[j] | (byte)l[j + half] << 4);
+    }
+
     public static void Dequantize(ReadOnlySpan<byte> block, Span<float> y)
     {
         float d = BlockIo.ReadHalf(block, 0);
@@ -119,6 +131,21 @@ internal static class Int4Asym
             int hi = Math.Min(15, (int)(sbyte)((x[j + half] - min) * id + 0.5f));
             block[4 + j] = (byte)(lo | (hi << 4));
         }
+    }
+
+    // llama.cpp quantize_row_q4_1_impl with quant_weights: make_qkx3_quants(n, 15, x, w, L, &min, Laux,
+    // -0.9, 0.05, 36, false); d and m = -min stored as f16. Groups 64/128 the same with n = g.
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, Span<byte> block, ReadOnlySpan<float> qw, float rowSigma2)
+    {
+        int half = x.Length / 2;
+        Span<float> w = stackalloc float[x.Length];
+        Span<byte> l = stackalloc byte[x.Length];
+        Span<byte> aux = stackalloc byte[x.Length];
+        ScaleSearch.ImportanceWeights(x, qw, rowSigma2, w);
+        float d = ScaleSearch.MakeQkx3Quants(x, w, 15, l, out float min, aux, -0.9f, 0.05f, 36);
+        BlockIo.WriteHalf(block, 0, d);
+        BlockIo.WriteHalf(block, 2, -min);
+        for (int j = 0; j < half; j++) block[4 + j] = (byte)(l[j] | l[j + half] << 4);
     }
 
     public static void Dequantize(ReadOnlySpan<byte> block, Span<float> y)

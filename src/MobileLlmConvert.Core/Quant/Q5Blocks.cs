@@ -46,6 +46,18 @@ public struct BlockQ5_0 : IQuantBlock<BlockQ5_0>
         Q5Bits.Pack(q, ref b.Qh, ref b.Qs);
     }
 
+    // llama.cpp quantize_row_q5_0_impl with quant_weights: make_qx_quants(32, 16, x, L, 1, w).
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ5_0 b, ReadOnlySpan<float> importance, float rowSigma2)
+    {
+        Span<float> w = stackalloc float[32];
+        Span<sbyte> l = stackalloc sbyte[32];
+        Span<int> q = stackalloc int[32];
+        ScaleSearch.ImportanceWeights(x, importance, rowSigma2, w);
+        b.D = (Half)ScaleSearch.MakeQxQuants(x, 16, l, 1, w);
+        for (int j = 0; j < 32; j++) q[j] = l[j];
+        Q5Bits.Pack(q, ref b.Qh, ref b.Qs);
+    }
+
     public static void Dequantize(in BlockQ5_0 b, Span<float> y)
     {
         float d = (float)b.D;
@@ -102,6 +114,21 @@ public struct BlockQ5_1 : IQuantBlock<BlockQ5_1>
             b.M = (Half)min;
             for (int j = 0; j < 32; j++) q[j] = (byte)((x[j] - min) * id + 0.5f);
         }
+        Q5Bits.Pack(q, ref b.Qh, ref b.Qs);
+    }
+
+    // llama.cpp quantize_row_q5_1_impl with quant_weights: make_qkx3_quants(32, 31, x, w, L, &min, Laux, -0.9, 0.05, 36, false).
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ5_1 b, ReadOnlySpan<float> importance, float rowSigma2)
+    {
+        Span<float> w = stackalloc float[32];
+        Span<byte> l = stackalloc byte[32];
+        Span<byte> aux = stackalloc byte[32];
+        Span<int> q = stackalloc int[32];
+        ScaleSearch.ImportanceWeights(x, importance, rowSigma2, w);
+        float d = ScaleSearch.MakeQkx3Quants(x, w, 31, l, out float min, aux, -0.9f, 0.05f, 36);
+        b.D = (Half)d;
+        b.M = (Half)(-min);
+        for (int j = 0; j < 32; j++) q[j] = l[j];
         Q5Bits.Pack(q, ref b.Qh, ref b.Qs);
     }
 

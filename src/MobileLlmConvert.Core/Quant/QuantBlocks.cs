@@ -65,6 +65,7 @@ public struct BlockQ4_0 : IQuantBlock<BlockQ4_0>
     public static int BlockValues => 32;
     public static bool HasSearch => true;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_0 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_0 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_0 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
     public static float Dot(in BlockQ4_0 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
@@ -78,6 +79,7 @@ public struct BlockQ4_G64 : IQuantBlock<BlockQ4_G64>
     public static int BlockValues => 64;
     public static bool HasSearch => true;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_G64 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_G64 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_G64 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
     public static float Dot(in BlockQ4_G64 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
@@ -91,6 +93,7 @@ public struct BlockQ4_G128 : IQuantBlock<BlockQ4_G128>
     public static int BlockValues => 128;
     public static bool HasSearch => true;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_G128 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_G128 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_G128 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
     public static float Dot(in BlockQ4_G128 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
@@ -105,6 +108,7 @@ public struct BlockQ4_1 : IQuantBlock<BlockQ4_1>
     public static int BlockValues => 32;
     public static bool HasSearch => true;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_1 b, QuantRounding r) => Int4Asym.Quantize(x, BlockBytes.Of(ref b), r);
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_1 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Asym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_1 b, Span<float> y) => Int4Asym.Dequantize(BlockBytes.OfReadOnly(in b), y);
     public static float Dot(in BlockQ4_1 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Asym.Dot(BlockBytes.OfReadOnly(in b), a, dx, sumA);
 }
@@ -119,6 +123,7 @@ public struct BlockQ4_1_G64 : IQuantBlock<BlockQ4_1_G64>
     public static int BlockValues => 64;
     public static bool HasSearch => true;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_1_G64 b, QuantRounding r) => Int4Asym.Quantize(x, BlockBytes.Of(ref b), r);
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_1_G64 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Asym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_1_G64 b, Span<float> y) => Int4Asym.Dequantize(BlockBytes.OfReadOnly(in b), y);
     public static float Dot(in BlockQ4_1_G64 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Asym.Dot(BlockBytes.OfReadOnly(in b), a, dx, sumA);
 }
@@ -133,6 +138,7 @@ public struct BlockQ4_1_G128 : IQuantBlock<BlockQ4_1_G128>
     public static int BlockValues => 128;
     public static bool HasSearch => true;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_1_G128 b, QuantRounding r) => Int4Asym.Quantize(x, BlockBytes.Of(ref b), r);
+    public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_1_G128 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Asym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_1_G128 b, Span<float> y) => Int4Asym.Dequantize(BlockBytes.OfReadOnly(in b), y);
     public static float Dot(in BlockQ4_1_G128 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Asym.Dot(BlockBytes.OfReadOnly(in b), a, dx, sumA);
 }

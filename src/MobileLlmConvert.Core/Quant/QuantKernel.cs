@@ -35,6 +35,17 @@ public interface IQuantBlock<TSelf> where TSelf : unmanaged, IQuantBlock<TSelf>
     /// <summary>Quantizes <see cref="BlockValues"/> finite values into <paramref name="block"/>.</summary>
     static abstract void Quantize(ReadOnlySpan<float> x, ref TSelf block, QuantRounding rounding);
 
+    /// <summary>
+    /// Quantizes <see cref="BlockValues"/> finite values minimising the importance-weighted squared error:
+    /// <paramref name="importance"/> holds one value per column of the block (mean x² of the matrix input,
+    /// from a calibration text or an imatrix file), <paramref name="rowSigma2"/> the mean x² of the whole
+    /// weight row (ggml's σ²). The ggml types are ports of llama.cpp's quantize_row_*_impl with
+    /// quant_weights (ggml/src/ggml-quants.c), byte for byte. Default: the importance is ignored and the
+    /// block is rounded to nearest, as ggml's quantize_q8_0 ignores its quant_weights.
+    /// </summary>
+    static virtual void QuantizeWeighted(ReadOnlySpan<float> x, ref TSelf block, ReadOnlySpan<float> importance, float rowSigma2) =>
+        TSelf.Quantize(x, ref block, QuantRounding.Rtn);
+
     /// <summary>Writes the block's <see cref="BlockValues"/> values to <paramref name="y"/>.</summary>
     static abstract void Dequantize(in TSelf block, Span<float> y);
 
@@ -70,6 +81,13 @@ public abstract class QuantKernel
     private protected QuantKernel() { }
 
     public abstract void Quantize(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding);
+
+    /// <summary>
+    /// Quantizes one weight row. With a non-empty <paramref name="importance"/> (one value per column of
+    /// the row) and <see cref="QuantRounding.Search"/> each block takes the importance-weighted search;
+    /// otherwise the bytes are exactly <see cref="Quantize(ReadOnlySpan{float}, Span{byte}, QuantRounding)"/>'s.
+    /// </summary>
+    public abstract void Quantize(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding, ReadOnlySpan<float> importance);
     public abstract void Dequantize(ReadOnlySpan<byte> src, Span<float> dst);
     public abstract float DotExact(ReadOnlySpan<byte> row, ReadOnlySpan<float> x);
     public abstract float DotFast(ReadOnlySpan<byte> row, ReadOnlySpan<byte> xq, ActivationLayout layout);
@@ -104,6 +122,21 @@ public sealed class QuantKernel<TBlock> : QuantKernel where TBlock : unmanaged, 
             TBlock.Dequantize(blocks[i], a);
             if (!(SquaredError(x, a) < SquaredError(x, b))) blocks[i] = rtn;
         }
+    }
+
+    public override void Quantize(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding, ReadOnlySpan<float> importance)
+    {
+        if (importance.IsEmpty || rounding == QuantRounding.Rtn)
+        {
+            Quantize(src, dst, rounding);
+            return;
+        }
+        // No "keep round-to-nearest if better" here: the weighted search is llama-quantize's own with an
+        // imatrix, and its error measure is the weighted one, which round-to-nearest does not minimise.
+        var blocks = MemoryMarshal.Cast<byte, TBlock>(dst);
+        int n = src.Length / G;
+        float sigma2 = ScaleSearch.MeanSquare(src);
+        for (int i = 0; i < n; i++) TBlock.QuantizeWeighted(src.Slice(i * G, G), ref blocks[i], importance.Slice(i * G, G), sigma2);
     }
 
     private static double SquaredError(ReadOnlySpan<float> x, ReadOnlySpan<float> y)

@@ -52,6 +52,10 @@ public static class QuantOps
     public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding) =>
         QuantOpsNaive.Quantize(type, src, dst, rounding);
 
+    /// <summary>Quantizes one weight row, the search weighted by <paramref name="importance"/> (one value per column; empty = none).</summary>
+    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding, ReadOnlySpan<float> importance) =>
+        QuantOpsNaive.Quantize(type, src, dst, rounding, importance);
+
     /// <summary>
     /// Whether this type runs on the shared AVX2 kernels here. The int8 / int4 families (groups 32-128) do;
     /// Q5_0, Q5_1 and Q4_K bring their own AVX2 row kernel (<see cref="StructRows"/>) for the fast path

@@ -23,6 +23,20 @@ public static class QuantOpsNaive
         info.Kernel!.Quantize(src, dst[..(blocks * info.BlockBytes)], rounding);
     }
 
+    /// <summary>
+    /// Quantizes one weight row; a non-empty <paramref name="importance"/> (one value per column, the
+    /// row's length) weights the search (<see cref="QuantKernel.Quantize(ReadOnlySpan{float}, Span{byte}, QuantRounding, ReadOnlySpan{float})"/>).
+    /// </summary>
+    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding, ReadOnlySpan<float> importance)
+    {
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, src.Length);
+        QuantChecks.Bytes(info, dst.Length, blocks, nameof(dst));
+        if (!importance.IsEmpty && importance.Length != src.Length)
+            throw new ArgumentException($"importance has {importance.Length} values for a row of {src.Length}", nameof(importance));
+        info.Kernel!.Quantize(src, dst[..(blocks * info.BlockBytes)], rounding, importance);
+    }
+
     public static void Dequantize(ElementType type, ReadOnlySpan<byte> src, Span<float> dst)
     {
         var info = QuantChecks.Require(type);

@@ -107,8 +107,11 @@ internal static class ScaleSearch
     /// <summary>ggml's nearest_int: round half to even via the 1.5·2^23 trick, identical to MathF.Round(ToEven) for |v| ≤ 4194303.</summary>
     public static int NearestInt(float v) => (int)MathF.Round(v, MidpointRounding.ToEven);
 
-    /// <summary>ggml make_qx_quants (signed levels stored as l + nmax), without quant weights.</summary>
-    public static float MakeQxQuants(ReadOnlySpan<float> x, int nmax, Span<sbyte> levels, int rmseType)
+    /// <summary>
+    /// ggml make_qx_quants (signed levels stored as l + nmax). With <paramref name="quantWeights"/> (one per
+    /// value) they replace the rmse type's weights, as llama-quantize passes an importance matrix.
+    /// </summary>
+    public static float MakeQxQuants(ReadOnlySpan<float> x, int nmax, Span<sbyte> levels, int rmseType, ReadOnlySpan<float> quantWeights = default)
     {
         int n = x.Length;
         float max = 0, amax = 0;
@@ -133,7 +136,7 @@ internal static class ScaleSearch
         {
             int q = Math.Max(-nmax, Math.Min(nmax - 1, NearestInt(iscale * x[i])));
             levels[i] = (sbyte)(q + nmax);
-            float w = Weight(x[i], rmseType);
+            float w = quantWeights.IsEmpty ? Weight(x[i], rmseType) : quantWeights[i];
             sumlx += w * x[i] * q;
             suml2 += w * q * q;
         }
@@ -147,7 +150,7 @@ internal static class ScaleSearch
             for (int i = 0; i < n; i++)
             {
                 int q = Math.Max(-nmax, Math.Min(nmax - 1, NearestInt(iscale * x[i])));
-                float w = Weight(x[i], rmseType);
+                float w = quantWeights.IsEmpty ? Weight(x[i], rmseType) : quantWeights[i];
                 sumlx += w * x[i] * q;
                 suml2 += w * q * q;
             }
@@ -248,5 +251,181 @@ internal static class ScaleSearch
         }
         theMin = -min;
         return scale;
+    }
+
+    /// <summary>
+    /// ggml make_qkx3_quants with caller weights and use_mad = false (the importance-weighted asymmetric
+    /// search of quantize_row_q4_1_impl, q5_1_impl and q4_K_impl): returns the scale, <paramref name="theMin"/> = −min.
+    /// </summary>
+    public static float MakeQkx3Quants(ReadOnlySpan<float> x, ReadOnlySpan<float> weights, int nmax, Span<byte> levels,
+        out float theMin, Span<byte> aux, float rmin, float rdelta, int nstep)
+    {
+        int n = x.Length;
+        float min = x[0], max = x[0];
+        float sumW = weights[0];
+        float sumX = sumW * x[0];
+        for (int i = 1; i < n; i++)
+        {
+            if (x[i] < min) min = x[i];
+            if (x[i] > max) max = x[i];
+            float w = weights[i];
+            sumW += w;
+            sumX += w * x[i];
+        }
+        if (min > 0) min = 0;
+        if (max <= min)
+        {
+            levels[..n].Clear();
+            theMin = -min;
+            return 0f;
+        }
+        float iscale = nmax / (max - min);
+        float scale = 1 / iscale;
+        float bestMad = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int q = NearestInt(iscale * (x[i] - min));
+            levels[i] = (byte)Math.Max(0, Math.Min(nmax, q));
+            float diff = scale * levels[i] + min - x[i];
+            bestMad += weights[i] * (diff * diff);
+        }
+        for (int step = 0; step <= nstep; step++)
+        {
+            iscale = (rmin + rdelta * step + nmax) / (max - min);
+            float sumL = 0, sumL2 = 0, sumXl = 0;
+            for (int i = 0; i < n; i++)
+            {
+                int q = Math.Max(0, Math.Min(nmax, NearestInt(iscale * (x[i] - min))));
+                aux[i] = (byte)q;
+                float w = weights[i];
+                sumL += w * q;
+                sumL2 += w * q * q;
+                sumXl += w * q * x[i];
+            }
+            float det = sumW * sumL2 - sumL * sumL;
+            if (det > 0)
+            {
+                float thisScale = (sumW * sumXl - sumX * sumL) / det;
+                float thisMin = (sumL2 * sumX - sumL * sumXl) / det;
+                if (thisMin > 0)
+                {
+                    thisMin = 0;
+                    thisScale = sumXl / sumL2;
+                }
+                float mad = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    float diff = thisScale * aux[i] + thisMin - x[i];
+                    mad += weights[i] * (diff * diff);
+                }
+                if (mad < bestMad)
+                {
+                    aux[..n].CopyTo(levels);
+                    bestMad = mad;
+                    scale = thisScale;
+                    min = thisMin;
+                }
+            }
+        }
+        theMin = -min;
+        return scale;
+    }
+
+    /// <summary>
+    /// ggml make_qp_quants: non-negative levels in [0, nmax] for the eight sub-block scales (or mins) of a
+    /// Q4_K super-block, weighted by each sub-block's weight sum; returns the super-block scale. Levels are
+    /// kept in bytes exactly as ggml's uint8_t L[] (an out-of-range rounding wraps there as here).
+    /// </summary>
+    public static float MakeQpQuants(ReadOnlySpan<float> x, int nmax, Span<byte> levels, ReadOnlySpan<float> quantWeights)
+    {
+        int n = x.Length;
+        float max = 0;
+        for (int i = 0; i < n; i++) max = Math.Max(max, x[i]);
+        if (max < GroupMaxEps)
+        {
+            levels[..n].Clear();
+            return 0f;
+        }
+        float iscale = nmax / max;
+        for (int i = 0; i < n; i++) levels[i] = (byte)NearestInt(iscale * x[i]);
+        float scale = 1 / iscale;
+        float bestMse = 0;
+        for (int i = 0; i < n; i++)
+        {
+            float diff = x[i] - scale * levels[i];
+            bestMse += quantWeights[i] * diff * diff;
+        }
+        for (int step = -4; step <= 4; step++)
+        {
+            if (step == 0) continue;
+            float iscaleStep = (0.1f * step + nmax) / max;
+            float scaleStep = 1 / iscaleStep;
+            float mse = 0;
+            for (int i = 0; i < n; i++)
+            {
+                int l = Math.Min(nmax, NearestInt(iscaleStep * x[i]));
+                float diff = x[i] - scaleStep * l;
+                mse += quantWeights[i] * diff * diff;
+            }
+            if (mse < bestMse)
+            {
+                bestMse = mse;
+                iscale = iscaleStep;
+            }
+        }
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int l = Math.Min(nmax, NearestInt(iscale * x[i]));
+            levels[i] = (byte)l;
+            float w = quantWeights[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        for (int tries = 0; tries < 5; tries++)
+        {
+            int changed = 0;
+            for (int i = 0; i < n; i++)
+            {
+                float w = quantWeights[i];
+                float slx = sumlx - w * x[i] * levels[i];
+                float sl2 = suml2 - w * levels[i] * levels[i];
+                if (slx > 0 && sl2 > 0)
+                {
+                    int newL = Math.Min(nmax, NearestInt(x[i] * sl2 / slx));
+                    if (newL != levels[i])
+                    {
+                        slx += w * x[i] * newL;
+                        sl2 += w * newL * newL;
+                        if (slx * slx * suml2 > sumlx * sumlx * sl2)
+                        {
+                            levels[i] = (byte)newL;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            changed++;
+                        }
+                    }
+                }
+            }
+            if (changed == 0) break;
+        }
+        return suml2 > 0f ? sumlx / suml2 : 0f;
+    }
+
+    /// <summary>
+    /// llama.cpp's importance weights for the 32-value legacy types (quantize_row_q4_0_impl and its
+    /// q4_1 / q5_0 / q5_1 siblings): w_j = qw_j·sqrt(σ² + x_j²), σ² the mean x² of the whole row.
+    /// </summary>
+    public static void ImportanceWeights(ReadOnlySpan<float> x, ReadOnlySpan<float> qw, float rowSigma2, Span<float> weights)
+    {
+        for (int j = 0; j < x.Length; j++) weights[j] = qw[j] * MathF.Sqrt(rowSigma2 + x[j] * x[j]);
+    }
+
+    /// <summary>Σx²/n in f32, summed in order, as ggml's *_impl quantizers compute σ² of a row.</summary>
+    public static float MeanSquare(ReadOnlySpan<float> x)
+    {
+        float sum = 0;
+        foreach (var v in x) sum += v * v;
+        return sum / x.Length;
     }
 }

@@ -8,7 +8,8 @@ namespace MobileLlmConvert.Tests.Quant;
 /// The new block types against ggml's own quantizers, and the scale search against round to nearest.
 /// testdata/quant/ggml-vectors.txt was printed by ggml_vectors.c, compiled against the ggml sources that
 /// node-llama-cpp bundles (make_ggml_vectors.sh): four 512-value rows (a ramp, uniform values, small
-/// values with outliers, a zero super-block) and ggml's quantize_row_{q5_0,q5_1,q4_K,q6_K}_ref of each.
+/// values with outliers, a zero super-block) and ggml's quantize_row_{q5_0,q5_1,q4_K,q6_K}_ref of each;
+/// then one row of quant weights per row ("w") and ggml's importance-weighted quantize_{type} of each ("TYPE_w").
 /// </summary>
 public class QuantGgmlVectorTests
 {
@@ -78,6 +79,69 @@ public class QuantGgmlVectorTests
         QuantOps.Dequantize(type, bytes, back);
         double tolerance = name switch { "q5_0" => 0.081, "q5_1" => 0.0055, "q6_k" => 0.05, _ => 0.09 };
         for (int i = 0; i < 512; i++) Assert.True(Math.Abs(back[i] - rows[0][i]) <= tolerance, $"{name} value {i}: {rows[0][i]} came back as {back[i]}");
+    }
+
+    [Theory]
+    [InlineData("q4_0")]
+    [InlineData("q4_1")]
+    [InlineData("q5_0")]
+    [InlineData("q5_1")]
+    [InlineData("q4_k")]
+    [InlineData("q6_k")]
+    [InlineData("q8_0")]
+    public void Importance_weighted_search_writes_llama_quantize_imatrix_bytes(string name)
+    {
+        // quantize_<type>(x, dst, 1, 512, w) is what llama-quantize --imatrix runs per row (q8_0 ignores w).
+        Assert.True(ElementTypes.TryParse(name, out var type));
+        var (rows, blocks) = Load();
+        var weights = blocks.Where(b => b.Type == "w").ToDictionary(b => b.Row, b => Floats(b.Bytes));
+        var mine = blocks.Where(b => b.Type == name + "_w").ToList();
+        Assert.Equal(4, mine.Count);
+        foreach (var (_, row, expected) in mine)
+        {
+            var actual = new byte[expected.Length];
+            QuantOps.Quantize(type, rows[row], actual, QuantRounding.Search, weights[row]);
+            Assert.True(expected.AsSpan().SequenceEqual(actual), $"{name} row {row}: first difference at byte {expected.AsSpan().CommonPrefixLength(actual)}");
+        }
+    }
+
+    [Fact]
+    public void Importance_changes_the_bytes_and_lowers_the_weighted_error()
+    {
+        // Not a constant: different weights give different blocks, and the weighted error (the quantity
+        // the search minimises, Σ w·(x − x')²) is lower than round to nearest's on every row.
+        var (rows, blocks) = Load();
+        var w = Floats(blocks.Single(b => b.Type == "w" && b.Row == 1).Bytes);
+        var x = rows[1];
+        foreach (var type in new[] { ElementType.Q4_0, ElementType.Q4_G64, ElementType.Q4_1_G128, ElementType.Q5_1, ElementType.Q4_K })
+        {
+            var rtn = new byte[type.ByteSize([x.Length])!.Value];
+            var weighted = new byte[rtn.Length];
+            QuantOps.Quantize(type, x, rtn, QuantRounding.Rtn);
+            QuantOps.Quantize(type, x, weighted, QuantRounding.Search, w);
+            Assert.False(rtn.AsSpan().SequenceEqual(weighted), type.Info().Name);
+            Assert.True(WeightedError(type, x, weighted, w) < WeightedError(type, x, rtn, w), type.Info().Name);
+            // Rtn ignores the importance: llama-quantize's bytes without an imatrix.
+            var rtnWithImportance = new byte[rtn.Length];
+            QuantOps.Quantize(type, x, rtnWithImportance, QuantRounding.Rtn, w);
+            Assert.Equal(rtn, rtnWithImportance);
+        }
+    }
+
+    private static double WeightedError(ElementType type, float[] x, byte[] bytes, float[] w)
+    {
+        var back = new float[x.Length];
+        QuantOps.Dequantize(type, bytes, back);
+        double e = 0;
+        for (int i = 0; i < x.Length; i++) e += w[i] * Math.Pow((double)back[i] - x[i], 2);
+        return e;
+    }
+
+    private static float[] Floats(byte[] bytes)
+    {
+        var x = new float[bytes.Length / 4];
+        for (int i = 0; i < x.Length; i++) x[i] = BitConverter.ToSingle(bytes, 4 * i);
+        return x;
     }
 
     public static TheoryData<ElementType> SearchTypes()
