@@ -3,6 +3,7 @@ using System.Text;
 using MobileLlmConvert.Core.Errors;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
+using MobileLlmConvert.Core.Quant;
 using MobileLlmConvert.Formats;
 using MobileLlmConvert.Runtime;
 using MobileLlmConvert.Runtime.Evaluation;
@@ -54,7 +55,7 @@ internal static class Budgets
     }
 
     /// <summary>Reads and tokenizes the evaluation text, searches <paramref name="shared"/> (the model after the sharing passes) and builds the record.</summary>
-    public static Budget Search(ModelIr shared, QuantPolicy basePolicy, ConvertOptions o)
+    public static Budget Search(ModelIr shared, QuantPolicy basePolicy, ConvertOptions o, ImportanceMap? importance = null)
     {
         var (kind, value) = o.MaxKl is { } kl ? (BudgetKind.MaxKl, kl)
             : o.TargetBytes is { } b ? (BudgetKind.TargetSize, (double)b)
@@ -73,6 +74,7 @@ internal static class Budgets
             TextSource = name,
             Context = DiffOptions.DefaultContext(shared.Config),
             BasePolicy = basePolicy,
+            Importance = importance,
             CanStore = target is null ? null : type => target.CannotStore(PolicyOf(type)) is null,
             Executor = new ExecutorOptions { Threads = o.Threads ?? Math.Max(1, Environment.ProcessorCount) },
         };

@@ -126,14 +126,16 @@ public static class Pipeline
         var ir = shared.Ir;
         PassReport? quant = null;
         Budget? budget = null;
+        // Loaded once: a budget's candidate models are quantized with the same importance as the output.
+        var importance = policy is null ? null : ImportanceSources.Load(ir, options, policy);
         if (options.HasBudget)
         {
-            budget = Budgets.Search(ir, policy!, options);
+            budget = Budgets.Search(ir, policy!, options, importance);
             policy = policy! with { Assigned = budget.Result.Types };
         }
         if (policy is not null)
         {
-            var pass = new QuantizePass(policy, ImportanceSources.Load(ir, options, policy));
+            var pass = new QuantizePass(policy, importance);
             var q = pass.Run(ir);
             ir = q.Ir;
             quant = q.Report;

@@ -24,7 +24,7 @@ internal sealed class BudgetModels(ModelIr reference, BudgetOptions options, Bud
     /// <summary>The reference with the state's types: converted tensors held in memory, the rest the reference's own (it owns the files).</summary>
     public ModelIr Build(int[] state)
     {
-        var converted = new QuantizePass(Policy(state)).Run(reference).Ir;
+        var converted = new QuantizePass(Policy(state), options.Importance).Run(reference).Ir;
         var tensors = converted.Tensors.ToArray();
         var next = new Dictionary<(string, ElementType), Tensor>();
         var missing = new List<int>();

@@ -38,6 +38,8 @@ public sealed record BudgetOptions
     public required int Context { get; init; }
     /// <summary>The policy every tensor the search does not decide follows (norms f32, overrides pinned, rounding).</summary>
     public required QuantPolicy BasePolicy { get; init; }
+    /// <summary>Per-column importance (`--calibration`, `--imatrix`) every candidate is quantized with, as the output will be; null = none.</summary>
+    public Core.Quant.ImportanceMap? Importance { get; init; }
     /// <summary>Whether the output format can store a type (GGUF stores only ggml's group-32/256 types); null = every type.</summary>
     public Func<ElementType, bool>? CanStore { get; init; }
     /// <summary>Positions of the per-tensor probe, from the start of <see cref="Tokens"/>.</summary>
