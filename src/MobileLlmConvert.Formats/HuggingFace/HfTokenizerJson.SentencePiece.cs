@@ -74,7 +74,7 @@ internal static partial class HfTokenizerJson
             w.WriteEndArray();
             w.WriteEndObject();
             w.WriteNull("pre_tokenizer");
-            w.WriteNull("post_processor");
+            WriteTemplate(w, tok);
             w.WriteStartObject("decoder");
             w.WriteString("type", "Sequence");
             w.WriteStartArray("decoders");
@@ -122,6 +122,68 @@ internal static partial class HfTokenizerJson
             w.WriteEndObject();
         }
         return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// BOS/EOS as the tokenizer adds them (add_bos/add_eos), as LlamaConverter's TemplateProcessing
+    /// post-processor: consumers of tokenizer.json alone (ONNX Runtime GenAI) add them from here.
+    /// </summary>
+    private static void WriteTemplate(Utf8JsonWriter w, TokenizerIr tok)
+    {
+        if (!tok.AddBos && !tok.AddEos)
+        {
+            w.WriteNull("post_processor");
+            return;
+        }
+        string bos = tok.Pieces[tok.BosId], eos = tok.Pieces[tok.EosId];
+        void Special(string piece, int typeId)
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("SpecialToken");
+            w.WriteString("id", piece);
+            w.WriteNumber("type_id", typeId);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        void Sequence(string id, int typeId)
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("Sequence");
+            w.WriteString("id", id);
+            w.WriteNumber("type_id", typeId);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        w.WriteStartObject("post_processor");
+        w.WriteString("type", "TemplateProcessing");
+        w.WriteStartArray("single");
+        if (tok.AddBos) Special(bos, 0);
+        Sequence("A", 0);
+        if (tok.AddEos) Special(eos, 0);
+        w.WriteEndArray();
+        w.WriteStartArray("pair");
+        if (tok.AddBos) Special(bos, 0);
+        Sequence("A", 0);
+        if (tok.AddEos) Special(eos, 0);
+        if (tok.AddBos) Special(bos, 1);
+        Sequence("B", 1);
+        if (tok.AddEos) Special(eos, 1);
+        w.WriteEndArray();
+        w.WriteStartObject("special_tokens");
+        foreach (var (piece, id) in new[] { (bos, tok.BosId), (eos, tok.EosId) }.Where(p => p.Item1 == bos ? tok.AddBos : tok.AddEos).Distinct())
+        {
+            w.WriteStartObject(piece);
+            w.WriteString("id", piece);
+            w.WriteStartArray("ids");
+            w.WriteNumberValue(id);
+            w.WriteEndArray();
+            w.WriteStartArray("tokens");
+            w.WriteStringValue(piece);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        w.WriteEndObject();
     }
 
     private static bool IsMergeable(PieceType type) => type is PieceType.Normal or PieceType.UserDefined;
