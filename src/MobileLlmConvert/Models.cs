@@ -26,6 +26,9 @@ public sealed record WriteOptions
     /// <summary>GGUF: float type of unquantized matrices (the CLI's `--dtype`, same default).</summary>
     public ElementType FloatType { get; init; } = Formats.Gguf.GgufWriteOptions.DefaultFloatType;
 
+    /// <summary>ONNX: the graph profile, "genai" (default) or "standard"; an unknown name is a usage error.</summary>
+    public string OnnxProfile { get; init; } = Formats.Onnx.OnnxFormat.DefaultProfile;
+
     /// <summary>GGUF general.name; null = the source checkpoint's folder (a cache snapshot's repo name), else the architecture.</summary>
     public string? ModelName { get; init; }
 
@@ -81,6 +84,7 @@ public static class Models
             ModelName = options.ModelName,
             SourceCheckpointSha256 = options.SourceCheckpointSha256,
             RecordedOptions = options.RecordedOptions,
+            OnnxProfile = options.OnnxProfile,
             Progress = options.Progress,
             Quality = options.Quality,
         });

@@ -30,11 +30,15 @@ public sealed class ConvertVerb : IVerb
             Description = $"float type of unquantized matrices for {string.Join(", ", ModelFormats.Writable.Where(f => f.UsesFloatType).Select(f => f.Name))}: f32 or f16 " +
                 $"(default {Formats.Gguf.GgufWriteOptions.DefaultFloatType.Info().Name}); norms stay f32",
         };
+        var onnxProfile = new Option<string>("--onnx-profile")
+        {
+            Description = $"graph profile for --to onnx: {Formats.Onnx.OnnxFormat.ProfileNames} (default {Formats.Onnx.OnnxFormat.DefaultProfile}: ONNX Runtime contrib ops, as ONNX Runtime GenAI runs)",
+        };
         var json = new Option<bool>("--json") { Description = "print the report as one JSON document on stdout" };
         var dryRun = DryRun.Option();
         var quant = new QuantFlags(defaultScheme: null);
         var sharing = SharingFlags.Create();
-        var cmd = new Command("convert", $"Convert a model to {string.Join(", ", ModelFormats.Writable.Select(f => f.Name))} (sharing passes, optional quantization).") { source, to, output, dtype, json, force, dryRun };
+        var cmd = new Command("convert", $"Convert a model to {string.Join(", ", ModelFormats.Writable.Select(f => f.Name))} (sharing passes, optional quantization).") { source, to, output, dtype, onnxProfile, json, force, dryRun };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
         var family = FamilyFlag.Create();
@@ -44,6 +48,7 @@ public sealed class ConvertVerb : IVerb
             string src = parse.GetValue(source)!, dst = parse.GetValue(output)!;
             var target = ModelFormats.GetWritable(parse.GetValue(to)!);
             var floatType = FloatType(target, parse.GetValue(dtype));
+            string profile = OnnxProfile(target, parse.GetValue(onnxProfile));
             var options = sharing.Apply(parse, quant.Apply(parse, new ConvertOptions { Target = target.Name, Progress = ctx.Progress() }));
             options.Policy(); // a bad scheme or a type the target cannot store: refused before the model is opened
             var inputFormat = ModelOpener.Detect(src);
@@ -62,6 +67,7 @@ public sealed class ConvertVerb : IVerb
             {
                 Format = target.Name,
                 FloatType = floatType,
+                OnnxProfile = profile,
                 // A Hugging Face cache snapshot's folder is a commit hash: name the model after its repo.
                 ModelName = HfCheckpointDir.CacheRepoName(ir.SourcePath ?? src) ?? Path.GetFileName(Path.GetFullPath(src).TrimEnd('/')),
                 SourceCheckpointSha256 = target.IsDirectory ? Models.CheckpointSha256(ir, ctx.Progress()) : null,
@@ -81,6 +87,15 @@ public sealed class ConvertVerb : IVerb
             return CliApp.ExitOk;
         });
         return cmd;
+    }
+
+    /// <summary>The --onnx-profile value, checked before any work: only for --to onnx, and a known name.</summary>
+    internal static string OnnxProfile(IModelFormat target, string? profile)
+    {
+        if (profile is null) return Formats.Onnx.OnnxFormat.DefaultProfile;
+        if (target.Name != Formats.Onnx.OnnxFormat.FormatName) throw new UsageException($"--onnx-profile applies to --to {Formats.Onnx.OnnxFormat.FormatName}, not {target.Name}");
+        Formats.Onnx.OnnxFormat.CheckProfile(profile);
+        return profile.ToLowerInvariant();
     }
 
     private static ElementType FloatType(IModelFormat target, string? dtype)

@@ -11,7 +11,7 @@ public sealed class CliErrorTests
     private static string Tiny => Path.Combine(Fixtures.FixtureCatalog.RepoRoot, "testdata", "models", "llama-tiny");
 
     [Theory]
-    [InlineData(new[] { "convert", "DIR", "--to", "onnx", "-o", "x" }, "onnx")]
+    [InlineData(new[] { "convert", "DIR", "--to", "tflite", "-o", "x" }, "tflite")]
     [InlineData(new[] { "convert", "DIR", "--to", "gguf", "--quant", "q5", "-o", "OUT" }, "unknown quantization scheme \"q5\"")]
     [InlineData(new[] { "convert", "DIR", "--to", "gguf", "--quant", "q8_0", "--group-size", "64", "-o", "OUT" }, "--quant q8_0 means group 32, but --group-size is 64")]
     [InlineData(new[] { "convert", "DIR", "--to", "gguf", "--quant", "q4_g64", "-o", "OUT" }, "GGUF has only ggml's block types (f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q6_k, bf16); the quantization asks for q4_g64")]

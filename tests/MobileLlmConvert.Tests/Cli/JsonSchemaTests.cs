@@ -22,7 +22,7 @@ public sealed class JsonSchemaTests
 
     public static TheoryData<string> Cases() =>
     [
-        "inspect", "inspect-raw-torch", "inspect-no-tensors", "inspect-bundle", "logits", "generate", "convert-gguf", "convert-mobile",
+        "inspect", "inspect-raw-torch", "inspect-no-tensors", "inspect-bundle", "logits", "generate", "convert-gguf", "convert-mobile", "convert-onnx",
         "hf2mobile", "hf2mobile-max-kl", "convert-target-size", "verify", "verify-bundle-only", "diff", "bench", "synth", "tokenize",
         "error-usage", "error-bad-file", "error-missing-file", "error-misspelled-verb", "error-misspelled-option",
     ];
@@ -75,6 +75,7 @@ public sealed class JsonSchemaTests
             case "generate": return (["generate", Tiny, "--prompt", "hi", "--max-tokens", "3"], "generate", 0);
             case "convert-gguf": return (["convert", Models("mobilellm-tiny"), "--to", "gguf", "-o", dir["m.gguf"]], "convert", 0);
             case "convert-mobile": return (["convert", Tiny, "--to", "mobile", "-o", dir["m.mlcm"]], "convert", 0);
+            case "convert-onnx": return (["convert", Models("mobilellm-ls-tiny"), "--to", "onnx", "-o", dir["onnx"]], "convert", 0);
             case "hf2mobile": return (["hf2mobile", Tiny, "-o", dir["bundle"]], "hf2mobile", 0);
             case "hf2mobile-max-kl": return (["hf2mobile", Models("mobilellm-ls-trained"), "-o", dir["bundle"], "--max-kl", "0.002", "--eval-tokens", "64"], "hf2mobile", 0);
             case "convert-target-size": return (["convert", Models("mobilellm-ls-trained"), "--to", "gguf", "-o", dir["m.gguf"], "--target-size", "0.9MB", "--eval-tokens", "64"], "convert", 0);
