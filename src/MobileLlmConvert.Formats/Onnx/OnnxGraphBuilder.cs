@@ -14,7 +14,12 @@ namespace MobileLlmConvert.Formats.Onnx;
 /// <param name="Dims">Dimensions, outermost first.</param>
 /// <param name="ByteLength">Exact number of raw bytes <paramref name="Fill"/> writes.</param>
 /// <param name="Fill">Writes the raw little-endian bytes (TensorProto raw_data layout) into a span of <paramref name="ByteLength"/> bytes.</param>
-internal sealed record OnnxInitializer(string Name, TensorProto.Types.DataType Type, long[] Dims, long ByteLength, ComputedSource.SpanAction Fill);
+/// <param name="Inline">
+/// True for the small int64 shapes and axes that ONNX shape inference must read at load time: ORT
+/// refuses external data there ("Cannot parse data from external tensors"), so these few bytes are
+/// raw_data inside model.onnx; every weight and cache table stays in model.onnx.data.
+/// </param>
+internal sealed record OnnxInitializer(string Name, TensorProto.Types.DataType Type, long[] Dims, long ByteLength, ComputedSource.SpanAction Fill, bool Inline = false);
 
 /// <summary>
 /// The initializers that encode one stored IR tensor: <see cref="Name"/> is the base name (the ONNX
@@ -41,7 +46,7 @@ internal sealed record OnnxWeight(Tensor Tensor, string Name, IReadOnlyList<Onnx
 /// initializers memoized by IR tensor key so a tensor every step shares (an LS block, MobiLlama's
 /// FFN, a tied head) is ONE initializer that every node names (ONNX IR spec: initializers are graph
 /// values, https://github.com/onnx/onnx/blob/main/docs/IR.md#graphs). Profiles append nodes through
-/// <see cref="Node"/>; the shared layer loop (<see cref="OnnxGraph"/>) decides what is built.
+/// <c>Node</c>; the shared layer loop (<see cref="OnnxGraph"/>) decides what is built.
 /// </summary>
 internal sealed class OnnxGraphBuilder
 {
@@ -122,8 +127,16 @@ internal sealed class OnnxGraphBuilder
     /// Appends a node and returns its output names ("scope/Op_N/output_i"). An empty input string is an
     /// omitted optional input, as the ONNX IR spec allows.
     /// </summary>
-    public string[] Node(string opType, string domain, IReadOnlyList<string> inputs, int outputs, params AttributeProto[] attributes)
+    public string[] Node(string opType, string domain, IReadOnlyList<string> inputs, int outputs, params AttributeProto[] attributes) =>
+        Node(opType, domain, inputs, Enumerable.Repeat(true, outputs).ToArray(), attributes);
+
+    /// <summary>
+    /// Appends a node whose optional outputs are asked for only where <paramref name="used"/> is true;
+    /// an output not asked for is the empty name (ONNX IR spec: omitted optional output).
+    /// </summary>
+    public string[] Node(string opType, string domain, IReadOnlyList<string> inputs, IReadOnlyList<bool> used, params AttributeProto[] attributes)
     {
+        int outputs = used.Count;
         ArgumentOutOfRangeException.ThrowIfLessThan(outputs, 1);
         string name = (_scopes.Count == 0 ? "" : _scopes.Peek() + "/") + opType + "_" + _counter++.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var node = new NodeProto { Name = name, OpType = opType, Domain = domain };
@@ -131,6 +144,7 @@ internal sealed class OnnxGraphBuilder
         var names = new string[outputs];
         for (int i = 0; i < outputs; i++)
         {
+            if (!used[i]) { names[i] = ""; continue; }
             names[i] = name + "/output_" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
             Claim(names[i]);
         }
@@ -162,20 +176,20 @@ internal sealed class OnnxGraphBuilder
     }
 
     /// <summary>A small constant initializer (axes, shapes, scalars, rotary caches), named "const/KEY" and made once per key.</summary>
-    public string Constant(string key, TensorProto.Types.DataType type, long[] dims, byte[] bytes) =>
+    public string Constant(string key, TensorProto.Types.DataType type, long[] dims, byte[] bytes, bool inline = false) =>
         Shared("const/" + key, () =>
         {
             string name = "const/" + key;
-            AddInitializer(new OnnxInitializer(name, type, dims, bytes.Length, d => bytes.CopyTo(d)));
+            AddInitializer(new OnnxInitializer(name, type, dims, bytes.Length, d => bytes.CopyTo(d), inline));
             return name;
         });
 
-    /// <summary>An int64 constant (a shape, axes, a scalar when <paramref name="dims"/> is empty).</summary>
+    /// <summary>An int64 constant (a shape, axes, a scalar when <paramref name="dims"/> is empty), stored inline (<see cref="OnnxInitializer.Inline"/>).</summary>
     public string Int64s(string key, long[] dims, params long[] values)
     {
         var bytes = new byte[checked(values.Length * sizeof(long))];
         for (int i = 0; i < values.Length; i++) System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(i * 8), values[i]);
-        return Constant(key, TensorProto.Types.DataType.Int64, dims, bytes);
+        return Constant(key, TensorProto.Types.DataType.Int64, dims, bytes, inline: true);
     }
 
     /// <summary>A float constant.</summary>
