@@ -35,16 +35,26 @@ internal static class StandardHarness
             graph.Initializer.Add(t);
         }
         var model = new ModelProto { IrVersion = 10, ProducerName = "mlconvert", Graph = graph };
-        foreach (var domain in g.Domains) model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = StandardProfile.Opset });
+        foreach (var domain in g.Domains) model.OpsetImport.Add(new OperatorSetIdProto { Domain = domain, Version = domain == OnnxGraphBuilder.StandardDomain ? OnnxWriter.StandardOpset : OnnxWriter.MicrosoftOpset });
         return model;
     }
 
     /// <summary>An ORT session over the model's bytes (one thread: tests run in parallel).</summary>
     public static InferenceSession Session(ModelProto model)
     {
-        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
-        options.AddSessionConfigEntry("session.qdq_matmulnbits_accuracy_level", "0");
+        using var options = ExactOptions();
         return new InferenceSession(model.ToByteArray(), options);
+    }
+
+    /// <summary>
+    /// One thread, and f32 activations in the MatMulNBits kernel ORT fuses DequantizeLinear + MatMul into
+    /// (its default accuracy level 4 rounds activations to int8, about 2% of the logits' scale).
+    /// </summary>
+    public static SessionOptions ExactOptions()
+    {
+        var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
+        options.AddSessionConfigEntry("session.qdq_matmulnbits_accuracy_level", "0");
+        return options;
     }
 
     /// <summary>A run's logits [S, V] (batch 1) and the present K/V per step.</summary>

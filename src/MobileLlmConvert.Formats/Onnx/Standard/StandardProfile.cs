@@ -5,7 +5,8 @@ using DataType = Onnx.TensorProto.Types.DataType;
 namespace MobileLlmConvert.Formats.Onnx.Standard;
 
 /// <summary>
-/// The <c>standard</c> profile: the Llama block in ai.onnx operators only (opset 21), for runtimes
+/// The <c>standard</c> profile: the Llama block in ai.onnx operators only (opset 21,
+/// <see cref="OnnxWriter.StandardOpset"/>: blockwise DequantizeLinear and int4 need it), for runtimes
 /// without com.microsoft contrib ops. Every operator and attribute below is specified in ONNX's
 /// docs/Operators.md; the math is Hugging Face's LlamaForCausalLM (transformers
 /// models/llama/modeling_llama.py): RMSNorm, rotate_half RoPE, grouped-query causal attention, SwiGLU.
@@ -13,7 +14,10 @@ namespace MobileLlmConvert.Formats.Onnx.Standard;
 /// <item>Weights: <see cref="StandardWeights"/> (stored [in, out]); a quantized weight is
 /// <c>DequantizeLinear(codes, Cast(scales), axis=0, block_size=g)</c> then <c>MatMul</c>. One
 /// DequantizeLinear per use: shared weights stay one initializer, and no dequantized matrix has to live
-/// from its first use to its last.</item>
+/// from its first use to its last. ONNX Runtime (1.31) fuses each DequantizeLinear + MatMul pair into its
+/// MatMulNBits kernel; by default that kernel rounds activations to int8 (session option
+/// session.qdq_matmulnbits_accuracy_level = 4), which moves logits by about 2% relative: set it to 0
+/// for f32 activations (formats/onnx.md, "Profile standard").</item>
 /// <item>Q4_1's min: x·W with W[k,n] = q·d + m[k/g, n] is x·(q·d) + s·m where s[b] = Σ_{k in block b} x[k]
 /// (ReduceSum over each group): exact algebra, only float rounding differs from a dequantized matrix.</item>
 /// <item>RMSNorm: x · Reciprocal(Sqrt(ReduceMean(x·x) + eps)) · w.</item>
@@ -28,9 +32,6 @@ namespace MobileLlmConvert.Formats.Onnx.Standard;
 /// </summary>
 internal sealed class StandardProfile : IOnnxProfile
 {
-    /// <summary>The opset the standard graph imports (blockwise DequantizeLinear and int4 need 21).</summary>
-    public const int Opset = 21;
-
     /// <summary>The one instance: the profile holds no state (per-graph values live in the builder's Shared).</summary>
     public static readonly StandardProfile Instance = new();
 
