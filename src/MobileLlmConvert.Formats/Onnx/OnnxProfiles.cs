@@ -12,6 +12,7 @@ internal static class OnnxProfiles
     public static IReadOnlyList<IOnnxProfile> All { get; } =
     [
         new GenAiProfile(),
+        Standard.StandardProfile.Instance,
     ];
 
     /// <summary>The names, joined for messages.</summary>
