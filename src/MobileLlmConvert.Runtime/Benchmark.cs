@@ -4,7 +4,7 @@ using MobileLlmConvert.Core.Synthetic;
 
 namespace MobileLlmConvert.Runtime;
 
-/// <summary>What <see cref="Benchmark.Run"/> measures.</summary>
+/// <summary>What <see cref="Benchmark.Run(ModelIr, BenchOptions)"/> measures.</summary>
 public sealed record BenchOptions
 {
     /// <summary>Worker threads of the executor.</summary>
@@ -63,13 +63,29 @@ public static class Benchmark
     {
         if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");
         if (options.GenTokens < 0) throw new ArgumentOutOfRangeException(nameof(options), options.GenTokens, "gen tokens must not be negative");
-        var prompt = RandomPrompt(ir.Config.VocabSize, options.PromptTokens, options.Seed);
         using var model = new Transformer(ir, new ExecutorOptions
         {
             Threads = options.Threads,
             MaxContext = checked(options.PromptTokens + options.GenTokens + 1),
             QuantPath = options.QuantPath,
         });
+        return Run(model, options);
+    }
+
+    /// <summary>
+    /// The same measurement on any runtime (ONNX Runtime through `bench --runtime ort`): <paramref name="model"/>
+    /// holds at least P + G + 1 positions and was made with <see cref="BenchOptions.Threads"/> threads;
+    /// it is reset before and after the warm-up. Executor state bytes are reported for our executor only (0 otherwise).
+    /// </summary>
+    public static BenchResult Run(ILogitModel model, BenchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");
+        if (options.GenTokens < 0) throw new ArgumentOutOfRangeException(nameof(options), options.GenTokens, "gen tokens must not be negative");
+        if (model.MaxContext < (long)options.PromptTokens + options.GenTokens + 1)
+            throw new ArgumentException($"the model holds {model.MaxContext} positions; the benchmark needs {(long)options.PromptTokens + options.GenTokens + 1}", nameof(model));
+        var prompt = RandomPrompt(model.VocabSize, options.PromptTokens, options.Seed);
+        model.Reset();
         var one = new int[1];
 
         // Warm-up: tiered JIT compiles hot loops unoptimized first and recompiles them in the background
@@ -98,7 +114,7 @@ public static class Benchmark
         return new BenchResult(options.Threads, options.PromptTokens, options.GenTokens,
             options.PromptTokens / prefill.TotalSeconds,
             options.GenTokens == 0 ? 0 : options.GenTokens / decode.TotalSeconds,
-            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu2 - cpu1, model.StateBytes);
+            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu2 - cpu1, (model as Transformer)?.StateBytes ?? 0);
     }
 
     /// <summary>Deterministic prompt ids above the LLaMA specials and byte pieces where the vocabulary allows.</summary>
