@@ -62,6 +62,9 @@ public sealed record FormatWriteOptions
     /// <summary>Bundle: the conversion options as the CLI spells them, recorded in the manifest.</summary>
     public IReadOnlyDictionary<string, string> RecordedOptions { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>ONNX: the graph profile, "genai" (ONNX Runtime contrib ops, the default) or "standard" (ai.onnx ops only); an unknown name is a usage error.</summary>
+    public string OnnxProfile { get; init; } = Onnx.OnnxFormat.DefaultProfile;
+
     /// <summary>Reports stage "write" after each tensor.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
 }

@@ -16,6 +16,7 @@ public static class ModelFormats
         new Mobile.MobileBundleFormat(),
         new Mobile.MobileFileFormat(),
         new Gguf.GgufFormat(),
+        new Onnx.OnnxFormat(),
         new HuggingFace.HuggingFaceFormat(),
     ];
 

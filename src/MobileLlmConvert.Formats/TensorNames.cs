@@ -9,7 +9,12 @@ namespace MobileLlmConvert.Formats;
 /// <param name="Role">The role named by this row.</param>
 /// <param name="HuggingFace">transformers' LlamaForCausalLM state-dict key (modeling_llama.py).</param>
 /// <param name="Gguf">llama.cpp's name for the llama architecture (gguf-py/gguf/constants.py, MODEL_TENSOR).</param>
-public sealed record TensorNameRow(TensorRole Role, string HuggingFace, string Gguf);
+/// <param name="Onnx">
+/// The base initializer name in our ONNX folders, spelled as onnxruntime-genai's model builder names
+/// its weights (src/python/py/models/builder.py: "model.layers.{i}.attn.q_proj.MatMul.weight"); a
+/// quantized weight adds ".scales" / ".zero_points" companions. "{bid}" is the STORED block (formats/onnx.md).
+/// </param>
+public sealed record TensorNameRow(TensorRole Role, string HuggingFace, string Gguf, string Onnx);
 
 /// <summary>
 /// The one naming table: every format's tensor names by role, and parsing names back to (role,
@@ -24,18 +29,18 @@ public static class TensorNames
     /// <summary>Every row of the naming table, one per role.</summary>
     public static readonly IReadOnlyList<TensorNameRow> Rows =
     [
-        new(TensorRole.TokenEmbedding, "model.embed_tokens.weight", "token_embd.weight"),
-        new(TensorRole.AttnNorm, "model.layers.{bid}.input_layernorm.weight", "blk.{bid}.attn_norm.weight"),
-        new(TensorRole.Q, "model.layers.{bid}.self_attn.q_proj.weight", "blk.{bid}.attn_q.weight"),
-        new(TensorRole.K, "model.layers.{bid}.self_attn.k_proj.weight", "blk.{bid}.attn_k.weight"),
-        new(TensorRole.V, "model.layers.{bid}.self_attn.v_proj.weight", "blk.{bid}.attn_v.weight"),
-        new(TensorRole.O, "model.layers.{bid}.self_attn.o_proj.weight", "blk.{bid}.attn_output.weight"),
-        new(TensorRole.FfnNorm, "model.layers.{bid}.post_attention_layernorm.weight", "blk.{bid}.ffn_norm.weight"),
-        new(TensorRole.Gate, "model.layers.{bid}.mlp.gate_proj.weight", "blk.{bid}.ffn_gate.weight"),
-        new(TensorRole.Up, "model.layers.{bid}.mlp.up_proj.weight", "blk.{bid}.ffn_up.weight"),
-        new(TensorRole.Down, "model.layers.{bid}.mlp.down_proj.weight", "blk.{bid}.ffn_down.weight"),
-        new(TensorRole.OutputNorm, "model.norm.weight", "output_norm.weight"),
-        new(TensorRole.Output, "lm_head.weight", "output.weight"),
+        new(TensorRole.TokenEmbedding, "model.embed_tokens.weight", "token_embd.weight", "model.embed_tokens.weight"),
+        new(TensorRole.AttnNorm, "model.layers.{bid}.input_layernorm.weight", "blk.{bid}.attn_norm.weight", "model.layers.{bid}.input_layernorm.weight"),
+        new(TensorRole.Q, "model.layers.{bid}.self_attn.q_proj.weight", "blk.{bid}.attn_q.weight", "model.layers.{bid}.attn.q_proj.MatMul.weight"),
+        new(TensorRole.K, "model.layers.{bid}.self_attn.k_proj.weight", "blk.{bid}.attn_k.weight", "model.layers.{bid}.attn.k_proj.MatMul.weight"),
+        new(TensorRole.V, "model.layers.{bid}.self_attn.v_proj.weight", "blk.{bid}.attn_v.weight", "model.layers.{bid}.attn.v_proj.MatMul.weight"),
+        new(TensorRole.O, "model.layers.{bid}.self_attn.o_proj.weight", "blk.{bid}.attn_output.weight", "model.layers.{bid}.attn.o_proj.MatMul.weight"),
+        new(TensorRole.FfnNorm, "model.layers.{bid}.post_attention_layernorm.weight", "blk.{bid}.ffn_norm.weight", "model.layers.{bid}.post_attention_layernorm.weight"),
+        new(TensorRole.Gate, "model.layers.{bid}.mlp.gate_proj.weight", "blk.{bid}.ffn_gate.weight", "model.layers.{bid}.mlp.gate_proj.MatMul.weight"),
+        new(TensorRole.Up, "model.layers.{bid}.mlp.up_proj.weight", "blk.{bid}.ffn_up.weight", "model.layers.{bid}.mlp.up_proj.MatMul.weight"),
+        new(TensorRole.Down, "model.layers.{bid}.mlp.down_proj.weight", "blk.{bid}.ffn_down.weight", "model.layers.{bid}.mlp.down_proj.MatMul.weight"),
+        new(TensorRole.OutputNorm, "model.norm.weight", "output_norm.weight", "model.norm.weight"),
+        new(TensorRole.Output, "lm_head.weight", "output.weight", "lm_head.MatMul.weight"),
     ];
 
     /// <summary>Hugging Face safetensors / pytorch_model.bin keys.</summary>
@@ -43,6 +48,9 @@ public static class TensorNames
 
     /// <summary>GGUF tensor names of llama.cpp's llama architecture.</summary>
     public static readonly TensorNameColumn Gguf = new("GGUF", r => r.Gguf);
+
+    /// <summary>Base initializer names of our ONNX folders (formats/onnx.md).</summary>
+    public static readonly TensorNameColumn Onnx = new("ONNX", r => r.Onnx);
 }
 
 /// <summary>One format's names: role (+ block) to name and back, from the rows of <see cref="TensorNames"/>.</summary>
