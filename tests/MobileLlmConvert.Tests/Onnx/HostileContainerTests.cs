@@ -67,6 +67,8 @@ public class HostileContainerTests
         var e = Assert.Throws<OnnxException>(() => OnnxContainer.Open(dir, bag));
         Assert.Equal(kind, e.Kind);
         Assert.Equal($"{file ?? Path.Combine(dir, "model.onnx")}: {expectedAfterFile}", e.Message);
+        // The same line through the CLI: the folder is detected as ONNX and refused before anything else is read.
+        CliAssert.RejectsWith(dir, e.Message);
         return e;
     }
 
