@@ -88,11 +88,26 @@ internal static class OnnxReader
             if (name != t.Name)
                 throw new OnnxException(OnnxError.BadMetadata, file, OnnxMetadata.TensorsKey + "." + t.Key, t.Name, $"its first use names it {name}");
         }
-        ReaderGraph.Check(c, OnnxGraph.Build(ir, rec.Profile));
+        var graph = OnnxGraph.Build(ir, rec.Profile);
+        ReaderGraph.Check(c, graph);
+        ir = ir with { Tensors = ir.Tensors.Select(t => Mapped(t, graph, stored)).ToList() };
         var (tokenizer, note) = ReadTokenizer(c.Folder);
         ir = ir with { Tokenizer = tokenizer, ImportNotes = note is null ? [] : [note] };
         IrValidator.Validate(ir, file);
         return ir;
+    }
+
+    /// <summary>
+    /// A tensor the profile stores as its own bytes (its encoding is one initializer filled by the
+    /// tensor source's CopyTo: floats in both profiles) is the stored initializer itself, a zero-copy
+    /// view of the mapped data file, as every other reader's float tensors are; others stay decoded.
+    /// </summary>
+    private static Tensor Mapped(Tensor t, OnnxGraphBuilder graph, Dictionary<string, OnnxStoredTensor> stored)
+    {
+        if (!graph.Weights.TryGetValue(t.Name, out var w) || w.Initializers.Count != 1) return t;
+        var init = w.Initializers[0];
+        bool identity = ReferenceEquals(init.Fill.Target, t.Source) && init.Fill.Method.Name == nameof(TensorSource.CopyTo) && init.ByteLength == t.ByteLength;
+        return identity && stored[init.Name].Source.Length == t.ByteLength ? new Tensor(t.Name, t.Shape, t.Type, stored[init.Name].Source) : t;
     }
 
     /// <summary>The IR bytes of one stored tensor, decoded on demand from its initializers (zero-copy views of the mapped data file).</summary>
