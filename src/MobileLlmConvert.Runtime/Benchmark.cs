@@ -4,7 +4,7 @@ using MobileLlmConvert.Core.Synthetic;
 
 namespace MobileLlmConvert.Runtime;
 
-/// <summary>What <see cref="Benchmark.Run"/> measures.</summary>
+/// <summary>What <see cref="Benchmark.Run(ModelIr, BenchOptions)"/> measures.</summary>
 public sealed record BenchOptions
 {
     /// <summary>Worker threads of the executor.</summary>
@@ -71,18 +71,35 @@ public static class Benchmark
     /// <summary>Runs the warm-up, then the measured prefill and decode, on a fresh executor over <paramref name="ir"/>.</summary>
     public static BenchResult Run(ModelIr ir, BenchOptions options)
     {
-        if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");
-        if (options.GenTokens < 0) throw new ArgumentOutOfRangeException(nameof(options), options.GenTokens, "gen tokens must not be negative");
-        if (options.Depth < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Depth, "depth must not be negative");
-        var ids = RandomPrompt(ir.Config.VocabSize, checked(options.Depth + options.PromptTokens), options.Seed);
-        var depth = ids.AsSpan(0, options.Depth).ToArray();
-        var prompt = ids.AsSpan(options.Depth).ToArray();
+        ArgumentNullException.ThrowIfNull(ir);
+        Check(options);
         using var model = new Transformer(ir, new ExecutorOptions
         {
             Threads = options.Threads,
-            MaxContext = checked(options.Depth + Math.Max(options.PromptTokens, options.GenTokens) + 1),
+            MaxContext = ContextNeeded(options),
             QuantPath = options.QuantPath,
         });
+        return Run(model, options);
+    }
+
+    /// <summary>Positions a model must hold for <paramref name="options"/>: D + max(P, G) + 1.</summary>
+    public static int ContextNeeded(BenchOptions options) => checked(options.Depth + Math.Max(options.PromptTokens, options.GenTokens) + 1);
+
+    /// <summary>
+    /// The same measurement on any runtime (ONNX Runtime through `bench --runtime ort`): <paramref name="model"/>
+    /// holds at least <see cref="ContextNeeded"/> positions and was made with <see cref="BenchOptions.Threads"/>
+    /// threads; it is reset before each phase. Executor state bytes are reported for our executor only (0 otherwise).
+    /// </summary>
+    public static BenchResult Run(ILogitModel model, BenchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        Check(options);
+        if (model.MaxContext < ContextNeeded(options))
+            throw new ArgumentException($"the model holds {model.MaxContext} positions; the benchmark needs {ContextNeeded(options)}", nameof(model));
+        var ids = RandomPrompt(model.VocabSize, checked(options.Depth + options.PromptTokens), options.Seed);
+        var depth = ids.AsSpan(0, options.Depth).ToArray();
+        var prompt = ids.AsSpan(options.Depth).ToArray();
+        model.Reset();
         var one = new int[1];
 
         // Warm-up: tiered JIT compiles hot loops unoptimized first and recompiles them in the background
@@ -117,11 +134,18 @@ public static class Benchmark
         return new BenchResult(options.Threads, options.PromptTokens, options.GenTokens, options.Depth,
             options.PromptTokens / prefill.TotalSeconds,
             options.GenTokens == 0 ? 0 : options.GenTokens / decode.TotalSeconds,
-            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu3 - cpu2, model.StateBytes);
+            prefill, decode, process.PeakWorkingSet64, cpu1 - cpu0, cpu3 - cpu2, (model as Transformer)?.StateBytes ?? 0);
+    }
+
+    private static void Check(BenchOptions options)
+    {
+        if (options.PromptTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.PromptTokens, "at least one prompt token");
+        if (options.GenTokens < 0) throw new ArgumentOutOfRangeException(nameof(options), options.GenTokens, "gen tokens must not be negative");
+        if (options.Depth < 0) throw new ArgumentOutOfRangeException(nameof(options), options.Depth, "depth must not be negative");
     }
 
     /// <summary>An empty cache, then <paramref name="depth"/> ids prefilled (untimed): the state each phase starts from.</summary>
-    private static void Fill(Transformer model, int[] depth)
+    private static void Fill(ILogitModel model, int[] depth)
     {
         model.Reset();
         if (depth.Length > 0) model.ForwardLast(depth);

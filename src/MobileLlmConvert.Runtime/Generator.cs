@@ -2,17 +2,17 @@ namespace MobileLlmConvert.Runtime;
 
 /// <summary>
 /// The generation loop: prefill the prompt as one batch, then sample and feed one token at a time.
-/// Continues from whatever the model's KV cache holds (call <see cref="Transformer.Reset"/> first for
-/// a fresh conversation).
+/// Continues from whatever the model's KV cache holds (call <see cref="ILogitModel.Reset"/> first for
+/// a fresh conversation). Runs any <see cref="ILogitModel"/>: the reference executor or ONNX Runtime.
 /// </summary>
 public sealed class Generator
 {
-    private readonly Transformer _model;
+    private readonly ILogitModel _model;
     private readonly Sampler _sampler;
     private readonly int[] _one = new int[1];
 
     /// <summary>A generator over <paramref name="model"/>'s KV cache, choosing tokens with <paramref name="sampler"/>.</summary>
-    public Generator(Transformer model, Sampler sampler)
+    public Generator(ILogitModel model, Sampler sampler)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(sampler);

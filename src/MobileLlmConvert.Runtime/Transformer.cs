@@ -11,7 +11,7 @@ namespace MobileLlmConvert.Runtime;
 /// Feed tokens in batches; positions continue from the cache until <see cref="Reset"/>.
 /// The IR (and the files it maps) must outlive this object. Not thread-safe: one caller at a time.
 /// </summary>
-public sealed unsafe class Transformer : IDisposable
+public sealed unsafe class Transformer : ILogitModel
 {
     private readonly ModelWeights _w;
     private readonly RunState _s;

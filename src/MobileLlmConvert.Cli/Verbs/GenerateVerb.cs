@@ -35,6 +35,7 @@ public sealed class GenerateVerb : IVerb
             if (!(p > 0 && p <= 1)) throw new UsageException($"--top-p: {p} must be in (0, 1]");
             string path = parse.GetValue(model)!;
             bool asJson = parse.GetValue(json);
+            string runtime = exec.RuntimeName(parse, path);
             var kind = ModelOpener.Detect(path);
             using var ir = ModelOpener.Open(path, family.Options(parse));
             if (ir.Tokenizer is null) throw new UsageException($"{path}: the model has no tokenizer; use 'mlconvert logits --tokens' instead");
@@ -46,7 +47,7 @@ public sealed class GenerateVerb : IVerb
             int context = Math.Min(ir.Config.ContextLength, ids.Count + n);
             if (ids.Count >= context)
                 throw new UsageException($"--prompt: {ids.Count} tokens leave no room in the model's {ir.Config.ContextLength}-token context");
-            using var t = new Transformer(ir, exec.Options(parse, maxContext: context));
+            using var t = exec.Open(parse, path, ir, maxContext: context);
             var sampler = new Sampler(ir.Config.VocabSize, new SamplerOptions { Temperature = temp, TopP = p, Seed = parse.GetValue(seed) });
             // The prompt is echoed as given and the continuation streams after it, so the decoder
             // must not treat the first generated piece as the start of the text (it would drop its space).
@@ -78,6 +79,7 @@ public sealed class GenerateVerb : IVerb
                 {
                     w.WriteString("input", path);
                     w.WriteFormat(kind.Name, null);
+                    w.WriteString("runtime", runtime);
                     w.WriteString("prompt", promptText);
                     w.WriteNumbers("prompt_ids", ids.Select(i => (long)i));
                     w.WriteString("text", text.ToString());
@@ -91,7 +93,7 @@ public sealed class GenerateVerb : IVerb
             }
             ctx.Out.WriteLine(tail);
             ctx.Err.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"generate: {ids.Count} prompt tokens, {produced.Count} generated in {Format.Seconds(elapsed)} ({rate:0.0} tokens/s, {exec.Threads(parse)} threads)"));
+                $"generate: {ids.Count} prompt tokens, {produced.Count} generated in {Format.Seconds(elapsed)} ({rate:0.0} tokens/s, {exec.Threads(parse)} threads{(runtime == Runtimes.Name(RuntimeKind.Ours) ? "" : ", runtime " + runtime)})"));
             return CliApp.ExitOk;
         });
         return cmd;

@@ -5,7 +5,8 @@ using MobileLlmConvert.Runtime;
 namespace MobileLlmConvert.Cli.Verbs;
 
 /// <summary>
-/// `mlconvert logits MODEL --tokens 1,17,40 [--json]`: the executor's logits for every position.
+/// `mlconvert logits MODEL --tokens 1,17,40 [--json] [--runtime ours|ort]`: the logits of every
+/// position, from our executor or ONNX Runtime.
 /// Text: one line per position with its top ids. JSON: {"tokens": [...], "logits": [[vocab floats]
 /// per input position]}. No BOS is added: the ids are fed exactly as given, so outside runtimes can
 /// be compared position by position.
@@ -14,7 +15,7 @@ public sealed class LogitsVerb : IVerb
 {
     public Command Build(CliContext ctx)
     {
-        var model = new Argument<string>("MODEL") { Description = "Hugging Face directory, .gguf file, mobile bundle or model file" };
+        var model = new Argument<string>("MODEL") { Description = "Hugging Face directory, .gguf file, mobile bundle or model file, ONNX folder" };
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids, e.g. 1,17,40", Required = true };
         var json = new Option<bool>("--json") { Description = "one JSON document on stdout with every logit" };
         var top = new Option<int>("--top") { Description = "text output: ids shown per position", DefaultValueFactory = _ => 5 };
@@ -28,12 +29,14 @@ public sealed class LogitsVerb : IVerb
             string path = parse.GetValue(model)!;
             int k = parse.GetValue(top);
             if (k < 1) throw new UsageException($"--top: {k} must be at least 1");
+            string runtime = exec.RuntimeName(parse, path);
             var kind = ModelOpener.Detect(path);
             using var ir = ModelOpener.Open(path, family.Options(parse));
             var ids = TokenList.Parse(parse.GetValue(tokens)!, ir.Config.VocabSize, ir.Config.ContextLength);
-            using var t = new Transformer(ir, exec.Options(parse, maxContext: ids.Length));
-            var logits = t.Forward(ids);
+            using var t = exec.Open(parse, path, ir, maxContext: ids.Length);
             int v = ir.Config.VocabSize;
+            var logits = new float[checked(ids.Length * v)];
+            t.Forward(ids, logits);
             if (!parse.GetValue(json))
             {
                 for (int p = 0; p < ids.Length; p++) ctx.Out.WriteLine(TopLine(p, ids[p], logits.AsSpan(p * v, v), k));
@@ -43,6 +46,7 @@ public sealed class LogitsVerb : IVerb
             {
                 w.WriteString("input", path);
                 w.WriteFormat(kind.Name, null);
+                w.WriteString("runtime", runtime);
                 w.WriteNumbers("tokens", ids.Select(id => (long)id));
                 w.WriteStartArray("logits");
                 for (int p = 0; p < ids.Length; p++)

@@ -49,6 +49,7 @@ public sealed class VerifyVerb : IVerb
             string refPath = parse.GetValue(reference) ?? throw new UsageException("--reference: required (the Hugging Face checkpoint the model was converted from), unless --bundle-only");
             if (!ModelOpener.IsCheckpoint(refPath))
                 throw new UsageException($"--reference: {refPath} is not a Hugging Face checkpoint directory");
+            var runtime = exec.Runtime(parse, modelPath);
             // --family is how the reference was read; a candidate that is itself a checkpoint is read the same way.
             var hf = family.Options(parse);
             using var refIr = ModelOpener.Open(refPath, hf);
@@ -62,7 +63,9 @@ public sealed class VerifyVerb : IVerb
                 Tokens = ids, TextSource = parse.GetValue(tokens) is null ? parse.GetValue(text) ?? "default text" : "--tokens",
                 Context = ids.Length, Executor = exec.Options(parse), WorstCount = 0,
             };
-            var outcome = DiffEngine.Run(refPath, refIr, [new DiffCandidate(modelPath, candidate)], options);
+            // --runtime ort: ONNX Runtime computes the candidate's logits (the IR read first checks the folder); the reference is always our executor on the checkpoint.
+            var run = new DiffCandidate(modelPath, candidate, runtime == RuntimeKind.Ours ? null : o => Runtimes.Open(modelPath, candidate, runtime, o));
+            var outcome = DiffEngine.Run(refPath, refIr, [run], options);
             var cmp = outcome.Result.Candidates[0];
             var errors = outcome.Errors[0];
             // verify gates the LARGEST per-position KL: it checks a conversion, where one broken
@@ -75,6 +78,7 @@ public sealed class VerifyVerb : IVerb
                 {
                     w.WriteString("input", modelPath);
                     w.WriteString("reference", refPath);
+                    w.WriteString("runtime", Runtimes.Name(runtime));
                     w.WriteNumber("tokens_scored", ids.Length);
                     DiffOutput.WriteCandidate(w, cmp);
                     w.WriteNumber("positions", ids.Length);
@@ -89,7 +93,7 @@ public sealed class VerifyVerb : IVerb
             else
             {
                 var inv = CultureInfo.InvariantCulture;
-                ctx.Out.WriteLine($"{modelPath} vs {refPath}: {ids.Length} positions");
+                ctx.Out.WriteLine($"{modelPath}{(runtime == RuntimeKind.Ours ? "" : " (run by " + Runtimes.Name(runtime) + ")")} vs {refPath}: {ids.Length} positions");
                 ctx.Out.WriteLine(string.Create(inv, $"top-1 agreement: {agreements}/{ids.Length} ({cmp.Top1Agreement:P1})"));
                 ctx.Out.WriteLine(string.Create(inv, $"KL divergence: mean {cmp.Kl.Mean:G4}, max {cmp.Kl.Max:G4} nats (threshold on max {threshold:G4})"));
                 ctx.Out.WriteLine(string.Create(inv, $"max abs logit error: {errors.MaxAbsLogit:G4}; max abs probability error: {errors.MaxAbsProbability:G4}"));

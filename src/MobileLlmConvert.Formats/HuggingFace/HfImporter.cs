@@ -175,7 +175,7 @@ public static class HfImporter
     /// tokenizer.model (sentencepiece) when present; otherwise a byte-level BPE tokenizer.json
     /// (SmolLM2 ships only that). A checkpoint with both is read through its sentencepiece model.
     /// </summary>
-    private static TokenizerIr? ReadTokenizer(HfCheckpointDir dir)
+    internal static TokenizerIr? ReadTokenizer(HfCheckpointDir dir)
     {
         string? modelPath = dir.TryResolveFile(HfNames.TokenizerModelFile);
         if (modelPath is null) return ReadTokenizerJson(dir);

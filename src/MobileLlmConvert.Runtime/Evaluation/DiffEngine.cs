@@ -37,6 +37,8 @@ public static class DiffEngine
         foreach (var c in candidates)
         {
             if (Incompatibility(reference, c.Ir, options.PerTensor) is { } why) throw new ArgumentException($"{c.Path}: {why}", nameof(candidates));
+            if (c.Runtime is not null && (options.PerLayer || options.PerTensor))
+                throw new ArgumentException($"{c.Path}: per-layer and per-tensor attribution need our executor, not another runtime", nameof(candidates));
         }
         var clock = Stopwatch.StartNew();
         var tokens = options.Tokens.ToArray();
@@ -58,12 +60,12 @@ public static class DiffEngine
         using (var refModel = new Transformer(reference, exec))
         {
             refModel.Observer = residuals;
-            var candModels = candidates.Select(c => new Transformer(c.Ir, exec)).ToArray();
+            var candModels = candidates.Select(c => c.Open(exec)).ToArray();
             try
             {
                 for (int c = 0; c < candidates.Count; c++)
                 {
-                    if (options.PerLayer) candModels[c].Observer = comparisons[c] = new ResidualComparison(residuals!, steps, hidden);
+                    if (options.PerLayer) ((Transformer)candModels[c]).Observer = comparisons[c] = new ResidualComparison(residuals!, steps, hidden);
                 }
                 for (int w = 0; w < windows.Count; w++)
                 {
@@ -97,7 +99,7 @@ public static class DiffEngine
         {
             var s = scores[c];
             IReadOnlyList<TensorDelta>? tensors = options.PerTensor ? PerTensor(reference, swaps[c], kept, refRows, options, work) : null;
-            int? divergence = options.Generate > 0 ? FirstGreedyDivergence(reference, candidates[c].Ir, tokens, options) : null;
+            int? divergence = options.Generate > 0 ? FirstGreedyDivergence(reference, candidates[c], tokens, options) : null;
             results.Add(Summarize(candidates[c].Path, s, refRows, tokens, options, options.PerLayer ? comparisons[c]!.Result(storedBlocks) : null, tensors, divergence));
             errors.Add(new LogitErrors(s.MaxAbsLogit, s.MaxAbsProbability));
         }
@@ -211,17 +213,16 @@ public static class DiffEngine
     /// and candidate each feeding back its own choice: the 0-based index of the first generated token
     /// that differs, or null when all <see cref="DiffOptions.Generate"/> agree.
     /// </summary>
-    private static int? FirstGreedyDivergence(ModelIr reference, ModelIr candidate, int[] tokens, DiffOptions options)
+    private static int? FirstGreedyDivergence(ModelIr reference, DiffCandidate candidate, int[] tokens, DiffOptions options)
     {
         var prompt = tokens.Take(DiffOptions.GeneratePromptTokens).ToArray();
         var exec = options.Executor with { MaxContext = prompt.Length + options.Generate };
-        int[] Greedy(ModelIr ir)
+        int[] Greedy(ILogitModel model)
         {
-            using var t = new Transformer(ir, exec);
-            return new Generator(t, new Sampler(ir.Config.VocabSize)).Generate(prompt, options.Generate, stopToken: null).ToArray();
+            using (model) return new Generator(model, new Sampler(model.VocabSize)).Generate(prompt, options.Generate, stopToken: null).ToArray();
         }
-        var r = Greedy(reference);
-        var c = Greedy(candidate);
+        var r = Greedy(new Transformer(reference, exec));
+        var c = Greedy(candidate.Open(exec));
         for (int i = 0; i < Math.Min(r.Length, c.Length); i++)
         {
             if (r[i] != c[i]) return i;

@@ -46,8 +46,19 @@ public sealed record DiffOptions
         config.ContextLength > 0 ? Math.Min(config.ContextLength, DefaultContextCap) : DefaultContextCap;
 }
 
-/// <summary>One model to compare with the reference: the path as given (for reports) and its IR (the caller owns it).</summary>
-public sealed record DiffCandidate(string Path, ModelIr Ir);
+/// <summary>
+/// One model to compare with the reference: the path as given (for reports), its IR (the caller owns
+/// it) and, when it is not run by our executor, the runtime that computes its logits (e.g. ONNX Runtime
+/// over the same folder; `--per-layer` and `--per-tensor` need our executor).
+/// </summary>
+/// <param name="Path">The path as given, for reports.</param>
+/// <param name="Ir">The model read (shapes, vocabulary; our executor's weights).</param>
+/// <param name="Runtime">Makes the logit model from the run's executor options; null = <see cref="Transformer"/> over <paramref name="Ir"/>.</param>
+public sealed record DiffCandidate(string Path, ModelIr Ir, Func<ExecutorOptions, ILogitModel>? Runtime = null)
+{
+    /// <summary>The candidate's logit model for these options.</summary>
+    public ILogitModel Open(ExecutorOptions options) => Runtime?.Invoke(options) ?? new Transformer(Ir, options);
+}
 
 /// <summary>The run's result plus what only `verify` prints (largest logit and probability errors, per candidate).</summary>
 public sealed record DiffOutcome(DiffResult Result, IReadOnlyList<LogitErrors> Errors, double Seconds);
