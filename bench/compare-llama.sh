@@ -58,7 +58,10 @@ if [ ! -x "$build/bin/llama-bench" ]; then
   ninja -C "$build" llama-bench >"$out/llama.cpp/build.log" 2>&1 || { tail -20 "$out/llama.cpp/build.log" >&2; exit 3; }
 fi
 lbench="$build/bin/llama-bench"
-if "$lbench" --help 2>&1 | grep -q -- '--n-depth'; then has_depth=1; else has_depth=0; fi
+# Read the help text whole first: `grep -q` in a pipeline exits at the first match, and under pipefail
+# llama-bench's SIGPIPE would then read as "no -d".
+lbench_help="$("$lbench" --help 2>&1 || true)"
+case "$lbench_help" in *--n-depth*) has_depth=1 ;; *) has_depth=0 ;; esac
 if [ "$has_depth" = 0 ] && [ "$depth" != 0 ]; then
   echo "compare-llama: this llama-bench has no -d; measuring both tools at depth 0" >&2
   depth=0
