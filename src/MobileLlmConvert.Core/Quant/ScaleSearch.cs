@@ -176,6 +176,24 @@ internal static class ScaleSearch
     /// <summary>ggml make_qkx2_quants with use_mad = false: returns the scale, <paramref name="theMin"/> = −min.</summary>
     public static float MakeQkx2Quants(ReadOnlySpan<float> x, ReadOnlySpan<float> weights, int nmax, Span<byte> levels,
         out float theMin, Span<byte> aux, float rmin, float rdelta, int nstep)
+        => Affine(x, weights, nmax, levels, out theMin, aux, rmin, rdelta, nstep);
+
+    /// <summary>
+    /// ggml make_qkx3_quants with caller weights and use_mad = false (the importance-weighted asymmetric
+    /// search of quantize_row_q4_1_impl, q5_1_impl and q4_K_impl): returns the scale, <paramref name="theMin"/> = −min.
+    /// </summary>
+    public static float MakeQkx3Quants(ReadOnlySpan<float> x, ReadOnlySpan<float> weights, int nmax, Span<byte> levels,
+        out float theMin, Span<byte> aux, float rmin, float rdelta, int nstep)
+        => Affine(x, weights, nmax, levels, out theMin, aux, rmin, rdelta, nstep);
+
+    /// <summary>
+    /// The weighted affine search both ggml functions share: round at the max-min scale, then try
+    /// <paramref name="nstep"/> + 1 inverse scales around it, each refit by weighted least squares
+    /// (scale and min; min clamped to 0 from above), keeping the lowest weighted squared error.
+    /// (ggml-quants.c: make_qkx2_quants and make_qkx3_quants run the same steps when use_mad is false.)
+    /// </summary>
+    private static float Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> weights, int nmax, Span<byte> levels,
+        out float theMin, Span<byte> aux, float rmin, float rdelta, int nstep)
     {
         int n = x.Length;
         float min = x[0], max = x[0];
@@ -190,7 +208,7 @@ internal static class ScaleSearch
             sumX += w * x[i];
         }
         if (min > 0) min = 0;
-        if (max == min)
+        if (max <= min)
         {
             levels[..n].Clear();
             theMin = -min;
@@ -244,84 +262,6 @@ internal static class ScaleSearch
                 {
                     aux[..n].CopyTo(levels);
                     bestError = curError;
-                    scale = thisScale;
-                    min = thisMin;
-                }
-            }
-        }
-        theMin = -min;
-        return scale;
-    }
-
-    /// <summary>
-    /// ggml make_qkx3_quants with caller weights and use_mad = false (the importance-weighted asymmetric
-    /// search of quantize_row_q4_1_impl, q5_1_impl and q4_K_impl): returns the scale, <paramref name="theMin"/> = −min.
-    /// </summary>
-    public static float MakeQkx3Quants(ReadOnlySpan<float> x, ReadOnlySpan<float> weights, int nmax, Span<byte> levels,
-        out float theMin, Span<byte> aux, float rmin, float rdelta, int nstep)
-    {
-        int n = x.Length;
-        float min = x[0], max = x[0];
-        float sumW = weights[0];
-        float sumX = sumW * x[0];
-        for (int i = 1; i < n; i++)
-        {
-            if (x[i] < min) min = x[i];
-            if (x[i] > max) max = x[i];
-            float w = weights[i];
-            sumW += w;
-            sumX += w * x[i];
-        }
-        if (min > 0) min = 0;
-        if (max <= min)
-        {
-            levels[..n].Clear();
-            theMin = -min;
-            return 0f;
-        }
-        float iscale = nmax / (max - min);
-        float scale = 1 / iscale;
-        float bestMad = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int q = NearestInt(iscale * (x[i] - min));
-            levels[i] = (byte)Math.Max(0, Math.Min(nmax, q));
-            float diff = scale * levels[i] + min - x[i];
-            bestMad += weights[i] * (diff * diff);
-        }
-        for (int step = 0; step <= nstep; step++)
-        {
-            iscale = (rmin + rdelta * step + nmax) / (max - min);
-            float sumL = 0, sumL2 = 0, sumXl = 0;
-            for (int i = 0; i < n; i++)
-            {
-                int q = Math.Max(0, Math.Min(nmax, NearestInt(iscale * (x[i] - min))));
-                aux[i] = (byte)q;
-                float w = weights[i];
-                sumL += w * q;
-                sumL2 += w * q * q;
-                sumXl += w * q * x[i];
-            }
-            float det = sumW * sumL2 - sumL * sumL;
-            if (det > 0)
-            {
-                float thisScale = (sumW * sumXl - sumX * sumL) / det;
-                float thisMin = (sumL2 * sumX - sumL * sumXl) / det;
-                if (thisMin > 0)
-                {
-                    thisMin = 0;
-                    thisScale = sumXl / sumL2;
-                }
-                float mad = 0;
-                for (int i = 0; i < n; i++)
-                {
-                    float diff = thisScale * aux[i] + thisMin - x[i];
-                    mad += weights[i] * (diff * diff);
-                }
-                if (mad < bestMad)
-                {
-                    aux[..n].CopyTo(levels);
-                    bestMad = mad;
                     scale = thisScale;
                     min = thisMin;
                 }
