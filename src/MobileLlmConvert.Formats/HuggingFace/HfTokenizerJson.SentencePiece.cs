@@ -109,15 +109,7 @@ internal static partial class HfTokenizerJson
                 if (written.Add(tok.Pieces[id])) w.WriteNumber(tok.Pieces[id], id);
             }
             w.WriteEndObject();
-            w.WriteStartArray("merges");
-            foreach (var m in merges)
-            {
-                w.WriteStartArray();
-                w.WriteStringValue(m.L);
-                w.WriteStringValue(m.R);
-                w.WriteEndArray();
-            }
-            w.WriteEndArray();
+            WriteMerges(w, merges.Select(m => (m.L, m.R)));
             w.WriteEndObject();
             w.WriteEndObject();
         }

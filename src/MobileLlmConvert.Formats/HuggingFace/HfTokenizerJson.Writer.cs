@@ -56,19 +56,25 @@ internal static partial class HfTokenizerJson
             w.WriteStartObject("vocab");
             for (int id = 0; id < tok.Count; id++) w.WriteNumber(tok.Pieces[id], id);
             w.WriteEndObject();
-            w.WriteStartArray("merges");
-            foreach (var m in tok.Merges)
-            {
-                w.WriteStartArray();
-                w.WriteStringValue(m.Left);
-                w.WriteStringValue(m.Right);
-                w.WriteEndArray();
-            }
-            w.WriteEndArray();
+            WriteMerges(w, tok.Merges.Select(m => (m.Left, m.Right)));
             w.WriteEndObject();
             w.WriteEndObject();
         }
         return buffer.ToArray();
+    }
+
+    /// <summary>The model's "merges" as [left, right] pairs in rank order (the tokenizers library's current form, not "left right" strings).</summary>
+    private static void WriteMerges(Utf8JsonWriter w, IEnumerable<(string Left, string Right)> merges)
+    {
+        w.WriteStartArray("merges");
+        foreach (var (left, right) in merges)
+        {
+            w.WriteStartArray();
+            w.WriteStringValue(left);
+            w.WriteStringValue(right);
+            w.WriteEndArray();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary>The Hugging Face shape of each <see cref="BpePreTokenizers"/> name (the inverse of Reader.PreTokenizer).</summary>
