@@ -25,7 +25,7 @@ public sealed class WriterCliTests
         using var dir = new TempDir();
         var r = CliRunner.Run("convert", Tiny, "--to", "onnx", "-o", dir["onnx"], "--onnx-profile", "tflite");
         Assert.Equal(2, r.ExitCode);
-        Assert.Equal("mlconvert: error: --onnx-profile: unknown ONNX profile 'tflite': expected one of genai" + Environment.NewLine, r.Stderr);
+        Assert.Equal("mlconvert: error: --onnx-profile: unknown ONNX profile 'tflite': expected one of genai, standard" + Environment.NewLine, r.Stderr);
         Assert.False(Directory.Exists(dir["onnx"]));
 
         var g = CliRunner.Run("convert", Tiny, "--to", "gguf", "-o", dir["m.gguf"], "--onnx-profile", "genai");
