@@ -65,6 +65,9 @@ public sealed record FormatWriteOptions
     /// <summary>ONNX: the graph profile, "genai" (ONNX Runtime contrib ops, the default) or "standard" (ai.onnx ops only); an unknown name is a usage error.</summary>
     public string OnnxProfile { get; init; } = Onnx.OnnxFormat.DefaultProfile;
 
+    /// <summary>Bundle: the model it holds, "mobile" (model.mlcm, the default) or "onnx" (an ONNX folder's files; <see cref="OnnxProfile"/> applies).</summary>
+    public string BundleModel { get; init; } = Mobile.MobileFileFormat.FormatName;
+
     /// <summary>Reports stage "write" after each tensor.</summary>
     public IProgress<ConversionProgress>? Progress { get; init; }
 

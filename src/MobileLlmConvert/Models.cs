@@ -29,6 +29,9 @@ public sealed record WriteOptions
     /// <summary>ONNX: the graph profile, "genai" (default) or "standard"; an unknown name is a usage error.</summary>
     public string OnnxProfile { get; init; } = Formats.Onnx.OnnxFormat.DefaultProfile;
 
+    /// <summary>Bundle: the model it holds, "mobile" (model.mlcm, the default) or "onnx" (an ONNX Runtime GenAI folder's files beside the manifest; <see cref="OnnxProfile"/> applies).</summary>
+    public string BundleModel { get; init; } = Formats.Mobile.MobileFileFormat.FormatName;
+
     /// <summary>GGUF general.name; null = the source checkpoint's folder (a cache snapshot's repo name), else the architecture.</summary>
     public string? ModelName { get; init; }
 
@@ -85,6 +88,7 @@ public static class Models
             SourceCheckpointSha256 = options.SourceCheckpointSha256,
             RecordedOptions = options.RecordedOptions,
             OnnxProfile = options.OnnxProfile,
+            BundleModel = options.BundleModel,
             Progress = options.Progress,
             Quality = options.Quality,
         });

@@ -9,8 +9,9 @@ namespace MobileLlmConvert.Cli.Verbs;
 /// <summary>
 /// `mlconvert hf2mobile HF_DIR -o BUNDLE_DIR`: the product's main job. Import, sharing passes,
 /// quantization (default int4 group 32 with 8-bit embedding and head), then a bundle directory
-/// holding the model file and manifest.json, which appears complete or not at all. `--dry-run`
-/// prints the plan instead.
+/// holding the model file and manifest.json, which appears complete or not at all. `--format onnx`
+/// puts an ONNX Runtime GenAI folder's files (formats/onnx.md) in the bundle instead of model.mlcm.
+/// `--dry-run` prints the plan instead.
 /// </summary>
 public sealed class Hf2MobileVerb : IVerb
 {
@@ -25,9 +26,16 @@ public sealed class Hf2MobileVerb : IVerb
         var force = OutputSafety.ForceOption();
         var json = new Option<bool>("--json") { Description = "print the report as one JSON document on stdout" };
         var dryRun = DryRun.Option();
+        var format = new Option<string>("--format")
+        {
+            Description = $"the model the bundle holds: {MobileFileFormat.FormatName} (model.mlcm) or {Formats.Onnx.OnnxFormat.FormatName} " +
+                $"(model.onnx + model.onnx.data, genai_config.json, tokenizer files: the {Formats.Onnx.OnnxFormat.DefaultProfile} profile ONNX Runtime GenAI runs)",
+            DefaultValueFactory = _ => MobileFileFormat.FormatName,
+        };
+        format.AcceptOnlyFromAmong(MobileFileFormat.FormatName, Formats.Onnx.OnnxFormat.FormatName);
         var quant = new QuantFlags(target.DefaultQuant);
         var sharing = SharingFlags.Create();
-        var cmd = new Command("hf2mobile", "Build a device bundle (model file + manifest.json) from a Hugging Face checkpoint.") { source, output, json, force, dryRun };
+        var cmd = new Command("hf2mobile", "Build a device bundle (model file + manifest.json) from a Hugging Face checkpoint.") { source, output, format, json, force, dryRun };
         quant.AddTo(cmd);
         sharing.AddTo(cmd);
         var family = FamilyFlag.Create();
@@ -37,7 +45,10 @@ public sealed class Hf2MobileVerb : IVerb
             string src = parse.GetValue(source)!, dst = parse.GetValue(output)!;
             if (!ModelOpener.IsCheckpoint(src))
                 throw new UsageException($"{src}: hf2mobile takes a Hugging Face checkpoint directory; use 'convert --to {target.Name}' for other inputs");
-            var options = sharing.Apply(parse, quant.Apply(parse, new ConvertOptions { Target = target.Name, Progress = ctx.Progress() }));
+            string model = parse.GetValue(format)!;
+            // An ONNX bundle's types are checked against the ONNX writer (its default scheme is the same q4) before any work.
+            bool onnx = MobileBundle.IsOnnx(model);
+            var options = sharing.Apply(parse, quant.Apply(parse, new ConvertOptions { Target = onnx ? Formats.Onnx.OnnxFormat.FormatName : target.Name, Progress = ctx.Progress() }));
             var policy = options.Policy();
             var sharingOptions = options.Sharing;
             using var ir = ModelOpener.Open(src, family.Options(parse));
@@ -59,6 +70,7 @@ public sealed class Hf2MobileVerb : IVerb
             var written = Models.Write(conversion.Result, dst, new WriteOptions
             {
                 Format = target.Name,
+                BundleModel = model,
                 // The folder the importer read: a cache repo folder's snapshot, not the repo folder.
                 SourceCheckpointSha256 = Models.CheckpointSha256(ir, ctx.Progress()),
                 RecordedOptions = recorded,

@@ -19,7 +19,8 @@ public sealed record BundleManifest(
     long StoredParameters,
     long ExecutedParameters,
     IReadOnlyList<BundleFile> Files,
-    QualityRecord? Quality = null)
+    QualityRecord? Quality = null,
+    string Model = MobileBundle.ModelFileName)
 {
     /// <summary>The manifest's "format" value.</summary>
     public const string FormatName = "mlconvert-mobile-bundle";
@@ -44,7 +45,7 @@ public sealed record BundleManifest(
             w.WriteStartObject();
             w.WriteString("format", FormatName);
             w.WriteNumber("format_version", FormatVersion);
-            w.WriteString("model", MobileBundle.ModelFileName);
+            w.WriteString("model", Model);
             w.WriteString("family", Family);
             w.WriteString("architecture", Architecture);
             if (SourceCheckpointSha256 is null) w.WriteNull("source_checkpoint_sha256");
@@ -124,8 +125,8 @@ public sealed record BundleManifest(
             if (format != FormatName || version != FormatVersion)
                 throw Bad(BundleError.UnsupportedFormat, "format", $"{format} {version}", $"expected {FormatName} {FormatVersion}");
             string model = Str(root, "model", "model");
-            if (model != MobileBundle.ModelFileName)
-                throw Bad(BundleError.BadField, "model", model, $"the model file of a version-{FormatVersion} bundle is {MobileBundle.ModelFileName}");
+            if (!MobileBundle.ModelFileNames.Contains(model))
+                throw Bad(BundleError.BadField, "model", model, $"the model file of a version-{FormatVersion} bundle is one of {string.Join(", ", MobileBundle.ModelFileNames)}");
             string? source = null;
             if (!root.TryGetProperty("source_checkpoint_sha256", out var src)) throw Bad(BundleError.BadField, "source_checkpoint_sha256", "(absent)", "required field (null when unknown)");
             if (src.ValueKind == JsonValueKind.String) source = src.GetString();
@@ -182,7 +183,7 @@ public sealed record BundleManifest(
             }
             return new BundleManifest(Str(root, "family", "family"), Str(root, "architecture", "architecture"), source,
                 Str(root, "tool_version", "tool_version"), options, Long(parameters, "stored", "parameters.stored"),
-                Long(parameters, "executed", "parameters.executed"), files, quality);
+                Long(parameters, "executed", "parameters.executed"), files, quality, model);
         }
     }
 }

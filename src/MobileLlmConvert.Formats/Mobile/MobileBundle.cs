@@ -19,10 +19,19 @@ public sealed record BundleOptions
     public MobileCompressionMode Compression { get; init; } = MobileCompressionMode.Auto;
     /// <summary>An accuracy budget's result, recorded in the manifest ("quality") and the model file's metadata; null = none.</summary>
     public QualityRecord? Quality { get; init; }
+    /// <summary>
+    /// The model the bundle holds, by format name: <see cref="MobileFileFormat.FormatName"/> (model.mlcm, the
+    /// default) or <see cref="Onnx.OnnxFormat.FormatName"/> (the files of an ONNX Runtime GenAI folder,
+    /// formats/onnx.md); anything else is a usage error.
+    /// </summary>
+    public string ModelFormat { get; init; } = MobileFileFormat.FormatName;
+    /// <summary>ONNX bundles: the graph profile (<see cref="Onnx.OnnxFormat.ProfileNames"/>).</summary>
+    public string OnnxProfile { get; init; } = Onnx.OnnxFormat.DefaultProfile;
 }
 
 /// <summary>
-/// A device bundle: a directory holding <see cref="ModelFileName"/> and <see cref="ManifestFileName"/>
+/// A device bundle: a directory holding <see cref="ManifestFileName"/> and the model it names, either
+/// <see cref="ModelFileName"/> or an ONNX folder's files with <see cref="OnnxModelFileName"/>
 /// (formats/mobile/SPEC.md, "Bundle"). It appears complete or not at all: built in a hidden sibling
 /// directory and moved into place (<see cref="AtomicFile.WriteDirectory"/>).
 /// </summary>
@@ -30,8 +39,22 @@ public static class MobileBundle
 {
     /// <summary>The model file's name inside a bundle.</summary>
     public const string ModelFileName = "model" + MobileFormat.FileExtension;
+    /// <summary>The model file of an ONNX bundle: the graph file of the ONNX folder whose files the bundle holds.</summary>
+    public const string OnnxModelFileName = Onnx.OnnxFolder.ModelFileName;
     /// <summary>The manifest's name inside a bundle.</summary>
     public const string ManifestFileName = "manifest.json";
+    /// <summary>The model file names a manifest's "model" may give, one per <see cref="BundleOptions.ModelFormat"/>.</summary>
+    public static IReadOnlyList<string> ModelFileNames { get; } = [ModelFileName, OnnxModelFileName];
+    /// <summary>The format names <see cref="BundleOptions.ModelFormat"/> accepts, joined for messages.</summary>
+    public static string ModelFormatNames => MobileFileFormat.FormatName + ", " + Onnx.OnnxFormat.FormatName;
+
+    /// <summary>True for an ONNX bundle, false for a mobile one; any other name is a usage error (checked before any work).</summary>
+    public static bool IsOnnx(string modelFormat)
+    {
+        if (string.Equals(modelFormat, Onnx.OnnxFormat.FormatName, StringComparison.OrdinalIgnoreCase)) return true;
+        if (string.Equals(modelFormat, MobileFileFormat.FormatName, StringComparison.OrdinalIgnoreCase)) return false;
+        throw new Core.Errors.ModelUsageException($"--format: a bundle holds a {ModelFormatNames} model, not '{modelFormat}'");
+    }
 
     /// <summary>The assembly's version without source-control suffixes, so rebuilding from the same sources gives the same manifest.</summary>
     public static string DefaultToolVersion { get; } =
@@ -40,24 +63,22 @@ public static class MobileBundle
     /// <summary>Writes <paramref name="ir"/> as a bundle at <paramref name="bundleDir"/>, complete or not at all, and returns its manifest.</summary>
     public static BundleManifest Write(string bundleDir, ModelIr ir, BundleOptions options)
     {
+        bool onnx = IsOnnx(options.ModelFormat);
+        var profile = onnx ? Onnx.OnnxProfiles.Get(options.OnnxProfile) : null;
         BundleManifest? manifest = null;
         AtomicFile.WriteDirectory(bundleDir, temp =>
         {
-            string modelPath = Path.Combine(temp, ModelFileName);
-            using (var stream = new WriteBackFileStream(modelPath))
+            // An ONNX bundle is the ONNX folder's own files (formats/onnx.md) beside the manifest, so ONNX
+            // Runtime GenAI loads the bundle directory as it is; its provenance lives in the manifest only.
+            IReadOnlyList<string> names = profile is not null ? Onnx.OnnxWriter.WriteInto(ir, temp, profile, options.Progress) : [WriteMobileModel(temp, ir, options)];
+            var files = names.Select(name =>
             {
-                MobileWriter.Write(ir, stream, new MobileWriteOptions
-                {
-                    Metadata = Provenance(options),
-                    Progress = options.Progress,
-                    Compression = options.Compression,
-                });
-                stream.Flush(flushToDisk: true);
-            }
-            var model = new BundleFile(ModelFileName, new FileInfo(modelPath).Length, CheckpointHash.FileSha256(modelPath));
+                string path = Path.Combine(temp, name);
+                return new BundleFile(name, new FileInfo(path).Length, CheckpointHash.FileSha256(path));
+            }).ToList();
             manifest = new BundleManifest(ir.Config.Family.ToString(), ir.Config.Architecture, options.SourceCheckpointSha256,
                 options.ToolVersion, new SortedDictionary<string, string>(options.Options.ToDictionary(StringComparer.Ordinal), StringComparer.Ordinal),
-                ir.StoredParameters, ir.ExecutedParameters, [model], options.Quality);
+                ir.StoredParameters, ir.ExecutedParameters, files, options.Quality, onnx ? OnnxModelFileName : ModelFileName);
             using var json = new FileStream(Path.Combine(temp, ManifestFileName), FileMode.CreateNew, FileAccess.Write, FileShare.None);
             json.Write(manifest.ToJson());
             json.Flush(flushToDisk: true);
@@ -65,14 +86,30 @@ public static class MobileBundle
         return manifest!;
     }
 
+    private static string WriteMobileModel(string dir, ModelIr ir, BundleOptions options)
+    {
+        using var stream = new WriteBackFileStream(Path.Combine(dir, ModelFileName));
+        MobileWriter.Write(ir, stream, new MobileWriteOptions
+        {
+            Metadata = Provenance(options),
+            Progress = options.Progress,
+            Compression = options.Compression,
+        });
+        stream.Flush(flushToDisk: true);
+        return ModelFileName;
+    }
+
     /// <summary>
     /// Reads a bundle's model: <paramref name="path"/> is the bundle directory or the model file
     /// itself. A bundle (a directory, or a model.mlcm with manifest.json beside it) is checked
     /// against its manifest first (<see cref="VerifyManifest"/>): a bundle that lies is never run.
+    /// An ONNX bundle is then read by the ONNX reader (all its checks), and its IR owns its own
+    /// mappings rather than <paramref name="resources"/>: dispose the IR.
     /// </summary>
     public static ModelIr Open(string path, ResourceBag resources, bool verifyChecksums = true)
     {
-        if (BundleDirOf(path) is { } bundle) VerifyManifest(bundle);
+        if (BundleDirOf(path) is { } bundle && VerifyManifest(bundle).Model == OnnxModelFileName)
+            return Onnx.OnnxReader.Read(bundle, ReadOptions.Default);
         return MobileFile.Read(ModelPath(path), resources, verifyChecksums);
     }
 
@@ -186,8 +223,8 @@ public static class MobileBundle
             if (!string.Equals(sha, f.Sha256, StringComparison.Ordinal))
                 throw new BundleException(BundleError.HashMismatch, manifestPath, $"files[{i}].sha256", f.Sha256, $"{f.Path} hashes to {sha}");
         }
-        if (!listed.Contains(ModelFileName))
-            throw new BundleException(BundleError.MissingFile, manifestPath, "files", ModelFileName, "the model file must be listed");
+        if (!listed.Contains(manifest.Model))
+            throw new BundleException(BundleError.MissingFile, manifestPath, "files", manifest.Model, "the model file must be listed");
         foreach (var entry in Directory.EnumerateFileSystemEntries(bundleDir).Order(StringComparer.Ordinal))
         {
             string name = Path.GetFileName(entry);

@@ -92,7 +92,7 @@ public sealed class MobileBundleFormat : IModelFormat
     /// <inheritdoc />
     public string Name => FormatName;
     /// <inheritdoc />
-    public string Summary => "a directory with the mobile model file and manifest.json (sizes, SHA-256, options, source hash)";
+    public string Summary => "a directory with the mobile model file (or an ONNX folder's files) and manifest.json (sizes, SHA-256, options, source hash)";
     /// <inheritdoc />
     public bool CanWrite => true;
     /// <inheritdoc />
@@ -128,23 +128,31 @@ public sealed class MobileBundleFormat : IModelFormat
             Options = options.RecordedOptions,
             Progress = options.Progress,
             Quality = options.Quality,
+            ModelFormat = options.BundleModel,
+            OnnxProfile = options.OnnxProfile,
         });
         return new WriteResult(output, manifest.Files.Sum(f => f.Bytes), Name, manifest);
     }
 
-    /// <summary>The manifest (checked against the files) and the model it lists.</summary>
+    /// <summary>The manifest (checked against the files) and the model it lists (an ONNX bundle's as <see cref="Onnx.OnnxFormat.Describe"/> describes it).</summary>
     public FormatDescription Describe(string path)
     {
         var manifest = MobileBundle.VerifyManifest(path);
-        using var bag = new ResourceBag();
-        var model = MobileFile.Load(MobileBundle.ModelPath(path), bag);
         var metadata = new List<KeyValuePair<string, string>>
         {
+            new("manifest.model", manifest.Model),
             new("manifest.tool_version", manifest.ToolVersion),
             new("manifest.source_checkpoint_sha256", manifest.SourceCheckpointSha256 ?? "(none)"),
         };
         metadata.AddRange(manifest.Options.Select(kv => new KeyValuePair<string, string>("manifest.option." + kv.Key, kv.Value)));
         metadata.AddRange(manifest.Files.Select(f => new KeyValuePair<string, string>("manifest.file." + f.Path, $"{f.Bytes} bytes, sha256 {f.Sha256}")));
+        if (manifest.Model == MobileBundle.OnnxModelFileName)
+        {
+            var onnx = new Onnx.OnnxFormat().Describe(path);
+            return onnx with { Format = Name, Metadata = [.. metadata, .. onnx.Metadata] };
+        }
+        using var bag = new ResourceBag();
+        var model = MobileFile.Load(MobileBundle.ModelPath(path), bag);
         return FormatDescriptions.FromIr(Name, MobileFormat.Version.ToString(CultureInfo.InvariantCulture), model.Ir, metadata);
     }
 }

@@ -24,7 +24,10 @@ internal sealed partial class GenAiProfile : IOnnxProfile
 
     /// <summary>
     /// MatMulNBits accuracy_level: 0 leaves the activations in float (docs/ContribOperators.md), so ORT
-    /// computes with exactly the stored weights and only float rounding differs.
+    /// computes with exactly the stored weights and only float rounding differs. Level 4 (int8
+    /// activations) would run ORT's x86 8-bit kernel instead of dequantizing a q8 matrix on every run
+    /// (matmul_nbits.cc, ComputeBUnpacked), but differs from our int8 fast path by percents, not 1e-3:
+    /// formats/onnx.md, "Speed on ONNX Runtime's CPU provider".
     /// </summary>
     public const int AccuracyLevel = 0;
 

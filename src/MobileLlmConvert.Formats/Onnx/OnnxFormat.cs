@@ -1,7 +1,5 @@
-using Google.Protobuf;
 using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Passes;
-using Onnx;
 
 namespace MobileLlmConvert.Formats.Onnx;
 
@@ -13,9 +11,6 @@ public sealed class OnnxFormat : IModelFormat
 
     /// <summary>The `--onnx-profile` used when none is given.</summary>
     public const string DefaultProfile = OnnxProfiles.Default;
-
-    /// <summary>Largest model.onnx read to describe or recognise a folder: the graph only, no tensor bytes (ours are well under 1 MB per 100 steps).</summary>
-    public const int MaxGraphFileBytes = 64 << 20;
 
     /// <inheritdoc />
     public string Name => FormatName;
@@ -54,19 +49,22 @@ public sealed class OnnxFormat : IModelFormat
         return probe.HasExtension(".onnx") ? DetectMatch.Hint : DetectMatch.No;
     }
 
-    /// <summary>A folder whose model.onnx has our producer_name and whose files are only those we write.</summary>
+    /// <summary>
+    /// A folder whose model.onnx passes the reader's container checks (<see cref="OnnxContainer"/>: size
+    /// cap, recursion limit, confined external data), has our producer_name, and whose files are only those we write.
+    /// </summary>
     public bool IsOwnOutput(string path)
     {
         try
         {
             if (!Directory.Exists(path)) return false;
-            var model = LoadGraphFile(Path.Combine(path, OnnxWriter.ModelFile));
-            if (model?.ProducerName != OnnxWriter.Producer) return false;
             var known = new HashSet<string>([OnnxWriter.ModelFile, OnnxWriter.DataFile, OnnxWriter.GenAiConfigFile, OnnxWriter.TokenizerJsonFile,
                 OnnxWriter.TokenizerConfigFile, OnnxWriter.SentencePieceFile], StringComparer.Ordinal);
-            return Directory.EnumerateFileSystemEntries(path).All(e => known.Contains(Path.GetFileName(e)) && File.Exists(e));
+            if (!Directory.EnumerateFileSystemEntries(path).All(e => known.Contains(Path.GetFileName(e)) && File.Exists(e))) return false;
+            using var bag = new ResourceBag();
+            return OnnxContainer.Open(path, bag).Model.ProducerName == OnnxWriter.Producer;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidProtocolBufferException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Core.Errors.ModelFormatException)
         {
             return false;
         }
@@ -83,11 +81,15 @@ public sealed class OnnxFormat : IModelFormat
         return new WriteResult(output, bytes, Name);
     }
 
-    /// <summary>model.onnx's header fields and metadata_props; no tensor bytes are read.</summary>
+    /// <summary>
+    /// model.onnx's header fields and metadata_props, read through the reader's container layer
+    /// (<see cref="OnnxContainer"/>): a malformed or hostile file is one <see cref="OnnxException"/>. External
+    /// data is mapped and its layout checked, but no tensor is decoded.
+    /// </summary>
     public FormatDescription Describe(string path)
     {
-        string file = Directory.Exists(path) ? Path.Combine(path, OnnxWriter.ModelFile) : path;
-        var model = LoadGraphFile(file) ?? throw new Core.Errors.ModelUsageException($"{file}: no such file, or larger than {MaxGraphFileBytes} bytes");
+        using var bag = new ResourceBag();
+        var model = OnnxContainer.Open(path, bag).Model;
         var metadata = new List<KeyValuePair<string, string>>
         {
             new("producer_name", model.ProducerName),
@@ -96,13 +98,6 @@ public sealed class OnnxFormat : IModelFormat
         metadata.AddRange(model.OpsetImport.Select(o => new KeyValuePair<string, string>("opset." + (o.Domain.Length == 0 ? "ai.onnx" : o.Domain),
             o.Version.ToString(System.Globalization.CultureInfo.InvariantCulture))));
         metadata.AddRange(model.MetadataProps.Select(p => new KeyValuePair<string, string>(p.Key, p.Value)));
-        return new FormatDescription(Name, model.IrVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), model.Graph?.Initializer.Count ?? 0, metadata);
-    }
-
-    private static ModelProto? LoadGraphFile(string file)
-    {
-        var info = new FileInfo(file);
-        if (!info.Exists || info.Length > MaxGraphFileBytes) return null;
-        return ModelProto.Parser.ParseFrom(File.ReadAllBytes(file));
+        return new FormatDescription(Name, model.IrVersion.ToString(System.Globalization.CultureInfo.InvariantCulture), model.Graph.Initializer.Count, metadata);
     }
 }

@@ -57,27 +57,34 @@ internal static class OnnxWriter
     /// <summary>Writes the folder at <paramref name="output"/> with <paramref name="profile"/>; returns the bytes written.</summary>
     public static long Write(ModelIr ir, string output, IOnnxProfile profile, IProgress<ConversionProgress>? progress)
     {
+        long bytes = 0;
+        AtomicFile.WriteDirectory(output, dir => bytes = WriteInto(ir, dir, profile, progress).Sum(f => new FileInfo(Path.Combine(dir, f)).Length));
+        return bytes;
+    }
+
+    /// <summary>
+    /// Writes the folder's files into the existing, empty directory <paramref name="dir"/> (the caller
+    /// makes it appear atomically: <see cref="Write"/>, or a bundle with its manifest beside them);
+    /// returns their names in <see cref="FilesFor"/> order. Every tensor is checked against the profile first.
+    /// </summary>
+    public static IReadOnlyList<string> WriteInto(ModelIr ir, string dir, IOnnxProfile profile, IProgress<ConversionProgress>? progress)
+    {
         foreach (var t in ir.Tensors)
         {
             if (profile.CannotStore(t.Type) is { } why) throw new Core.Errors.ModelUsageException($"ONNX ({profile.Name} profile): tensor {t.Name}: {why}");
         }
         var graph = OnnxGraph.Build(ir, profile);
-        long bytes = 0;
-        AtomicFile.WriteDirectory(output, dir =>
+        var placed = WriteData(Path.Combine(dir, DataFile), graph.Initializers, progress);
+        var model = BuildModel(ir, graph, profile, placed);
+        File.WriteAllBytes(Path.Combine(dir, ModelFile), model.ToByteArray());
+        File.WriteAllBytes(Path.Combine(dir, GenAiConfigFile), OnnxGenAiConfig.Build(ir));
+        if (ir.Tokenizer is { } tok)
         {
-            var placed = WriteData(Path.Combine(dir, DataFile), graph.Initializers, progress);
-            var model = BuildModel(ir, graph, profile, placed);
-            File.WriteAllBytes(Path.Combine(dir, ModelFile), model.ToByteArray());
-            File.WriteAllBytes(Path.Combine(dir, GenAiConfigFile), OnnxGenAiConfig.Build(ir));
-            if (ir.Tokenizer is { } tok)
-            {
-                if (OnnxTokenizerFiles.CanWriteJson(tok)) File.WriteAllBytes(Path.Combine(dir, TokenizerJsonFile), OnnxTokenizerFiles.TokenizerJson(tok));
-                File.WriteAllBytes(Path.Combine(dir, TokenizerConfigFile), OnnxTokenizerFiles.TokenizerConfig(tok, ir.Config.ContextLength));
-                if (tok.SentencePieceModel is { } spm) File.WriteAllBytes(Path.Combine(dir, SentencePieceFile), spm);
-            }
-            bytes = FilesFor(ir).Sum(f => new FileInfo(Path.Combine(dir, f)).Length);
-        });
-        return bytes;
+            if (OnnxTokenizerFiles.CanWriteJson(tok)) File.WriteAllBytes(Path.Combine(dir, TokenizerJsonFile), OnnxTokenizerFiles.TokenizerJson(tok));
+            File.WriteAllBytes(Path.Combine(dir, TokenizerConfigFile), OnnxTokenizerFiles.TokenizerConfig(tok, ir.Config.ContextLength));
+            if (tok.SentencePieceModel is { } spm) File.WriteAllBytes(Path.Combine(dir, SentencePieceFile), spm);
+        }
+        return FilesFor(ir);
     }
 
     /// <summary>Offset and length of each initializer in the data file.</summary>

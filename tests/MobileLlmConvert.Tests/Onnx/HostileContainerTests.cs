@@ -95,6 +95,27 @@ public class HostileContainerTests
         var e = Assert.Throws<OnnxException>(() => OnnxContainer.Open(dir, bag));
         Assert.Equal(OnnxError.Malformed, e.Kind);
         Assert.StartsWith($"{Path.Combine(dir, "model.onnx")}: ModelProto = {bytes.Length - 7} bytes: not a well-formed ONNX model: ", e.Message);
+        // Models.Describe (header only) goes through the same container layer, and so does inspect: one line, exit 2.
+        var d = Assert.Throws<OnnxException>(() => Models.Describe(dir));
+        Assert.Equal(e.Message, d.Message);
+        CliAssert.RejectsWith(dir, e.Message);
+    }
+
+    [Fact]
+    public void Garbage_model_file_through_describe_and_inspect()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(dir["m"]);
+        string file = Path.Combine(dir["m"], "model.onnx");
+        // Field 1 (ir_version) as a length-delimited record whose length runs past the end: wire-type garbage.
+        File.WriteAllBytes(file, [0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01, 0x02]);
+        foreach (string path in new[] { dir["m"], file })
+        {
+            var e = Assert.Throws<OnnxException>(() => Models.Describe(path));
+            Assert.Equal(OnnxError.Malformed, e.Kind);
+            Assert.StartsWith($"{file}: ModelProto = 7 bytes: not a well-formed ONNX model: ", e.Message);
+            CliAssert.RejectsWith(path, e.Message);
+        }
     }
 
     [Fact]
