@@ -41,4 +41,27 @@ public sealed class WriterOrtTests
         double step = WriterModels.Relative(decode.Logits, full.Logits.AsSpan((n - 1) * vocab, vocab));
         Assert.True(step <= 1e-5, $"{fixture} {quant}: decode through the cache vs one pass: {step:g3}");
     }
+
+    public static TheoryData<string> Fixtures() => [.. WriterModels.Specs.Keys];
+
+    /// <summary>
+    /// The cross-format check: ORT on the q4 folder and our executor on the Q4_0 GGUF written
+    /// from the same converted IR (the GGUF read back from disk, so its own layout and RoPE permutation
+    /// are undone by the GGUF reader) compute the same logits.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Fixtures))]
+    public void OrtOnTheQ4FolderMatchesTheExecutorOnTheQ4_0GgufOfTheSameModel(string fixture)
+    {
+        using var ir = WriterModels.Converted(fixture, "q4_0");
+        using var dir = new TempDir();
+        new OnnxFormat().Write(ir, dir["model"], FormatWriteOptions.Default);
+        new Formats.Gguf.GgufFormat().Write(ir, dir["m.gguf"], FormatWriteOptions.Default);
+        using var gguf = new Formats.Gguf.GgufFormat().Read(dir["m.gguf"], ReadOptions.Default);
+        var expected = WriterModels.ExecutorLogits(gguf, WriterModels.Tokens);
+        using var session = new InferenceSession(Path.Combine(dir["model"], OnnxWriter.ModelFile));
+        var ort = WriterModels.Run(session, ir.Config, ir.Steps.Count, WriterModels.Tokens, 0, null);
+        double rel = WriterModels.Relative(ort.Logits, expected);
+        Assert.True(rel <= 1e-3, $"{fixture}: ORT on the q4 folder vs the executor on the Q4_0 GGUF: relative difference {rel:g3} > 1e-3");
+    }
 }
