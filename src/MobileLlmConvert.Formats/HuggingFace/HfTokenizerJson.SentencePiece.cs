@@ -48,21 +48,7 @@ internal static partial class HfTokenizerJson
             w.WriteString("version", "1.0");
             w.WriteNull("truncation");
             w.WriteNull("padding");
-            w.WriteStartArray("added_tokens");
-            for (int id = 0; id < tok.Count; id++)
-            {
-                if (tok.Types[id] is not (PieceType.Control or PieceType.Unknown)) continue;
-                w.WriteStartObject();
-                w.WriteNumber("id", id);
-                w.WriteString("content", tok.Pieces[id]);
-                w.WriteBoolean("single_word", false);
-                w.WriteBoolean("lstrip", false);
-                w.WriteBoolean("rstrip", false);
-                w.WriteBoolean("normalized", false);
-                w.WriteBoolean("special", true);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteAddedTokens(w, tok, type => type is PieceType.Control or PieceType.Unknown);
             w.WriteStartObject("normalizer");
             w.WriteString("type", "Sequence");
             w.WriteStartArray("normalizers");

@@ -23,21 +23,7 @@ internal static partial class HfTokenizerJson
             w.WriteString("version", "1.0");
             w.WriteNull("truncation");
             w.WriteNull("padding");
-            w.WriteStartArray("added_tokens");
-            for (int id = 0; id < tok.Count; id++)
-            {
-                if (tok.Types[id] != PieceType.Control) continue;
-                w.WriteStartObject();
-                w.WriteNumber("id", id);
-                w.WriteString("content", tok.Pieces[id]);
-                w.WriteBoolean("single_word", false);
-                w.WriteBoolean("lstrip", false);
-                w.WriteBoolean("rstrip", false);
-                w.WriteBoolean("normalized", false);
-                w.WriteBoolean("special", true);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteAddedTokens(w, tok, type => type == PieceType.Control);
             w.WriteNull("normalizer");
             w.WritePropertyName("pre_tokenizer");
             WritePreTokenizer(w, tok.PreTokenizer!);
@@ -61,6 +47,26 @@ internal static partial class HfTokenizerJson
             w.WriteEndObject();
         }
         return buffer.ToArray();
+    }
+
+    /// <summary>"added_tokens": every piece whose type <paramref name="special"/> accepts, as a special token matched before the model runs.</summary>
+    private static void WriteAddedTokens(Utf8JsonWriter w, TokenizerIr tok, Func<PieceType, bool> special)
+    {
+        w.WriteStartArray("added_tokens");
+        for (int id = 0; id < tok.Count; id++)
+        {
+            if (!special(tok.Types[id])) continue;
+            w.WriteStartObject();
+            w.WriteNumber("id", id);
+            w.WriteString("content", tok.Pieces[id]);
+            w.WriteBoolean("single_word", false);
+            w.WriteBoolean("lstrip", false);
+            w.WriteBoolean("rstrip", false);
+            w.WriteBoolean("normalized", false);
+            w.WriteBoolean("special", true);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
     }
 
     /// <summary>The model's "merges" as [left, right] pairs in rank order (the tokenizers library's current form, not "left right" strings).</summary>
