@@ -45,10 +45,7 @@ internal static partial class HfTokenizerJson
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
-            w.WriteString("version", "1.0");
-            w.WriteNull("truncation");
-            w.WriteNull("padding");
-            WriteAddedTokens(w, tok, type => type is PieceType.Control or PieceType.Unknown);
+            WriteHead(w, tok, type => type is PieceType.Control or PieceType.Unknown);
             w.WriteStartObject("normalizer");
             w.WriteString("type", "Sequence");
             w.WriteStartArray("normalizers");

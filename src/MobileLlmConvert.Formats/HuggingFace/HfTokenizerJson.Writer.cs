@@ -20,10 +20,7 @@ internal static partial class HfTokenizerJson
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
-            w.WriteString("version", "1.0");
-            w.WriteNull("truncation");
-            w.WriteNull("padding");
-            WriteAddedTokens(w, tok, type => type == PieceType.Control);
+            WriteHead(w, tok, type => type == PieceType.Control);
             w.WriteNull("normalizer");
             w.WritePropertyName("pre_tokenizer");
             WritePreTokenizer(w, tok.PreTokenizer!);
@@ -49,9 +46,16 @@ internal static partial class HfTokenizerJson
         return buffer.ToArray();
     }
 
-    /// <summary>"added_tokens": every piece whose type <paramref name="special"/> accepts, as a special token matched before the model runs.</summary>
-    private static void WriteAddedTokens(Utf8JsonWriter w, TokenizerIr tok, Func<PieceType, bool> special)
+    /// <summary>
+    /// The fields both tokenizer.json shapes open with: version, no truncation or padding, and
+    /// "added_tokens": every piece whose type <paramref name="special"/> accepts, as a special token
+    /// matched before the model runs.
+    /// </summary>
+    private static void WriteHead(Utf8JsonWriter w, TokenizerIr tok, Func<PieceType, bool> special)
     {
+        w.WriteString("version", "1.0");
+        w.WriteNull("truncation");
+        w.WriteNull("padding");
         w.WriteStartArray("added_tokens");
         for (int id = 0; id < tok.Count; id++)
         {
