@@ -38,6 +38,9 @@ internal static class OnnxWriter
     public const long StandardOpset = 21;
     /// <summary>com.microsoft opset imported.</summary>
     public const long MicrosoftOpset = 1;
+
+    /// <summary>The opset version imported for a domain the graph uses: the one rule the writer and the reader's check share.</summary>
+    internal static long OpsetOf(string domain) => domain == OnnxGraphBuilder.StandardDomain ? StandardOpset : MicrosoftOpset;
     /// <summary>producer_name of our models: how <see cref="OnnxFormat.IsOwnOutput"/> knows them.</summary>
     public const string Producer = "mlconvert";
 
@@ -161,7 +164,7 @@ internal static class OnnxWriter
             model.OpsetImport.Add(new OperatorSetIdProto
             {
                 Domain = domain,
-                Version = domain == OnnxGraphBuilder.StandardDomain ? StandardOpset : MicrosoftOpset,
+                Version = OpsetOf(domain),
             });
         }
         model.MetadataProps.AddRange(OnnxMetadata.Build(ir, g, profile));

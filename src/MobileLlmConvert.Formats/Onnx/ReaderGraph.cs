@@ -20,7 +20,7 @@ internal static class ReaderGraph
         var m = c.Model;
         if (m.IrVersion != OnnxWriter.IrVersion)
             throw NotOurs(file, "ir_version", Num(m.IrVersion), $"mlconvert writes {OnnxWriter.IrVersion}");
-        var opsets = expected.Domains.Select(d => (d, d == OnnxGraphBuilder.StandardDomain ? OnnxWriter.StandardOpset : OnnxWriter.MicrosoftOpset)).ToList();
+        var opsets = expected.Domains.Select(d => (d, OnnxWriter.OpsetOf(d))).ToList();
         if (m.OpsetImport.Count != opsets.Count || !m.OpsetImport.Zip(opsets).All(p => p.First.Domain == p.Second.d && p.First.Version == p.Second.Item2))
             throw NotOurs(file, "opset_import", string.Join(", ", m.OpsetImport.Select(o => $"{(o.Domain.Length == 0 ? "ai.onnx" : o.Domain)}:{o.Version}")),
                 "expected " + string.Join(", ", opsets.Select(o => $"{(o.d.Length == 0 ? "ai.onnx" : o.d)}:{o.Item2}")));
