@@ -93,6 +93,9 @@ unsafe void Measure(ElementType type, int rows)
     var y = new float[rows];
     byte[] xq = info.IsQuantized ? new byte[QuantOps.ActivationBytes(type, Cols)] : [];
     var scratch = new float[4 * Cols];
+    // f16 row verdicts: all finite (the scaled conversion) and all "non-finite" (the exact conversion it replaced).
+    var finite = new byte[rows];
+    var exact = Enumerable.Repeat(FloatKernels.RowNonFinite, rows).ToArray();
     // The kernels compared: every ISA level; for f16 also the tile path (convert 4 rows, then multiply) it replaced.
     var kernels = new List<(string Name, Action Run)>();
     foreach (var level in levels)
@@ -113,7 +116,12 @@ unsafe void Measure(ElementType type, int rows)
             kernels.Add((QuantIsa.Name(l), () =>
             {
                 using var _ = QuantIsa.Force(l);
-                fixed (byte* wp = w) fixed (float* xp = x, yp = y) FloatKernels.DotF16Rows((ushort*)wp, rows, Cols, xp, yp);
+                fixed (byte* wp = w, sp = finite) fixed (float* xp = x, yp = y) FloatKernels.DotF16Rows((ushort*)wp, rows, Cols, xp, yp, sp);
+            }));
+            kernels.Add((QuantIsa.Name(l) + "-exact", () =>
+            {
+                using var _ = QuantIsa.Force(l);
+                fixed (byte* wp = w, sp = exact) fixed (float* xp = x, yp = y) FloatKernels.DotF16Rows((ushort*)wp, rows, Cols, xp, yp, sp);
             }));
         }
     }

@@ -15,12 +15,13 @@ namespace MobileLlmConvert.Runtime;
 /// (AVX2, ARM64 NEON on phones) a 4 rows x 2 tokens block of <see cref="Vector{T}"/> does the same
 /// within 16 registers. The naive reference path is the plain Dot loop.
 /// <para>
-/// f16 rows times one token (decode, <see cref="DotF16Rows"/>) are converted in registers inside the dot
-/// product (<see cref="HalfVectors"/>), so each weight byte is read once and never written back as f32
-/// (the tile conversion below reads 2 bytes and writes and re-reads 4 per weight).
+/// Float rows times one token (decode) are converted in registers inside the dot product, four rows
+/// per pass (FloatRowKernels.cs: <see cref="DotF16Rows"/>, <see cref="DotBF16Rows"/>,
+/// <see cref="DotF32Rows"/>), so each weight byte is read once and never written back as f32 (the tile
+/// conversion below reads 2 bytes and writes and re-reads 4 per weight).
 /// </para>
 /// </summary>
-internal static unsafe class FloatKernels
+internal static unsafe partial class FloatKernels
 {
     private const int Block = 4;
 
@@ -105,42 +106,5 @@ internal static unsafe class FloatKernels
         y1[0] = Vector512.Sum(a10); y1[1] = Vector512.Sum(a11); y1[2] = Vector512.Sum(a12); y1[3] = Vector512.Sum(a13);
         y2[0] = Vector512.Sum(a20); y2[1] = Vector512.Sum(a21); y2[2] = Vector512.Sum(a22); y2[3] = Vector512.Sum(a23);
         y3[0] = Vector512.Sum(a30); y3[1] = Vector512.Sum(a31); y3[2] = Vector512.Sum(a32); y3[3] = Vector512.Sum(a33);
-    }
-
-    /// <summary>
-    /// y[t] = Σ_k f16(w[t·cols + k])·x[k] for t &lt; rows: one token against f16 rows (decode). Returns
-    /// false, doing nothing, when <see cref="QuantIsa.Current"/> is below AVX2 (the caller converts a tile
-    /// and uses <see cref="Multiply"/>). Results agree with that path up to f32 summation order.
-    /// 256-bit at the AVX-512 level too: a 512-bit version (four rows per activation load) measured
-    /// 0.6-1.4x of this one in bench/kernels.sh, below it on the median (docs/quantization.md).
-    /// </summary>
-    public static bool DotF16Rows(ushort* w, int rows, int cols, float* x, float* y)
-    {
-        if (QuantIsa.Current < QuantIsaLevel.Avx2 || !Avx2.IsSupported || !Fma.IsSupported) return false;
-        for (int t = 0; t < rows; t++) y[t] = F16Row256(w + (long)t * cols, cols, x);
-        return true;
-    }
-
-    /// <summary>One f16 row with 256-bit vectors (AVX2: vpmovzxwd, the same bit conversion, FMA).</summary>
-    private static float F16Row256(ushort* w, int cols, float* x)
-    {
-        var a0 = Vector256<float>.Zero; var a1 = a0;
-        int k = 0;
-        for (; k + 16 <= cols; k += 16)
-        {
-            a0 = Fma.MultiplyAdd(HalfVectors.ToSingle(Avx2.ConvertToVector256Int32(w + k).AsUInt32()), Avx.LoadVector256(x + k), a0);
-            a1 = Fma.MultiplyAdd(HalfVectors.ToSingle(Avx2.ConvertToVector256Int32(w + k + 8).AsUInt32()), Avx.LoadVector256(x + k + 8), a1);
-        }
-        for (; k + 8 <= cols; k += 8)
-            a0 = Fma.MultiplyAdd(HalfVectors.ToSingle(Avx2.ConvertToVector256Int32(w + k).AsUInt32()), Avx.LoadVector256(x + k), a0);
-        return Vector256.Sum(a0 + a1) + F16Tail(w, k, cols, x);
-    }
-
-    /// <summary>Columns [k, cols) one at a time.</summary>
-    private static float F16Tail(ushort* w, int k, int cols, float* x)
-    {
-        float s = 0;
-        for (; k < cols; k++) s += (float)BitConverter.UInt16BitsToHalf(w[k]) * x[k];
-        return s;
     }
 }

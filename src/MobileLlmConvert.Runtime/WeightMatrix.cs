@@ -17,6 +17,8 @@ internal sealed unsafe class WeightMatrix
     public const int TileRows = 4;
 
     private readonly TensorSource _source;
+    /// <summary>f16 only: one byte per row, whether it holds an infinity or NaN (FloatKernels.DotF16Rows fills it on first use).</summary>
+    private readonly byte[]? _rowState;
 
     public string Name { get; }
     public ElementType Type { get; }
@@ -38,6 +40,7 @@ internal sealed unsafe class WeightMatrix
         // Mapped and in-memory sources are zero-copy views. A computed source (a lazy pass result) would
         // be recomputed on every read, so it is materialized once here.
         _source = tensor.Source.TryGetSpan(out _) ? tensor.Source : new MemorySource(tensor.Source.ToArray());
+        if (Type == ElementType.F16) _rowState = new byte[Rows];
     }
 
     private ReadOnlySpan<byte> Bytes
@@ -57,6 +60,26 @@ internal sealed unsafe class WeightMatrix
         var bytes = RowSpan(row);
         if (IsQuantized) QuantOps.Dequantize(Type, bytes, dst[..Cols]);
         else FloatConvert.ToSingle(bytes, Type, dst[..Cols]);
+    }
+
+    /// <summary>
+    /// One token (decode) against f16 / bf16 / f32 rows [r0, r1): converted in registers inside the dot
+    /// product, four rows per pass (FloatKernels.DotF16Rows and siblings), no tile. False below AVX2.
+    /// </summary>
+    private bool DotFloatRows(ReadOnlySpan<byte> bytes, int r0, int r1, float* x, float* y)
+    {
+        fixed (byte* w = bytes)
+        fixed (byte* state = _rowState)
+        {
+            byte* rows = w + (long)r0 * RowBytes;
+            return Type switch
+            {
+                ElementType.F16 => FloatKernels.DotF16Rows((ushort*)rows, r1 - r0, Cols, x, y + r0, state + r0),
+                ElementType.BF16 => FloatKernels.DotBF16Rows((ushort*)rows, r1 - r0, Cols, x, y + r0),
+                ElementType.F32 => FloatKernels.DotF32Rows((float*)rows, r1 - r0, Cols, x, y + r0),
+                _ => false,
+            };
+        }
     }
 
     /// <summary>
@@ -93,6 +116,7 @@ internal sealed unsafe class WeightMatrix
                 new ReadOnlySpan<float>(x, cols), new Span<float>(y + r0, r1 - r0));
             return;
         }
+        if (batch == 1 && !IsQuantized && DotFloatRows(bytes, r0, r1, x, y)) return;
         if (Type == ElementType.F32)
         {
             fixed (byte* w = bytes)
@@ -104,14 +128,6 @@ internal sealed unsafe class WeightMatrix
                 }
             }
             return;
-        }
-        if (Type == ElementType.F16 && batch == 1)
-        {
-            // One token: f16 converted in registers inside the dot product (AVX2 / AVX-512), no tile.
-            fixed (byte* w = bytes)
-            {
-                if (FloatKernels.DotF16Rows((ushort*)(w + (long)r0 * RowBytes), r1 - r0, cols, x, y + r0)) return;
-            }
         }
         // F16 / BF16, and quantized rows on the exact path with a batch: convert (dequantize) a tile of
         // rows once, then reuse it for every token in the batch. Same math as DotExact (f32 activations

@@ -81,15 +81,32 @@ public unsafe class FloatKernelsTests
         return data;
     }
 
+    /// <summary>Σ_k f(w[t·cols + k])·x[k] in double, and Σ|·| for the tolerance.</summary>
+    private static (double Sum, double Magnitude) Reference(Func<int, float> weight, int t, int cols, float[] x)
+    {
+        double sum = 0, magnitude = 0;
+        for (int k = 0; k < cols; k++)
+        {
+            double p = (double)weight(t * cols + k) * x[k];
+            sum += p;
+            magnitude += Math.Abs(p);
+        }
+        return (sum, magnitude);
+    }
+
+    /// <summary>Row counts around the four-row pass and widths with 32-, 16-, 8-value and scalar tails.</summary>
+    private static readonly int[] RowCounts = [1, 4, 5, 9];
+    private static readonly int[] Widths = [7, 40, 48, 576, 583];
+
     [Theory]
     [MemberData(nameof(Levels))]
     public void F16_rows_times_one_token_match_double_precision_dots(QuantIsaLevel level)
     {
-        // One and several rows, widths with 16-, 8-value and scalar tails, and
-        // subnormal f16 weights (|w| < 2^-14) among normal ones.
-        foreach (int rows in new[] { 1, 4, 9 })
+        // Subnormal f16 weights (|w| < 2^-14) among normal ones. The scaled conversion is exact for
+        // them; the f32 sums agree with double up to summation order: 1e-5 of Σ|w·x|.
+        foreach (int rows in RowCounts)
         {
-            foreach (int cols in new[] { 7, 40, 576, 583 })
+            foreach (int cols in Widths)
             {
                 var rng = new SplitMix64((ulong)(rows * 1000 + cols));
                 var w = new ushort[rows * cols];
@@ -100,26 +117,141 @@ public unsafe class FloatKernelsTests
                 }
                 var x = Enumerable.Range(0, cols).Select(_ => rng.NextGaussian()).ToArray();
                 var y = new float[rows + 1];
+                var state = new byte[rows];
                 bool ran;
                 fixed (ushort* wp = w)
                 fixed (float* xp = x, yp = y)
+                fixed (byte* sp = state)
                 {
-                    using (QuantIsa.Force(level)) ran = FloatKernels.DotF16Rows(wp, rows, cols, xp, yp);
+                    using (QuantIsa.Force(level)) ran = FloatKernels.DotF16Rows(wp, rows, cols, xp, yp, sp);
                 }
                 Assert.Equal(level != QuantIsaLevel.Scalar, ran);
                 if (!ran) continue;
+                Assert.All(state, s => Assert.Equal(FloatKernels.RowFinite, s));
                 for (int t = 0; t < rows; t++)
                 {
-                    double expected = 0, magnitude = 0;
-                    for (int k = 0; k < cols; k++)
-                    {
-                        double p = (double)(float)BitConverter.UInt16BitsToHalf(w[t * cols + k]) * x[k];
-                        expected += p;
-                        magnitude += Math.Abs(p);
-                    }
+                    var (expected, magnitude) = Reference(i => (float)BitConverter.UInt16BitsToHalf(w[i]), t, cols, x);
                     Assert.True(Math.Abs(expected - y[t]) <= 1e-5 * magnitude + 1e-30, $"{level} rows={rows} cols={cols} t={t}: {y[t]} vs {expected}");
                 }
                 Assert.Equal(0f, y[rows]); // nothing written past the rows
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void F16_rows_convert_every_bit_pattern_like_the_exact_conversion(QuantIsaLevel level)
+    {
+        // 2,048 rows of 32 columns hold all 65,536 patterns: ±0, every subnormal, every normal up to
+        // ±65504, ±infinity and the NaNs. A one-hot activation picks column j, so each row's result is
+        // one converted weight, exactly: y = (float)Half(w)·1 for finite rows (the 2^-112 scaling is
+        // exact there, subnormals included). A row holding infinity or NaN goes through the exact
+        // conversion and gives what the naive loop gives: NaN where 0·∞ or a NaN enters, else ±∞.
+        if (level == QuantIsaLevel.Scalar) return; // no row kernel: the tile path (FloatConvert) runs
+        const int Cols = 32, Rows = 65536 / Cols;
+        var w = new ushort[Rows * Cols];
+        for (int i = 0; i < w.Length; i++) w[i] = (ushort)i;
+        var x = new float[Cols];
+        var y = new float[Rows];
+        var state = new byte[Rows];
+        for (int j = 0; j < Cols; j++)
+        {
+            Array.Clear(x);
+            x[j] = 1f;
+            fixed (ushort* wp = w)
+            fixed (float* xp = x, yp = y)
+            fixed (byte* sp = state)
+            {
+                using (QuantIsa.Force(level)) Assert.True(FloatKernels.DotF16Rows(wp, Rows, Cols, xp, yp, sp));
+            }
+            for (int t = 0; t < Rows; t++)
+            {
+                float expected = 0;
+                for (int k = 0; k < Cols; k++) expected += (float)BitConverter.UInt16BitsToHalf(w[t * Cols + k]) * x[k];
+                if (float.IsNaN(expected)) Assert.True(float.IsNaN(y[t]), $"row {t} column {j}: {y[t]}, expected NaN");
+                else Assert.True(expected == y[t], $"row {t} (0x{w[t * Cols + j]:X4}) column {j}: {y[t]} vs {expected}");
+            }
+        }
+        // Exponent 31 lives in rows 0x7C00/32 .. 0x7FFF/32 and 0xFC00/32 .. 0xFFFF/32.
+        for (int t = 0; t < Rows; t++)
+        {
+            bool special = (t * Cols & 0x7C00) == 0x7C00;
+            Assert.Equal(special ? FloatKernels.RowNonFinite : FloatKernels.RowFinite, state[t]);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void F16_products_in_the_f32_subnormal_range_stay_within_the_stated_bound(QuantIsaLevel level)
+    {
+        // Scaled by 2^-112, a product below 2^-14 in magnitude is an f32 subnormal: kept to a multiple
+        // of 2^-37 (true scale) instead of 24 bits. Bound per row: 1e-5·Σ|w·x| + cols·2^-38. Here the
+        // largest weight (65504) meets tiny activations and the smallest subnormals meet large ones.
+        if (level == QuantIsaLevel.Scalar) return;
+        const int Rows = 6, Cols = 96;
+        var rng = new SplitMix64(14);
+        var w = new ushort[Rows * Cols];
+        var x = new float[Cols];
+        for (int k = 0; k < Cols; k++) x[k] = k % 2 == 0 ? rng.NextGaussian() * 1e-9f : rng.NextGaussian() * 1e3f;
+        for (int i = 0; i < w.Length; i++)
+        {
+            w[i] = (i % 4) switch
+            {
+                0 => 0x7BFF,                                   // 65504, the largest half
+                1 => 0x0001,                                   // 2^-24, the smallest subnormal
+                2 => (ushort)(0x8000 | (i % 0x3FF + 1)),       // negative subnormals
+                _ => BitConverter.HalfToUInt16Bits((Half)(rng.NextGaussian() * 1e-3f)),
+            };
+        }
+        var y = new float[Rows];
+        var state = new byte[Rows];
+        fixed (ushort* wp = w)
+        fixed (float* xp = x, yp = y)
+        fixed (byte* sp = state)
+        {
+            using (QuantIsa.Force(level)) Assert.True(FloatKernels.DotF16Rows(wp, Rows, Cols, xp, yp, sp));
+        }
+        for (int t = 0; t < Rows; t++)
+        {
+            var (expected, magnitude) = Reference(i => (float)BitConverter.UInt16BitsToHalf(w[i]), t, Cols, x);
+            Assert.True(Math.Abs(expected - y[t]) <= 1e-5 * magnitude + Cols * Math.Pow(2, -38), $"{level} t={t}: {y[t]} vs {expected}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void BF16_and_f32_rows_times_one_token_match_double_precision_dots(QuantIsaLevel level)
+    {
+        foreach (int rows in RowCounts)
+        {
+            foreach (int cols in Widths)
+            {
+                var rng = new SplitMix64((ulong)(rows * 977 + cols));
+                var wf = Enumerable.Range(0, rows * cols).Select(_ => rng.NextGaussian() * 0.05f).ToArray();
+                var wb = wf.Select(FloatConvert.SingleToBF16).ToArray();
+                var x = Enumerable.Range(0, cols).Select(_ => rng.NextGaussian()).ToArray();
+                var yb = new float[rows + 1];
+                var yf = new float[rows + 1];
+                bool ranB, ranF;
+                fixed (ushort* wbp = wb)
+                fixed (float* wfp = wf, xp = x, ybp = yb, yfp = yf)
+                {
+                    using var _ = QuantIsa.Force(level);
+                    ranB = FloatKernels.DotBF16Rows(wbp, rows, cols, xp, ybp);
+                    ranF = FloatKernels.DotF32Rows(wfp, rows, cols, xp, yfp);
+                }
+                Assert.Equal(level != QuantIsaLevel.Scalar, ranB);
+                Assert.Equal(level != QuantIsaLevel.Scalar, ranF);
+                if (!ranB) continue;
+                for (int t = 0; t < rows; t++)
+                {
+                    var (eb, mb) = Reference(i => FloatConvert.BF16ToSingle(wb[i]), t, cols, x);
+                    Assert.True(Math.Abs(eb - yb[t]) <= 1e-5 * mb, $"bf16 {level} rows={rows} cols={cols} t={t}: {yb[t]} vs {eb}");
+                    var (ef, mf) = Reference(i => wf[i], t, cols, x);
+                    Assert.True(Math.Abs(ef - yf[t]) <= 1e-5 * mf, $"f32 {level} rows={rows} cols={cols} t={t}: {yf[t]} vs {ef}");
+                }
+                Assert.Equal(0f, yb[rows]);
+                Assert.Equal(0f, yf[rows]);
             }
         }
     }
