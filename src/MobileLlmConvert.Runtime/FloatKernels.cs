@@ -26,35 +26,36 @@ internal static unsafe partial class FloatKernels
     private const int Block = 4;
 
     /// <summary>
-    /// y[s·yStride + t] = dot(w[t·cols ..], x[s·xStride ..]) for t &lt; rows, s &lt; batch.
+    /// y[s·yStride + t] = scale·dot(w[t·cols ..], x[s·xStride ..]) for t &lt; rows, s &lt; batch
+    /// (<paramref name="scale"/>: 2^112 for a tile from <see cref="WidenF16Scaled"/>, else 1).
     /// </summary>
-    public static void Multiply(float* w, int rows, int cols, float* x, int xStride, int batch, float* y, int yStride)
+    public static void Multiply(float* w, int rows, int cols, float* x, int xStride, int batch, float* y, int yStride, float scale = 1f)
     {
         int s = 0;
         if (rows == Block && Vector512.IsHardwareAccelerated && cols % Vector512<float>.Count == 0)
         {
-            for (; s + Block <= batch; s += Block) Block4x4(w, cols, x + (long)s * xStride, xStride, y + (long)s * yStride, yStride);
+            for (; s + Block <= batch; s += Block) Block4x4(w, cols, x + (long)s * xStride, xStride, y + (long)s * yStride, yStride, scale);
         }
         else if (rows == Block && Vector.IsHardwareAccelerated && cols % Vector<float>.Count == 0)
         {
-            for (; s + 2 <= batch; s += 2) Block4x2(w, cols, x + (long)s * xStride, xStride, y + (long)s * yStride, yStride);
+            for (; s + 2 <= batch; s += 2) Block4x2(w, cols, x + (long)s * xStride, xStride, y + (long)s * yStride, yStride, scale);
         }
-        Remainder(w, rows, cols, x, xStride, s, batch, y, yStride);
+        Remainder(w, rows, cols, x, xStride, s, batch, y, yStride, scale);
     }
 
     /// <summary>Tokens [s, batch) one dot product at a time.</summary>
-    private static void Remainder(float* w, int rows, int cols, float* x, int xStride, int s, int batch, float* y, int yStride)
+    private static void Remainder(float* w, int rows, int cols, float* x, int xStride, int s, int batch, float* y, int yStride, float scale)
     {
         for (; s < batch; s++)
         {
             var xs = new ReadOnlySpan<float>(x + (long)s * xStride, cols);
             float* ys = y + (long)s * yStride;
-            for (int t = 0; t < rows; t++) ys[t] = TensorPrimitives.Dot(new ReadOnlySpan<float>(w + (long)t * cols, cols), xs);
+            for (int t = 0; t < rows; t++) ys[t] = TensorPrimitives.Dot(new ReadOnlySpan<float>(w + (long)t * cols, cols), xs) * scale;
         }
     }
 
     /// <summary>4 rows x 2 tokens with the platform's vector width (exposed for tests on wider machines).</summary>
-    internal static void Block4x2(float* w, int cols, float* x, int xStride, float* y, int yStride)
+    internal static void Block4x2(float* w, int cols, float* x, int xStride, float* y, int yStride, float scale = 1f)
     {
         var a00 = Vector<float>.Zero; var a01 = a00; var a02 = a00; var a03 = a00;
         var a10 = a00; var a11 = a00; var a12 = a00; var a13 = a00;
@@ -72,11 +73,11 @@ internal static unsafe partial class FloatKernels
             a12 = Vector.FusedMultiplyAdd(v2, u, a12); a13 = Vector.FusedMultiplyAdd(v3, u, a13);
         }
         float* y1 = y + yStride;
-        y[0] = Vector.Sum(a00); y[1] = Vector.Sum(a01); y[2] = Vector.Sum(a02); y[3] = Vector.Sum(a03);
-        y1[0] = Vector.Sum(a10); y1[1] = Vector.Sum(a11); y1[2] = Vector.Sum(a12); y1[3] = Vector.Sum(a13);
+        y[0] = Vector.Sum(a00) * scale; y[1] = Vector.Sum(a01) * scale; y[2] = Vector.Sum(a02) * scale; y[3] = Vector.Sum(a03) * scale;
+        y1[0] = Vector.Sum(a10) * scale; y1[1] = Vector.Sum(a11) * scale; y1[2] = Vector.Sum(a12) * scale; y1[3] = Vector.Sum(a13) * scale;
     }
 
-    private static void Block4x4(float* w, int cols, float* x, int xStride, float* y, int yStride)
+    private static void Block4x4(float* w, int cols, float* x, int xStride, float* y, int yStride, float scale)
     {
         var a00 = Vector512<float>.Zero; var a01 = a00; var a02 = a00; var a03 = a00;
         var a10 = a00; var a11 = a00; var a12 = a00; var a13 = a00;
@@ -102,9 +103,9 @@ internal static unsafe partial class FloatKernels
             a32 = Vector512.FusedMultiplyAdd(v2, u, a32); a33 = Vector512.FusedMultiplyAdd(v3, u, a33);
         }
         float* y0 = y, y1 = y + yStride, y2 = y + 2 * yStride, y3 = y + 3 * yStride;
-        y0[0] = Vector512.Sum(a00); y0[1] = Vector512.Sum(a01); y0[2] = Vector512.Sum(a02); y0[3] = Vector512.Sum(a03);
-        y1[0] = Vector512.Sum(a10); y1[1] = Vector512.Sum(a11); y1[2] = Vector512.Sum(a12); y1[3] = Vector512.Sum(a13);
-        y2[0] = Vector512.Sum(a20); y2[1] = Vector512.Sum(a21); y2[2] = Vector512.Sum(a22); y2[3] = Vector512.Sum(a23);
-        y3[0] = Vector512.Sum(a30); y3[1] = Vector512.Sum(a31); y3[2] = Vector512.Sum(a32); y3[3] = Vector512.Sum(a33);
+        y0[0] = Vector512.Sum(a00) * scale; y0[1] = Vector512.Sum(a01) * scale; y0[2] = Vector512.Sum(a02) * scale; y0[3] = Vector512.Sum(a03) * scale;
+        y1[0] = Vector512.Sum(a10) * scale; y1[1] = Vector512.Sum(a11) * scale; y1[2] = Vector512.Sum(a12) * scale; y1[3] = Vector512.Sum(a13) * scale;
+        y2[0] = Vector512.Sum(a20) * scale; y2[1] = Vector512.Sum(a21) * scale; y2[2] = Vector512.Sum(a22) * scale; y2[3] = Vector512.Sum(a23) * scale;
+        y3[0] = Vector512.Sum(a30) * scale; y3[1] = Vector512.Sum(a31) * scale; y3[2] = Vector512.Sum(a32) * scale; y3[3] = Vector512.Sum(a33) * scale;
     }
 }

@@ -7,9 +7,9 @@ namespace MobileLlmConvert.Runtime;
 
 /// <summary>
 /// One stored matrix [rows, cols] (Hugging Face [out, in]) that the executor computes from in place:
-/// F32 rows are used as they are, F16/BF16 rows are converted a tile at a time into per-worker
-/// scratch, quantized rows go through QuantOps block by block. The whole matrix is never expanded to
-/// f32. Steps that share a tensor key share one instance.
+/// F32 rows are used as they are, F16/BF16 rows are converted in registers for one token and a tile
+/// at a time into per-worker scratch for a batch, quantized rows go through QuantOps block by block.
+/// The whole matrix is never expanded to f32. Steps that share a tensor key share one instance.
 /// </summary>
 internal sealed unsafe class WeightMatrix
 {
@@ -132,15 +132,21 @@ internal sealed unsafe class WeightMatrix
         // F16 / BF16, and quantized rows on the exact path with a batch: convert (dequantize) a tile of
         // rows once, then reuse it for every token in the batch. Same math as DotExact (f32 activations
         // times dequantized weights), different summation order only.
+        // f16 tiles of finite rows take the scaled conversion (FloatKernels.WidenF16Scaled, AVX2 and up).
         fixed (float* tile = scratch)
+        fixed (byte* w = bytes)
+        fixed (byte* state = _rowState)
         {
             for (int t0 = r0; t0 < r1; t0 += TileRows)
             {
                 int n = Math.Min(TileRows, r1 - t0);
                 var rowsBytes = bytes.Slice(t0 * RowBytes, n * RowBytes);
-                if (IsQuantized) QuantOps.Dequantize(Type, rowsBytes, scratch[..(n * cols)]);
+                float scale = 1f;
+                if (Type == ElementType.F16 && FloatKernels.WidenF16Scaled((ushort*)(w + (long)t0 * RowBytes), n, cols, state + t0, tile))
+                    scale = FloatKernels.F16TileScale;
+                else if (IsQuantized) QuantOps.Dequantize(Type, rowsBytes, scratch[..(n * cols)]);
                 else FloatConvert.ToSingle(rowsBytes, Type, scratch[..(n * cols)]);
-                FloatKernels.Multiply(tile, n, cols, x, xStride, batch, y + t0, yStride);
+                FloatKernels.Multiply(tile, n, cols, x, xStride, batch, y + t0, yStride, scale);
             }
         }
     }

@@ -255,4 +255,96 @@ public unsafe class FloatKernelsTests
             }
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void Scaled_f16_tile_times_2_to_the_112_is_every_finite_half_exactly(QuantIsaLevel level)
+    {
+        // All 63,488 finite patterns (±0, subnormals, normals up to ±65504) as 1,984 rows of 32.
+        var finite = Enumerable.Range(0, 65536).Select(i => (ushort)i).Where(h => (h & 0x7C00) != 0x7C00).ToArray();
+        const int Cols = 32;
+        int rows = finite.Length / Cols;
+        var dst = new float[finite.Length];
+        var state = new byte[rows];
+        bool ran;
+        fixed (ushort* wp = finite)
+        fixed (float* dp = dst)
+        fixed (byte* sp = state)
+        {
+            using (QuantIsa.Force(level)) ran = FloatKernels.WidenF16Scaled(wp, rows, Cols, sp, dp);
+        }
+        Assert.Equal(level != QuantIsaLevel.Scalar, ran);
+        if (!ran) return;
+        for (int i = 0; i < finite.Length; i++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf(finite[i]);
+            Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(dst[i] * FloatKernels.F16TileScale),
+                $"0x{finite[i]:X4}: {dst[i] * FloatKernels.F16TileScale} vs {expected}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void Scaled_f16_tile_refuses_rows_with_infinity_or_nan(QuantIsaLevel level)
+    {
+        // The second row holds +inf, the fourth a NaN: the tile must be converted exactly instead.
+        const int Rows = 4, Cols = 40;
+        foreach (ushort special in new ushort[] { 0x7C00, 0xFC00, 0x7E00, 0x7C01 })
+        {
+            var w = new ushort[Rows * Cols];
+            w[Cols + 3] = special;
+            var dst = new float[Rows * Cols];
+            var state = new byte[Rows];
+            bool ran;
+            fixed (ushort* wp = w)
+            fixed (float* dp = dst)
+            fixed (byte* sp = state)
+            {
+                using (QuantIsa.Force(level)) ran = FloatKernels.WidenF16Scaled(wp, Rows, Cols, sp, dp);
+            }
+            Assert.False(ran);
+            Assert.All(dst, v => Assert.Equal(0f, v)); // nothing written
+            if (level != QuantIsaLevel.Scalar) Assert.Equal(FloatKernels.RowNonFinite, state[1]);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Levels))]
+    public void F16_prefill_tile_through_the_weight_matrix_matches_double_precision_dots(QuantIsaLevel level)
+    {
+        // WeightMatrix.MultiplyRows with a batch: scaled tile (finite rows) or exact tile (a row with
+        // infinity), Block4x4 / remainder with the 2^112 applied per output.
+        const int Rows = 9, Cols = 64, Batch = 7;
+        var rng = new SplitMix64(21);
+        var half = new ushort[Rows * Cols];
+        for (int i = 0; i < half.Length; i++) half[i] = BitConverter.HalfToUInt16Bits((Half)(rng.NextGaussian() * (i % 7 == 0 ? 3e-5f : 0.05f)));
+        half[6 * Cols + 5] = 0x7C00; // +inf in row 6: that tile converts exactly, its outputs are ±inf or NaN
+        var bytes = new byte[half.Length * 2];
+        Buffer.BlockCopy(half, 0, bytes, 0, bytes.Length);
+        var tensor = new MobileLlmConvert.Core.Ir.Tensor("w", [Rows, Cols], MobileLlmConvert.Core.Ir.ElementType.F16, new MobileLlmConvert.Core.Ir.MemorySource(bytes));
+        var matrix = new WeightMatrix(tensor);
+        var x = Enumerable.Range(0, Batch * Cols).Select(_ => rng.NextGaussian()).ToArray();
+        var y = new float[Batch * Rows];
+        var scratch = new float[WeightMatrix.TileRows * Cols];
+        fixed (float* xp = x, yp = y)
+        {
+            using (QuantIsa.Force(level)) matrix.MultiplyRows(0, Rows, xp, Cols, Batch, null, 0, yp, Rows, scratch, QuantPath.Exact);
+        }
+        for (int s = 0; s < Batch; s++)
+        {
+            for (int t = 0; t < Rows; t++)
+            {
+                double expected = 0, magnitude = 0;
+                for (int k = 0; k < Cols; k++)
+                {
+                    double p = (double)(float)BitConverter.UInt16BitsToHalf(half[t * Cols + k]) * x[s * Cols + k];
+                    expected += p;
+                    magnitude += Math.Abs(p);
+                }
+                float got = y[s * Rows + t];
+                if (double.IsInfinity(expected)) Assert.Equal(expected, got);
+                else Assert.True(Math.Abs(expected - got) <= 1e-5 * magnitude + 1e-30, $"{level} s={s} t={t}: {got} vs {expected}");
+            }
+        }
+    }
 }
