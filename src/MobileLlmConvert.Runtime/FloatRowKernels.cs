@@ -264,11 +264,7 @@ internal static unsafe partial class FloatKernels
             a3 = Vector512.FusedMultiplyAdd(T.Load512(w3, k), u, a3);
             k += 16;
         }
-        float s = T.Scale;
-        y[0] = Vector512.Sum(a0 + b0) * s + Tail<T>(w0, k, cols, x);
-        y[1] = Vector512.Sum(a1 + b1) * s + Tail<T>(w1, k, cols, x);
-        y[2] = Vector512.Sum(a2 + b2) * s + Tail<T>(w2, k, cols, x);
-        y[3] = Vector512.Sum(a3 + b3) * s + Tail<T>(w3, k, cols, x);
+        StoreFour<T>(Sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3), w0, rowBytes, k, cols, x, y);
     }
 
     private static float One512<T>(byte* w, int cols, float* x) where T : struct, IWidener
@@ -325,11 +321,7 @@ internal static unsafe partial class FloatKernels
             a3 = Fma.MultiplyAdd(T.Load256(w3, k), u, a3);
             k += 8;
         }
-        float s = T.Scale;
-        y[0] = Vector256.Sum(a0 + b0) * s + Tail<T>(w0, k, cols, x);
-        y[1] = Vector256.Sum(a1 + b1) * s + Tail<T>(w1, k, cols, x);
-        y[2] = Vector256.Sum(a2 + b2) * s + Tail<T>(w2, k, cols, x);
-        y[3] = Vector256.Sum(a3 + b3) * s + Tail<T>(w3, k, cols, x);
+        StoreFour<T>(Sum4(a0 + b0, a1 + b1, a2 + b2, a3 + b3), w0, rowBytes, k, cols, x, y);
     }
 
     private static float One256<T>(byte* w, int cols, float* x) where T : struct, IWidener
@@ -347,6 +339,19 @@ internal static unsafe partial class FloatKernels
             k += 8;
         }
         return Vector256.Sum(a + b) * T.Scale + Tail<T>(w, k, cols, x);
+    }
+
+    /// <summary>y[0..4) = the four row sums times the widener's scale, plus columns [k, cols) of each row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreFour<T>(Vector128<float> sums, byte* w0, long rowBytes, int k, int cols, float* x, float* y) where T : struct, IWidener
+    {
+        sums *= T.Scale;
+        if (k < cols)
+        {
+            sums += Vector128.Create(Tail<T>(w0, k, cols, x), Tail<T>(w0 + rowBytes, k, cols, x),
+                Tail<T>(w0 + 2 * rowBytes, k, cols, x), Tail<T>(w0 + 3 * rowBytes, k, cols, x));
+        }
+        sums.Store(y);
     }
 
     /// <summary>Columns [k, cols) one at a time, exactly converted.</summary>
