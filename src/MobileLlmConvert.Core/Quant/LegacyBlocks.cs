@@ -77,6 +77,14 @@ internal static class Int4Sym
         for (int j = 0; j < half; j++) block[2 + j] = (byte)((byte)l[j] | (byte)l[j + half] << 4);
     }
 
+    /// <summary>The block from its scale and its levels q in [0, 16): f16 d, then element j in the low nibble of byte j, j + g/2 in the high one.</summary>
+    public static void Pack(float d, ReadOnlySpan<int> q, Span<byte> block)
+    {
+        int half = q.Length / 2;
+        BlockIo.WriteHalf(block, 0, d);
+        for (int j = 0; j < half; j++) block[2 + j] = (byte)(q[j] | q[j + half] << 4);
+    }
+
     public static void Dequantize(ReadOnlySpan<byte> block, Span<float> y)
     {
         float d = BlockIo.ReadHalf(block, 0);

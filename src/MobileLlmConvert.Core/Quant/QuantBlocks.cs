@@ -67,6 +67,8 @@ public struct BlockQ4_0 : IQuantBlock<BlockQ4_0>
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_0 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
     public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_0 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_0 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static int SymmetricNmax => 8;
+    public static void PackSymmetric(float d, ReadOnlySpan<int> q, ref BlockQ4_0 b) => Int4Sym.Pack(d, q, BlockBytes.Of(ref b));
     public static float Dot(in BlockQ4_0 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -81,6 +83,8 @@ public struct BlockQ4_G64 : IQuantBlock<BlockQ4_G64>
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_G64 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
     public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_G64 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_G64 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static int SymmetricNmax => 8;
+    public static void PackSymmetric(float d, ReadOnlySpan<int> q, ref BlockQ4_G64 b) => Int4Sym.Pack(d, q, BlockBytes.Of(ref b));
     public static float Dot(in BlockQ4_G64 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -95,6 +99,8 @@ public struct BlockQ4_G128 : IQuantBlock<BlockQ4_G128>
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_G128 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
     public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_G128 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_G128 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static int SymmetricNmax => 8;
+    public static void PackSymmetric(float d, ReadOnlySpan<int> q, ref BlockQ4_G128 b) => Int4Sym.Pack(d, q, BlockBytes.Of(ref b));
     public static float Dot(in BlockQ4_G128 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
