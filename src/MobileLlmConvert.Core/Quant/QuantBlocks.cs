@@ -27,6 +27,7 @@ public struct BlockQ8_0 : IQuantBlock<BlockQ8_0>
     public static bool HasSearch => false;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ8_0 b, QuantRounding r) => Int8Sym.Quantize(x, BlockBytes.Of(ref b));
     public static void Dequantize(in BlockQ8_0 b, Span<float> y) => Int8Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static bool TryQuantizeRtnRow(ReadOnlySpan<float> src, Span<byte> dst) => Int8Sym.TryQuantizeRow(src, dst, BlockValues);
     public static float Dot(in BlockQ8_0 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int8Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -40,6 +41,7 @@ public struct BlockQ8_G64 : IQuantBlock<BlockQ8_G64>
     public static bool HasSearch => false;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ8_G64 b, QuantRounding r) => Int8Sym.Quantize(x, BlockBytes.Of(ref b));
     public static void Dequantize(in BlockQ8_G64 b, Span<float> y) => Int8Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static bool TryQuantizeRtnRow(ReadOnlySpan<float> src, Span<byte> dst) => Int8Sym.TryQuantizeRow(src, dst, BlockValues);
     public static float Dot(in BlockQ8_G64 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int8Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -53,6 +55,7 @@ public struct BlockQ8_G128 : IQuantBlock<BlockQ8_G128>
     public static bool HasSearch => false;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ8_G128 b, QuantRounding r) => Int8Sym.Quantize(x, BlockBytes.Of(ref b));
     public static void Dequantize(in BlockQ8_G128 b, Span<float> y) => Int8Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static bool TryQuantizeRtnRow(ReadOnlySpan<float> src, Span<byte> dst) => Int8Sym.TryQuantizeRow(src, dst, BlockValues);
     public static float Dot(in BlockQ8_G128 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int8Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 

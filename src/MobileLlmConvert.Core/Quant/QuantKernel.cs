@@ -59,6 +59,13 @@ public interface IQuantBlock<TSelf> where TSelf : unmanaged, IQuantBlock<TSelf>
     /// </summary>
     static virtual int SymmetricNmax => 0;
 
+    /// <summary>
+    /// A vectorised round to nearest of a whole row of blocks, byte-identical to <see cref="Quantize"/> with
+    /// <see cref="QuantRounding.Rtn"/> block by block; false (nothing written) where the type has none or
+    /// the row needs the scalar's edge cases. Called only on the AVX-512 level.
+    /// </summary>
+    static virtual bool TryQuantizeRtnRow(ReadOnlySpan<float> src, Span<byte> dst) => false;
+
     /// <summary>Writes a <see cref="SymmetricNmax"/> type's block from the f32 scale its f16 is rounded from and its levels q in [0, 2·nmax).</summary>
     static virtual void PackSymmetric(float d, ReadOnlySpan<int> q, ref TSelf block) =>
         throw new NotSupportedException($"{typeof(TSelf).Name} is not a symmetric searched type");
@@ -162,10 +169,10 @@ public sealed class QuantKernel<TBlock> : QuantKernel where TBlock : unmanaged, 
 
     internal override void QuantizeFast(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding)
     {
-        if (rounding == QuantRounding.Search && TBlock.SymmetricNmax > 0 && G <= SymmetricSearchSimd.MaxGroup
-            && QuantIsa.Current == QuantIsaLevel.Avx512 && SymmetricSearchSimd.IsAccelerated)
+        bool fast = QuantIsa.Current == QuantIsaLevel.Avx512 && SymmetricSearchSimd.IsAccelerated;
+        if (fast && rounding == QuantRounding.Search && TBlock.SymmetricNmax > 0 && G <= SymmetricSearchSimd.MaxGroup)
             QuantizeSymmetricBatches(src, dst);
-        else
+        else if (!(fast && (rounding == QuantRounding.Rtn || !TBlock.HasSearch) && TBlock.TryQuantizeRtnRow(src, dst)))
             Quantize(src, dst, rounding);
     }
 

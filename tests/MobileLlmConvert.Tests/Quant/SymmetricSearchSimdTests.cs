@@ -81,6 +81,28 @@ public class SymmetricSearchSimdTests
         Assert.False(SymmetricSearchSimd.Batch(inf, g, nmax, scales, levels));
     }
 
+    [Theory]
+    [InlineData(ElementType.Q8_0)]
+    [InlineData(ElementType.Q8_G64)]
+    [InlineData(ElementType.Q8_G128)]
+    public void Vector_round_to_nearest_of_int8_writes_the_scalar_bytes(ElementType type)
+    {
+        var info = type.Info();
+        int g = info.BlockValues;
+        var rng = new Random(77);
+        // amax 127 makes the multiplier exactly 1, so every x.5 is a tie that must round away from zero.
+        var halves = Enumerable.Range(0, 4 * g).Select(i => i % g == 0 ? 127f : rng.Next(-127, 127) + 0.5f).ToArray();
+        var justBelow = Enumerable.Range(0, 4 * g).Select(i => i % g == 0 ? -127f : MathF.BitDecrement(rng.Next(0, 127) + 0.5f)).ToArray();
+        foreach (var (name, row) in Rows(g).Append(("halves", halves)).Append(("just below halves", justBelow)))
+        {
+            var expected = new byte[info.BlockBytes * (row.Length / g)];
+            QuantOpsNaive.Quantize(type, row, expected, QuantRounding.Rtn);
+            var actual = new byte[expected.Length];
+            Assert.True(Int8Sym.TryQuantizeRow(row, actual, g));
+            Assert.True(expected.AsSpan().SequenceEqual(actual), $"{type} {name}: first difference at byte {FirstDifference(expected, actual)}");
+        }
+    }
+
     [Fact]
     public void Every_type_and_rounding_writes_the_same_bytes_through_QuantOps_as_the_reference()
     {
