@@ -34,6 +34,7 @@ internal static class Int8Sym
     /// from zero as trunc(v) plus the sign where |v − trunc(v)| ≥ 0.5 (v − trunc(v) is exact). A block
     /// whose amax is non-zero below 1e-30 (1/d may overflow) or not finite takes the scalar itself.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public static bool TryQuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, int g)
     {
         const int n = 16;

@@ -132,6 +132,7 @@ public sealed class QuantKernel<TBlock> : QuantKernel where TBlock : unmanaged, 
 {
     private static int G => TBlock.BlockValues;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Quantize(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding)
     {
         var blocks = MemoryMarshal.Cast<byte, TBlock>(dst);
@@ -181,6 +182,7 @@ public sealed class QuantKernel<TBlock> : QuantKernel where TBlock : unmanaged, 
     /// up to <see cref="SymmetricSearchSimd.Lanes"/> blocks (the last one partial), a declined batch
     /// through the scalar loop.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void QuantizeSymmetricBatches(ReadOnlySpan<float> src, Span<byte> dst)
     {
         const int lanes = SymmetricSearchSimd.Lanes;

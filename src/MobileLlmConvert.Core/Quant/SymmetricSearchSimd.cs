@@ -43,6 +43,12 @@ internal static unsafe class SymmetricSearchSimd
     /// as zero blocks. Returns false, having written nothing, when the batch needs the scalar path (see
     /// the class summary).
     /// </summary>
+    /// <remarks>
+    /// Compiled optimised at its first call (<see cref="MethodImplOptions.AggressiveOptimization"/>), as are the
+    /// other per-row loops of a conversion: tiered compilation would first run these loops unoptimised and
+    /// instrumented, on every core, until it recompiles them.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool Batch(ReadOnlySpan<float> src, int g, int nmax, Span<float> scales, Span<int> levels)
     {
         int count = g > 0 ? src.Length / g : 0;
