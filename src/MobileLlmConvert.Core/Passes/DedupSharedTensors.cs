@@ -4,8 +4,9 @@ namespace MobileLlmConvert.Core.Passes;
 
 /// <summary>
 /// Makes every exact repeat one stored tensor: tensors are bucketed by element type and shape, each
-/// tensor in a bucket of two or more is hashed (SHA-256) from one read, and tensors whose hashes
-/// match are confirmed equal byte for byte before they merge. The first tensor in table order keeps
+/// tensor in a bucket of two or more is hashed (SHA-256; a large tensor first by a sample of windows,
+/// in full only when more than two share that sample), and tensors whose hashes match are confirmed
+/// equal byte for byte before they merge. The first tensor in table order keeps
 /// its key; the embedding, final norm, head and every step are re-pointed at it. This is how
 /// MobiLlama's per-layer FFN copies, an LS checkpoint exported with every block written twice, a
 /// head stored equal to the embedding or two identical norm vectors all end up stored once; names
@@ -109,18 +110,29 @@ public sealed class DedupSharedTensors(bool keepHeadSeparate = false) : IPass
         var byHash = new Dictionary<string, List<Tensor>>(StringComparer.Ordinal);
         var hashOrder = new List<string>();
         hashed = 0;
-        // Hashed on every core (each tensor streamed through a small buffer), used in table order.
+        // Hashed on every core (each tensor streamed through a small buffer), used in table order. First a
+        // sample of each (a few windows, the whole of a small tensor): tensors whose samples differ are
+        // different and never read in full, so a model without repeats costs no pass over its weights.
+        // Where more than two share a sample, the full hash splits them before any byte comparison.
         var toHash = buckets.SelectMany(b => b).ToList();
         var hashes = new byte[toHash.Count][];
+        var whole = new bool[toHash.Count];
         IO.RowParallel.For(toHash.Count, IO.RowParallel.BlockBytes, (first, count) =>
         {
-            for (int i = 0; i < count; i++) hashes[first + i] = TensorBytes.Hash(toHash[(int)first + i]);
+            for (int i = 0; i < count; i++) hashes[first + i] = TensorBytes.SampleHash(toHash[(int)first + i], out whole[first + i]);
+        });
+        string SampleKey(int i) => $"{toHash[i].Type}|{Shapes.Format(toHash[i].Shape)}|{Convert.ToHexString(hashes[i])}";
+        var samples = Enumerable.Range(0, toHash.Count).GroupBy(SampleKey, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var again = Enumerable.Range(0, toHash.Count).Where(i => !whole[i] && samples[SampleKey(i)] > 2).ToList();
+        IO.RowParallel.For(again.Count, IO.RowParallel.BlockBytes, (first, count) =>
+        {
+            for (int i = 0; i < count; i++) hashes[again[(int)first + i]] = TensorBytes.Hash(toHash[again[(int)first + i]]);
         });
         foreach (var bucket in buckets)
         {
             foreach (var t in bucket)
             {
-                string key = $"{t.Type}|{Shapes.Format(t.Shape)}|{Convert.ToHexString(hashes[hashed++])}";
+                string key = $"{t.Type}|{Shapes.Format(t.Shape)}|{(whole[hashed] ? "" : "sample:")}{Convert.ToHexString(hashes[hashed++])}";
                 if (!byHash.TryGetValue(key, out var list))
                 {
                     byHash[key] = list = [];

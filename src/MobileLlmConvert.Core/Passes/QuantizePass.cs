@@ -233,6 +233,7 @@ public sealed class QuantizePass(QuantPolicy policy, ImportanceMap? importance =
     private readonly record struct NonFinite(long Row, int Column, float Value);
 
     /// <summary>Converts consecutive rows starting at row <paramref name="first"/>; stops at, and returns, the first non-finite value bound for a quantized type.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static NonFinite? ConvertRows(Tensor t, ElementType target, QuantRounding rounding, float[]? importance, ReadOnlySpan<byte> src, Span<byte> dst,
         int cols, int count, int srcRow, int dstRow, long first)
     {

@@ -44,6 +44,50 @@ internal static class TensorBytes
         return hash.GetHashAndReset();
     }
 
+    /// <summary>Windows a <see cref="SampleHash"/> reads, and the bytes of each.</summary>
+    private const int SampleWindows = 4, SampleWindowBytes = 64 << 10;
+
+    /// <summary>
+    /// SHA-256 of <see cref="SampleWindows"/> evenly spaced windows of a tensor's bytes (the first and
+    /// the last among them), a cheap filter before <see cref="Hash"/>: tensors whose samples differ
+    /// differ. <paramref name="whole"/> is true for a tensor no larger than the windows together: its
+    /// sample is every byte, and the result its full <see cref="Hash"/>. Which it is depends on the
+    /// length only, so tensors of one type and shape are always sampled alike.
+    /// </summary>
+    public static byte[] SampleHash(Tensor t, out bool whole)
+    {
+        var source = t.Source;
+        long length = source.Length;
+        whole = length <= (long)SampleWindows * SampleWindowBytes;
+        if (whole) return Hash(t);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        if (!source.CanCopyRanges || source.TryGetSpan(out _))
+        {
+            // Mapped or in memory: the windows are read in place (only their pages are touched); a computed
+            // source makes its bytes once, as the full hash would.
+            var bytes = source.Read();
+            for (int w = 0; w < SampleWindows; w++)
+                hash.AppendData(bytes.Slice((int)((length - SampleWindowBytes) * w / (SampleWindows - 1)), SampleWindowBytes));
+            return hash.GetHashAndReset();
+        }
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(SampleWindowBytes);
+        try
+        {
+            for (int w = 0; w < SampleWindows; w++)
+            {
+                long offset = (length - SampleWindowBytes) * w / (SampleWindows - 1);
+                var window = buffer.AsSpan(0, SampleWindowBytes);
+                source.CopyRange(offset, window);
+                hash.AppendData(window);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+        return hash.GetHashAndReset();
+    }
+
     /// <summary>Offset of the first differing byte, or -1 when the spans are equal.</summary>
     public static long FirstDifference(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
     {

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.Intrinsics;
 
 namespace MobileLlmConvert.Core.Quant;
 
@@ -25,6 +26,61 @@ internal static class Int8Sym
     {
         float d = BlockIo.ReadHalf(block, 0);
         for (int j = 0; j < y.Length; j++) y[j] = (sbyte)block[2 + j] * d;
+    }
+
+    /// <summary>
+    /// <see cref="Quantize"/> for a row of blocks of <paramref name="g"/> values, sixteen values per
+    /// 512-bit vector with the scalar's f32 operations (amax, amax/127, 1/d, x·id), rounding half away
+    /// from zero as trunc(v) plus the sign where |v − trunc(v)| ≥ 0.5 (v − trunc(v) is exact). A block
+    /// whose amax is non-zero below 1e-30 (1/d may overflow) or not finite takes the scalar itself.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    public static bool TryQuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, int g)
+    {
+        const int n = 16;
+        if (g % n != 0) return false;
+        int blocks = src.Length / g, stride = 2 + g;
+        var half = Vector512.Create(0.5f);
+        for (int b = 0; b < blocks; b++)
+        {
+            var x = src.Slice(b * g, g);
+            var block = dst.Slice(b * stride, stride);
+            var amax = Vector512<float>.Zero;
+            var nan = Vector512<float>.Zero;
+            for (int j = 0; j < g; j += n)
+            {
+                var v = Vector512.Create(x.Slice(j, n));
+                amax = Vector512.Max(amax, Vector512.Abs(v));
+                nan += v - v;
+            }
+            float m = MaxOf(amax);
+            if (!Vector512.EqualsAll(nan, Vector512<float>.Zero) || (m != 0 && m < 1e-30f))
+            {
+                Quantize(x, block);
+                continue;
+            }
+            float d = m / 127f;
+            float id = d != 0 ? 1f / d : 0f;
+            BlockIo.WriteHalf(block, 0, d);
+            var vid = Vector512.Create(id);
+            for (int j = 0; j < g; j += n)
+            {
+                var v = Vector512.Create(x.Slice(j, n)) * vid;
+                var t = Vector512.Truncate(v);
+                var away = Vector512.GreaterThanOrEqual(Vector512.Abs(v - t), half) & Vector512.CopySign(Vector512<float>.One, v);
+                var q = Vector512.ConvertToInt32(t + away);
+                var narrow = Vector512.Narrow(Vector512.Narrow(q, q), Vector512.Narrow(q, q)).AsByte();
+                narrow.GetLower().GetLower().CopyTo(block.Slice(2 + j, n));
+            }
+        }
+        return true;
+    }
+
+    private static float MaxOf(Vector512<float> v)
+    {
+        float m = 0;
+        for (int i = 0; i < Vector512<float>.Count; i++) m = MathF.Max(m, v.GetElement(i));
+        return m;
     }
 
     public static float Dot(ReadOnlySpan<byte> w, ReadOnlySpan<sbyte> a, float dx)
@@ -75,6 +131,14 @@ internal static class Int4Sym
         ScaleSearch.ImportanceWeights(x, qw, rowSigma2, w);
         BlockIo.WriteHalf(block, 0, ScaleSearch.MakeQxQuants(x, 8, l, 1, w));
         for (int j = 0; j < half; j++) block[2 + j] = (byte)((byte)l[j] | (byte)l[j + half] << 4);
+    }
+
+    /// <summary>The block from its scale and its levels q in [0, 16): f16 d, then element j in the low nibble of byte j, j + g/2 in the high one.</summary>
+    public static void Pack(float d, ReadOnlySpan<int> q, Span<byte> block)
+    {
+        int half = q.Length / 2;
+        BlockIo.WriteHalf(block, 0, d);
+        for (int j = 0; j < half; j++) block[2 + j] = (byte)(q[j] | q[j + half] << 4);
     }
 
     public static void Dequantize(ReadOnlySpan<byte> block, Span<float> y)

@@ -69,6 +69,14 @@ public struct BlockQ5_0 : IQuantBlock<BlockQ5_0>
         }
     }
 
+    public static int SymmetricNmax => 16;
+
+    public static void PackSymmetric(float d, ReadOnlySpan<int> q, ref BlockQ5_0 b)
+    {
+        b.D = (Half)d;
+        Q5Bits.Pack(q, ref b.Qh, ref b.Qs);
+    }
+
     // Σ (q − 16)·a = Σ q·a − 16·Σa, exact in int32.
     public static float Dot(in BlockQ5_0 b, ReadOnlySpan<sbyte> a, float dx, int sumA) =>
         (float)b.D * dx * (Q5Bits.Dot(b.Qs, BinaryPrimitives.ReadUInt32LittleEndian(b.Qh), a) - 16 * sumA);

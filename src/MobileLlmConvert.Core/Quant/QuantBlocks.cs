@@ -27,6 +27,7 @@ public struct BlockQ8_0 : IQuantBlock<BlockQ8_0>
     public static bool HasSearch => false;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ8_0 b, QuantRounding r) => Int8Sym.Quantize(x, BlockBytes.Of(ref b));
     public static void Dequantize(in BlockQ8_0 b, Span<float> y) => Int8Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static bool TryQuantizeRtnRow(ReadOnlySpan<float> src, Span<byte> dst) => Int8Sym.TryQuantizeRow(src, dst, BlockValues);
     public static float Dot(in BlockQ8_0 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int8Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -40,6 +41,7 @@ public struct BlockQ8_G64 : IQuantBlock<BlockQ8_G64>
     public static bool HasSearch => false;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ8_G64 b, QuantRounding r) => Int8Sym.Quantize(x, BlockBytes.Of(ref b));
     public static void Dequantize(in BlockQ8_G64 b, Span<float> y) => Int8Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static bool TryQuantizeRtnRow(ReadOnlySpan<float> src, Span<byte> dst) => Int8Sym.TryQuantizeRow(src, dst, BlockValues);
     public static float Dot(in BlockQ8_G64 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int8Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -53,6 +55,7 @@ public struct BlockQ8_G128 : IQuantBlock<BlockQ8_G128>
     public static bool HasSearch => false;
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ8_G128 b, QuantRounding r) => Int8Sym.Quantize(x, BlockBytes.Of(ref b));
     public static void Dequantize(in BlockQ8_G128 b, Span<float> y) => Int8Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static bool TryQuantizeRtnRow(ReadOnlySpan<float> src, Span<byte> dst) => Int8Sym.TryQuantizeRow(src, dst, BlockValues);
     public static float Dot(in BlockQ8_G128 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int8Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -67,6 +70,8 @@ public struct BlockQ4_0 : IQuantBlock<BlockQ4_0>
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_0 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
     public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_0 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_0 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static int SymmetricNmax => 8;
+    public static void PackSymmetric(float d, ReadOnlySpan<int> q, ref BlockQ4_0 b) => Int4Sym.Pack(d, q, BlockBytes.Of(ref b));
     public static float Dot(in BlockQ4_0 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -81,6 +86,8 @@ public struct BlockQ4_G64 : IQuantBlock<BlockQ4_G64>
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_G64 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
     public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_G64 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_G64 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static int SymmetricNmax => 8;
+    public static void PackSymmetric(float d, ReadOnlySpan<int> q, ref BlockQ4_G64 b) => Int4Sym.Pack(d, q, BlockBytes.Of(ref b));
     public static float Dot(in BlockQ4_G64 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 
@@ -95,6 +102,8 @@ public struct BlockQ4_G128 : IQuantBlock<BlockQ4_G128>
     public static void Quantize(ReadOnlySpan<float> x, ref BlockQ4_G128 b, QuantRounding r) => Int4Sym.Quantize(x, BlockBytes.Of(ref b), r);
     public static void QuantizeWeighted(ReadOnlySpan<float> x, ref BlockQ4_G128 b, ReadOnlySpan<float> importance, float rowSigma2) => Int4Sym.QuantizeWeighted(x, BlockBytes.Of(ref b), importance, rowSigma2);
     public static void Dequantize(in BlockQ4_G128 b, Span<float> y) => Int4Sym.Dequantize(BlockBytes.OfReadOnly(in b), y);
+    public static int SymmetricNmax => 8;
+    public static void PackSymmetric(float d, ReadOnlySpan<int> q, ref BlockQ4_G128 b) => Int4Sym.Pack(d, q, BlockBytes.Of(ref b));
     public static float Dot(in BlockQ4_G128 b, ReadOnlySpan<sbyte> a, float dx, int sumA) => Int4Sym.Dot(BlockBytes.OfReadOnly(in b), a, dx);
 }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using MobileLlmConvert.Core.Ir;
 
@@ -50,6 +51,26 @@ public interface IQuantBlock<TSelf> where TSelf : unmanaged, IQuantBlock<TSelf>
     static abstract void Dequantize(in TSelf block, Span<float> y);
 
     /// <summary>
+    /// nmax of a symmetric type whose <see cref="QuantRounding.Search"/> is <see cref="ScaleSearch.Symmetric"/>
+    /// over levels −nmax..nmax−1 and whose round to nearest is ggml's d = max/−nmax,
+    /// q = min(2·nmax − 1, trunc(x/d + nmax + 0.5)) (Q4_0 and its wider groups, Q5_0); 0 for every other type.
+    /// Such a type's default rounding also runs sixteen blocks at a time (<see cref="SymmetricSearchSimd"/>),
+    /// written through <see cref="PackSymmetric"/>.
+    /// </summary>
+    static virtual int SymmetricNmax => 0;
+
+    /// <summary>
+    /// A vectorised round to nearest of a whole row of blocks, byte-identical to <see cref="Quantize"/> with
+    /// <see cref="QuantRounding.Rtn"/> block by block; false (nothing written) where the type has none or
+    /// the row needs the scalar's edge cases. Called only on the AVX-512 level.
+    /// </summary>
+    static virtual bool TryQuantizeRtnRow(ReadOnlySpan<float> src, Span<byte> dst) => false;
+
+    /// <summary>Writes a <see cref="SymmetricNmax"/> type's block from the f32 scale its f16 is rounded from and its levels q in [0, 2·nmax).</summary>
+    static virtual void PackSymmetric(float d, ReadOnlySpan<int> q, ref TSelf block) =>
+        throw new NotSupportedException($"{typeof(TSelf).Name} is not a symmetric searched type");
+
+    /// <summary>
     /// Σ w·x over the block against quantized activations: <paramref name="a"/> the block's int8 quants,
     /// <paramref name="dx"/> their scale, <paramref name="sumA"/> Σ a. The integer part is exact.
     /// </summary>
@@ -89,6 +110,13 @@ public abstract class QuantKernel
     /// </summary>
     public abstract void Quantize(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding, ReadOnlySpan<float> importance);
     public abstract void Dequantize(ReadOnlySpan<byte> src, Span<float> dst);
+
+    /// <summary>
+    /// The same bytes as <see cref="Quantize(ReadOnlySpan{float}, Span{byte}, QuantRounding)"/>, sixteen
+    /// blocks at a time where the type and the CPU allow (<see cref="SymmetricSearchSimd"/>).
+    /// </summary>
+    internal abstract void QuantizeFast(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding);
+
     public abstract float DotExact(ReadOnlySpan<byte> row, ReadOnlySpan<float> x);
     public abstract float DotFast(ReadOnlySpan<byte> row, ReadOnlySpan<byte> xq, ActivationLayout layout);
 
@@ -104,6 +132,7 @@ public sealed class QuantKernel<TBlock> : QuantKernel where TBlock : unmanaged, 
 {
     private static int G => TBlock.BlockValues;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Quantize(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding)
     {
         var blocks = MemoryMarshal.Cast<byte, TBlock>(dst);
@@ -137,6 +166,41 @@ public sealed class QuantKernel<TBlock> : QuantKernel where TBlock : unmanaged, 
         int n = src.Length / G;
         float sigma2 = ScaleSearch.MeanSquare(src);
         for (int i = 0; i < n; i++) TBlock.QuantizeWeighted(src.Slice(i * G, G), ref blocks[i], importance.Slice(i * G, G), sigma2);
+    }
+
+    internal override void QuantizeFast(ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding)
+    {
+        bool fast = QuantIsa.Current == QuantIsaLevel.Avx512 && SymmetricSearchSimd.IsAccelerated;
+        if (fast && rounding == QuantRounding.Search && TBlock.SymmetricNmax > 0 && G <= SymmetricSearchSimd.MaxGroup)
+            QuantizeSymmetricBatches(src, dst);
+        else if (!(fast && (rounding == QuantRounding.Rtn || !TBlock.HasSearch) && TBlock.TryQuantizeRtnRow(src, dst)))
+            Quantize(src, dst, rounding);
+    }
+
+    /// <summary>
+    /// The default (searched) rounding of a <see cref="IQuantBlock{TSelf}.SymmetricNmax"/> type, batches of
+    /// up to <see cref="SymmetricSearchSimd.Lanes"/> blocks (the last one partial), a declined batch
+    /// through the scalar loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal void QuantizeSymmetricBatches(ReadOnlySpan<float> src, Span<byte> dst)
+    {
+        const int lanes = SymmetricSearchSimd.Lanes;
+        var blocks = MemoryMarshal.Cast<byte, TBlock>(dst);
+        int n = src.Length / G, bytes = Unsafe.SizeOf<TBlock>();
+        Span<float> scales = stackalloc float[lanes];
+        Span<int> levels = stackalloc int[lanes * G];
+        for (int first = 0; first < n; first += lanes)
+        {
+            int count = Math.Min(lanes, n - first);
+            var x = src.Slice(first * G, count * G);
+            if (!SymmetricSearchSimd.Batch(x, G, TBlock.SymmetricNmax, scales, levels))
+            {
+                Quantize(x, dst.Slice(first * bytes, count * bytes), QuantRounding.Search);
+                continue;
+            }
+            for (int b = 0; b < count; b++) TBlock.PackSymmetric(scales[b], levels.Slice(b * G, G), ref blocks[first + b]);
+        }
     }
 
     private static double SquaredError(ReadOnlySpan<float> x, ReadOnlySpan<float> y)

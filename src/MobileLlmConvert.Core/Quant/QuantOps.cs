@@ -49,12 +49,21 @@ public static class QuantOps
     public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst) => QuantOpsNaive.Quantize(type, src, dst);
 
     /// <summary>Quantizes whole blocks with the given rounding (<see cref="QuantRounding.Search"/> is the policy default).</summary>
-    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding) =>
-        QuantOpsNaive.Quantize(type, src, dst, rounding);
+    /// <remarks>The bytes are <see cref="QuantOpsNaive"/>'s; the symmetric types' search runs sixteen blocks at a time on AVX-512 (<see cref="QuantKernel.QuantizeFast"/>).</remarks>
+    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding)
+    {
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, src.Length);
+        QuantChecks.Bytes(info, dst.Length, blocks, nameof(dst));
+        info.Kernel!.QuantizeFast(src, dst[..(blocks * info.BlockBytes)], rounding);
+    }
 
     /// <summary>Quantizes one weight row, the search weighted by <paramref name="importance"/> (one value per column; empty = none).</summary>
-    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding, ReadOnlySpan<float> importance) =>
-        QuantOpsNaive.Quantize(type, src, dst, rounding, importance);
+    public static void Quantize(ElementType type, ReadOnlySpan<float> src, Span<byte> dst, QuantRounding rounding, ReadOnlySpan<float> importance)
+    {
+        if (importance.IsEmpty || rounding == QuantRounding.Rtn) Quantize(type, src, dst, rounding);
+        else QuantOpsNaive.Quantize(type, src, dst, rounding, importance);
+    }
 
     /// <summary>
     /// Whether this type runs on the shared AVX2 kernels here. The int8 / int4 families (groups 32-128) do;

@@ -140,4 +140,33 @@ public class DedupSharedTensorsTests
         Assert.Equal(0, counters["model.layers.0.mlp.down_proj.weight"].Reads);
         Assert.Equal(1, counters["model.layers.0.mlp.gate_proj.weight"].Reads);
     }
+    [Fact]
+    public void LargeTensorsEqualInTheSampledWindowsOnlyAreNotMerged()
+    {
+        // 512 KiB tensors: hashed first by a sample of four 64 KiB windows; byte 100,000 lies outside them.
+        var ir = SyntheticModel.Create(new SyntheticSpec { Family = ModelFamily.Llama, StoredLayers = 2, Seed = 9 }, TensorNames.HuggingFace);
+        var names = ir.Tensors.Select(t => t.Name).Where(n => n.Contains(".q_proj.", StringComparison.Ordinal) || n.Contains(".o_proj.", StringComparison.Ordinal)).ToList();
+        Assert.Equal(4, names.Count);
+        var rng = new Random(5);
+        var a = new byte[512 << 10];
+        rng.NextBytes(a);
+        var nearly = (byte[])a.Clone();
+        nearly[100_000] ^= 1;
+        var other = new byte[a.Length];
+        rng.NextBytes(other);
+        Tensor Big(string name, byte[] bytes) => new(name, [1024, 128], ElementType.F32, new MemorySource(bytes));
+
+        // Three share the sample (two equal, one not): the full hash splits them; the equal pair merges.
+        var three = ir with { Tensors = ir.Tensors.Select(t => t.Name == names[0] ? Big(t.Name, a) : t.Name == names[1] ? Big(t.Name, nearly)
+            : t.Name == names[2] ? Big(t.Name, (byte[])a.Clone()) : t.Name == names[3] ? Big(t.Name, other) : t).ToList() };
+        var r = new DedupSharedTensors().Run(three);
+        Assert.Equal([names[2]], three.Tensors.Select(t => t.Name).Except(r.Ir.Tensors.Select(t => t.Name)));
+        Assert.Equal(names[0], r.Ir.Steps[1].Q);
+
+        // Two share the sample and differ elsewhere: compared byte for byte, not merged.
+        var two = ir with { Tensors = ir.Tensors.Select(t => t.Name == names[0] ? Big(t.Name, a) : t.Name == names[1] ? Big(t.Name, nearly)
+            : t.Name == names[2] || t.Name == names[3] ? Big(t.Name, t.Name == names[2] ? other : ((byte[])other.Clone()).Select((b, i) => i == 0 ? (byte)(b ^ 1) : b).ToArray()) : t).ToList() };
+        var r2 = new DedupSharedTensors().Run(two);
+        Assert.False(r2.Report.Changed);
+    }
 }
