@@ -3,7 +3,11 @@
 # interleaved over rounds (issue 14), with each decode shown as a fraction of the memory-bandwidth ceiling.
 #
 #   bench/compare-llama.sh [--rounds N] [--threads "1 2"] [--quants "q4_0 q8_0 f16"]
-#                          [--models "125m 125m-ls 1b"] [--prompt-tokens P] [--gen-tokens G] [--depth D]
+#                          [--models "125m 125m-ls 1b"] [--prompt-tokens P] [--gen-tokens G] [--depths "0 128"]
+#
+# Lists take spaces or commas (--models 125m,125m-ls,1b). Every cell runs at every depth (--depth D is
+# --depths D): by default prefill P and decode G from an empty cache, and both again after 128 cached
+# positions (the decode there is what a chat turn costs); one table per depth.
 #
 # Models are random-weight checkpoints of the real shapes made at run time by `mlconvert synth`
 # (125m = mobilellm-125m, 125m-ls = the same with --layer-sharing, 1b = mobilellm-1b, or the largest
@@ -22,17 +26,17 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds=5; threads_list="1 2"; quants="q4_0 q8_0 f16"; models="125m 125m-ls 1b"
-prompt=128; gen=64; depth=128
+prompt=128; gen=64; depths="0 128"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
-    --threads) threads_list="$2"; shift 2 ;;
-    --quants) quants="$2"; shift 2 ;;
-    --models) models="$2"; shift 2 ;;
+    --threads) threads_list="${2//,/ }"; shift 2 ;;
+    --quants) quants="${2//,/ }"; shift 2 ;;
+    --models) models="${2//,/ }"; shift 2 ;;
     --prompt-tokens) prompt="$2"; shift 2 ;;
     --gen-tokens) gen="$2"; shift 2 ;;
-    --depth) depth="$2"; shift 2 ;;
-    *) echo "usage: $0 [--rounds N] [--threads \"1 2\"] [--quants \"q4_0 q8_0 f16\"] [--models \"125m 125m-ls 1b\"] [--prompt-tokens P] [--gen-tokens G] [--depth D]" >&2; exit 2 ;;
+    --depth|--depths) depths="${2//,/ }"; shift 2 ;;
+    *) echo "usage: $0 [--rounds N] [--threads \"1 2\"] [--quants \"q4_0 q8_0 f16\"] [--models \"125m 125m-ls 1b\"] [--prompt-tokens P] [--gen-tokens G] [--depths \"0 128\"]" >&2; exit 2 ;;
   esac
 done
 out="${BENCH_OUT:-$root/bench/out}"
@@ -62,9 +66,9 @@ lbench="$build/bin/llama-bench"
 # llama-bench's SIGPIPE would then read as "no -d".
 lbench_help="$("$lbench" --help 2>&1 || true)"
 case "$lbench_help" in *--n-depth*) has_depth=1 ;; *) has_depth=0 ;; esac
-if [ "$has_depth" = 0 ] && [ "$depth" != 0 ]; then
-  echo "compare-llama: this llama-bench has no -d; measuring both tools at depth 0" >&2
-  depth=0
+if [ "$has_depth" = 0 ] && [ "$depths" != 0 ]; then
+  echo "compare-llama: this llama-bench has no -d; measuring both tools at depth 0 only" >&2
+  depths=0
 fi
 
 # --- memory read bandwidth -------------------------------------------------------------------------
@@ -142,12 +146,12 @@ done
 # --- runs ------------------------------------------------------------------------------------------
 results="$out/compare-results.tsv"
 : >"$results"
-ours() { # m q g threads -> "prefill decode"
-  "$mlc" bench "$3" --threads "$4" --prompt-tokens "$prompt" --gen-tokens "$gen" --depth "$depth" --json |
+ours() { # m q g threads depth -> "prefill decode"
+  "$mlc" bench "$3" --threads "$4" --prompt-tokens "$prompt" --gen-tokens "$gen" --depth "$5" --json |
     "$py" -c 'import json,sys; d=json.load(sys.stdin); print(d["prefill_tokens_per_s"], d["decode_tokens_per_s"])'
 }
 theirs() {
-  local dflag=(); [ "$has_depth" = 1 ] && dflag=(-d "$depth")
+  local dflag=(); [ "$has_depth" = 1 ] && dflag=(-d "$5")
   "$lbench" -m "$3" -t "$4" -p "$prompt" -n "$gen" "${dflag[@]}" -r 1 -o json 2>/dev/null |
     "$py" -c '
 import json, sys
@@ -161,9 +165,11 @@ for ((r = 1; r <= rounds; r++)); do
   for entry in "${ggufs[@]}"; do
     read -r m q g <<<"$entry"
     for t in $threads_list; do
-      if (( r % 2 )); then a=$(ours "$m" "$q" "$g" "$t"); b=$(theirs "$m" "$q" "$g" "$t")
-      else b=$(theirs "$m" "$q" "$g" "$t"); a=$(ours "$m" "$q" "$g" "$t"); fi
-      printf '%s\t%s\t%s\t%s\t%s\n' "$m" "$q" "$t" "$a" "$b" >>"$results"
+      for d in $depths; do
+        if (( r % 2 )); then a=$(ours "$m" "$q" "$g" "$t" "$d"); b=$(theirs "$m" "$q" "$g" "$t" "$d")
+        else b=$(theirs "$m" "$q" "$g" "$t" "$d"); a=$(ours "$m" "$q" "$g" "$t" "$d"); fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$m" "$q" "$t" "$d" "$a" "$b" >>"$results"
+      done
     done
   done
 done
@@ -180,16 +186,18 @@ for line in open(0):
     (bw if kind == "bandwidth" else step)[k] = float(v)
 runs = {}
 for line in open(sys.argv[1]):
-    m, q, t, ours, theirs = line.rstrip("\n").split("\t")
+    m, q, t, d, ours, theirs = line.rstrip("\n").split("\t")
     op, od = map(float, ours.split()); lp, ld = map(float, theirs.split())
-    runs.setdefault((m, q, t), []).append((op, od, lp, ld))
-print(f"prefill {sys.argv[2]} tokens, decode {sys.argv[3]} tokens, both at depth {sys.argv[4]}; medians of {sys.argv[5]} interleaved rounds")
+    runs.setdefault(int(d), {}).setdefault((m, q, t), []).append((op, od, lp, ld))
 print("memory read bandwidth: " + ", ".join(f"{t} thread(s) {v:.1f} GB/s" for t, v in sorted(bw.items())))
-print("{:8} {:5} {:>3} | {:>12} {:>9} {:>5} | {:>11} {:>9} {:>5} | {:>8} {:>7} {:>5} {:>5}".format(
-    "model", "quant", "thr", "prefill ours", "llama.cpp", "ratio", "decode ours", "llama.cpp", "ratio", "MB/token", "ceiling", "ours", "llama"))
-for (m, q, t), v in runs.items():
-    med = [statistics.median(x[i] for x in v) for i in range(4)]
-    mb = step[f"{m}.{q}"] / 1e6
-    ceiling = bw[t] * 1e3 / mb
-    print(f"{m:8} {q:5} {t:>3} | {med[0]:12.1f} {med[2]:9.1f} {med[0]/med[2]:5.2f} | {med[1]:11.1f} {med[3]:9.1f} {med[1]/med[3]:5.2f} | {mb:8.1f} {ceiling:7.1f} {med[1]/ceiling:5.0%} {med[3]/ceiling:5.0%}")
-' "$results" "$prompt" "$gen" "$depth" "$rounds"
+for d, cells in sorted(runs.items()):
+    print()
+    print(f"prefill {sys.argv[2]} tokens, decode {sys.argv[3]} tokens, both at depth {d}; medians of {sys.argv[4]} interleaved rounds")
+    print("{:8} {:5} {:>3} | {:>12} {:>9} {:>5} | {:>11} {:>9} {:>5} | {:>8} {:>7} {:>5} {:>5}".format(
+        "model", "quant", "thr", "prefill ours", "llama.cpp", "ratio", "decode ours", "llama.cpp", "ratio", "MB/token", "ceiling", "ours", "llama"))
+    for (m, q, t), v in cells.items():
+        med = [statistics.median(x[i] for x in v) for i in range(4)]
+        mb = step[f"{m}.{q}"] / 1e6
+        ceiling = bw[t] * 1e3 / mb
+        print(f"{m:8} {q:5} {t:>3} | {med[0]:12.1f} {med[2]:9.1f} {med[0]/med[2]:5.2f} | {med[1]:11.1f} {med[3]:9.1f} {med[1]/med[3]:5.2f} | {mb:8.1f} {ceiling:7.1f} {med[1]/ceiling:5.0%} {med[3]/ceiling:5.0%}")
+' "$results" "$prompt" "$gen" "$rounds"

@@ -1,4 +1,5 @@
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace MobileLlmConvert.Runtime;
@@ -101,30 +102,96 @@ internal sealed unsafe class AttentionJob : IParallelJob
     /// <summary>
     /// scores[t] = (q · k_t)·scale for t &lt; scores.Length, k_t at <paramref name="k"/> + t·stride. Inline
     /// Vector256 code rather than a TensorPrimitives.Dot per key: at head widths of 64 the per-call
-    /// overhead cost as much as the arithmetic (a fifth of prefill time at 128 tokens).
+    /// overhead cost as much as the arithmetic. Four keys at a time, two accumulators each: one query
+    /// load feeds four keys, eight independent FMA chains keep both FMA pipes busy (one chain per key
+    /// waited on the FMA latency), and the four sums are reduced together by a horizontal-add tree
+    /// (three vhaddps and one add give the four scores in one vector, instead of a full horizontal sum
+    /// per key).
     /// </summary>
     private static void Scores(float* q, float* k, int stride, int hd, int len, float scale, Span<float> scores)
     {
-        for (int t = 0; t < len; t++, k += stride)
+        int t = 0;
+        if (Avx.IsSupported && hd % 16 == 0)
         {
+            var vscale = Vector128.Create(scale);
+            fixed (float* sp = scores)
+            {
+                for (; t + 4 <= len; t += 4)
+                {
+                    float* k0 = k + (long)t * stride, k1 = k0 + stride, k2 = k1 + stride, k3 = k2 + stride;
+                    Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default;
+                    Vector256<float> a2 = default, b2 = default, a3 = default, b3 = default;
+                    for (int j = 0; j < hd; j += 16)
+                    {
+                        var qa = Vector256.Load(q + j);
+                        var qb = Vector256.Load(q + j + 8);
+                        a0 = Vector256.FusedMultiplyAdd(qa, Vector256.Load(k0 + j), a0);
+                        a1 = Vector256.FusedMultiplyAdd(qa, Vector256.Load(k1 + j), a1);
+                        a2 = Vector256.FusedMultiplyAdd(qa, Vector256.Load(k2 + j), a2);
+                        a3 = Vector256.FusedMultiplyAdd(qa, Vector256.Load(k3 + j), a3);
+                        b0 = Vector256.FusedMultiplyAdd(qb, Vector256.Load(k0 + j + 8), b0);
+                        b1 = Vector256.FusedMultiplyAdd(qb, Vector256.Load(k1 + j + 8), b1);
+                        b2 = Vector256.FusedMultiplyAdd(qb, Vector256.Load(k2 + j + 8), b2);
+                        b3 = Vector256.FusedMultiplyAdd(qb, Vector256.Load(k3 + j + 8), b3);
+                    }
+                    // hadd(x, y) = [x0+x1, x2+x3, y0+y1, y2+y3 | x4+x5, x6+x7, y4+y5, y6+y7] per 128-bit lane,
+                    // so two levels leave [Σ0..3 of each key | Σ4..7 of each key] and the lanes' sum is the four dots.
+                    var h = Avx.HorizontalAdd(Avx.HorizontalAdd(a0 + b0, a1 + b1), Avx.HorizontalAdd(a2 + b2, a3 + b3));
+                    ((h.GetLower() + h.GetUpper()) * vscale).Store(sp + t);
+                }
+            }
+        }
+        for (; t < len; t++)
+        {
+            float* kt = k + (long)t * stride;
             var a0 = Vector256<float>.Zero;
             var a1 = Vector256<float>.Zero;
             int j = 0;
             for (; j + 16 <= hd; j += 16)
             {
-                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(q + j), Vector256.Load(k + j), a0);
-                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(q + j + 8), Vector256.Load(k + j + 8), a1);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(q + j), Vector256.Load(kt + j), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(q + j + 8), Vector256.Load(kt + j + 8), a1);
             }
-            if (j < hd) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(q + j), Vector256.Load(k + j), a0);
+            if (j < hd) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(q + j), Vector256.Load(kt + j), a0);
             scores[t] = Vector256.Sum(a0 + a1) * scale;
         }
     }
 
-    /// <summary>o = Σ_t scores[t]·v_t, 32 output values at a time held in registers across every t.</summary>
+    /// <summary>
+    /// o = Σ_t scores[t]·v_t, 64 output values at a time held in eight registers across every t: eight
+    /// independent FMA chains per step of t, enough to cover the FMA latency (four chains of 32 values
+    /// waited on it); then 32 and 8 at a time for the rest of the head.
+    /// </summary>
     private static void WeightedSum(float* v, int stride, int hd, ReadOnlySpan<float> scores, float* o)
     {
         int len = scores.Length;
         int c = 0;
+        for (; c + 64 <= hd; c += 64)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> a4 = default, a5 = default, a6 = default, a7 = default;
+            float* vt = v + c;
+            for (int t = 0; t < len; t++, vt += stride)
+            {
+                var s = Vector256.Create(scores[t]);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(vt), s, a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(vt + 8), s, a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(vt + 16), s, a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(vt + 24), s, a3);
+                a4 = Vector256.FusedMultiplyAdd(Vector256.Load(vt + 32), s, a4);
+                a5 = Vector256.FusedMultiplyAdd(Vector256.Load(vt + 40), s, a5);
+                a6 = Vector256.FusedMultiplyAdd(Vector256.Load(vt + 48), s, a6);
+                a7 = Vector256.FusedMultiplyAdd(Vector256.Load(vt + 56), s, a7);
+            }
+            a0.Store(o + c);
+            a1.Store(o + c + 8);
+            a2.Store(o + c + 16);
+            a3.Store(o + c + 24);
+            a4.Store(o + c + 32);
+            a5.Store(o + c + 40);
+            a6.Store(o + c + 48);
+            a7.Store(o + c + 56);
+        }
         for (; c + 32 <= hd; c += 32)
         {
             var a0 = Vector256<float>.Zero;

@@ -1,4 +1,3 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using MobileLlmConvert.Core.Ir;
 
 namespace MobileLlmConvert.Runtime;
@@ -19,6 +18,7 @@ public sealed unsafe class Transformer : ILogitModel
     private readonly WorkerPool _pool;
     private readonly MatMulJob _matmul;
     private readonly AttentionJob _attention;
+    private readonly RowJob _rows;
     private readonly int _maxBatch;
     private int _position;
     private IResidualObserver? _observer;
@@ -58,6 +58,7 @@ public sealed unsafe class Transformer : ILogitModel
         _rope = new Rope(Config.HeadDim, Config.RopeTheta, MaxContext);
         _pool = new WorkerPool(options.Threads);
         _matmul = new MatMulJob(_pool, options.QuantPath, _s.Scratch, _s.XqBuffers);
+        _rows = new RowJob(_pool, _rope, Config.RmsNormEps);
         _attention = new AttentionJob(_pool, _s.Scores, Config.NumHeads, Config.NumKvHeads, Config.HeadDim);
     }
 
@@ -169,7 +170,7 @@ public sealed unsafe class Transformer : ILogitModel
         var c = Config;
         int hidden = c.HiddenSize, qw = c.QueryWidth, kvw = c.KvWidth, inter = c.IntermediateSize;
         int pos0 = _position;
-        float* xb = RunState.Ptr(_s.Xb), xb2 = RunState.Ptr(_s.Xb2);
+        float* x = RunState.Ptr(_s.X), xb = RunState.Ptr(_s.Xb), xb2 = RunState.Ptr(_s.Xb2);
         float* q = RunState.Ptr(_s.Q), att = RunState.Ptr(_s.Att), hb = RunState.Ptr(_s.Hb), hb2 = RunState.Ptr(_s.Hb2);
 
         if (residualIn.IsEmpty)
@@ -188,77 +189,53 @@ public sealed unsafe class Transformer : ILogitModel
             // This step's own cache slot; K and V are written straight into it at the new positions.
             long slot = (long)l * MaxContext * kvw;
             float* kSlot = RunState.Ptr(_s.KeyCache) + slot, vSlot = RunState.Ptr(_s.ValueCache) + slot;
+            float* kNew = kSlot + (long)pos0 * kvw;
 
-            RmsNormRows(_s.X, _s.Xb, layer.AttnNorm, n, hidden);
-            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Q, _s.Xb.AsSpan(0, n * hidden), n);
             _matmul.Begin(xb, hidden, n);
             _matmul.Add(layer.Q, q, qw);
-            _matmul.Add(layer.K, kSlot + (long)pos0 * kvw, kvw);
+            _matmul.Add(layer.K, kNew, kvw);
             _matmul.Add(layer.V, vSlot + (long)pos0 * kvw, kvw);
+            _matmul.Plan();
+            _rows.Norm(x, 0, xb, layer.AttnNorm, hidden, n, _matmul);
+            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Q, _s.Xb.AsSpan(0, n * hidden), n);
             _matmul.Run();
-            for (int i = 0; i < n; i++)
-            {
-                _rope.Apply(_s.Q.AsSpan(i * qw, qw), pos0 + i);
-                _rope.Apply(new Span<float>(kSlot + (long)(pos0 + i) * kvw, kvw), pos0 + i);
-            }
+            _rows.ApplyRope(q, qw, kNew, kvw, pos0, n);
             _attention.Run(q, kSlot, vSlot, att, pos0, n);
-            _matMulInputObserver?.OnMatMulInput(l, TensorRole.O, _s.Att.AsSpan(0, n * qw), n);
-            _matmul.Begin(att, qw, n);
-            _matmul.Add(layer.O, xb2, hidden);
-            _matmul.Run();
-            TensorPrimitives.Add(_s.X.AsSpan(0, n * hidden), _s.Xb2.AsSpan(0, n * hidden), _s.X.AsSpan(0, n * hidden));
 
-            RmsNormRows(_s.X, _s.Xb, layer.FfnNorm, n, hidden);
-            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Gate, _s.Xb.AsSpan(0, n * hidden), n);
+            _matmul.Begin(att, qw, n);
+            _matmul.Add(layer.O, xb2, hidden, residual: x);
+            _matmul.Plan();
+            _rows.Quantize(_matmul, n);
+            _matMulInputObserver?.OnMatMulInput(l, TensorRole.O, _s.Att.AsSpan(0, n * qw), n);
+            _matmul.Run();
+
             _matmul.Begin(xb, hidden, n);
             _matmul.Add(layer.Gate, hb, inter);
             _matmul.Add(layer.Up, hb2, inter);
+            _matmul.Plan();
+            _rows.Norm(x, 0, xb, layer.FfnNorm, hidden, n, _matmul);
+            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Gate, _s.Xb.AsSpan(0, n * hidden), n);
             _matmul.Run();
-            // SwiGLU: silu(gate) * up = gate * sigmoid(gate) * up.
-            var g = _s.Hb.AsSpan(0, n * inter);
-            var u = _s.Hb2.AsSpan(0, n * inter);
-            TensorPrimitives.Multiply(u, g, u);
-            TensorPrimitives.Sigmoid(g, g);
-            TensorPrimitives.Multiply(g, u, g);
-            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Down, _s.Hb.AsSpan(0, n * inter), n);
+
             _matmul.Begin(hb, inter, n);
-            _matmul.Add(layer.Down, xb2, hidden);
+            _matmul.Add(layer.Down, xb2, hidden, residual: x);
+            _matmul.Plan();
+            _rows.SwiGlu(hb, hb2, inter, n, _matmul);
+            _matMulInputObserver?.OnMatMulInput(l, TensorRole.Down, _s.Hb.AsSpan(0, n * inter), n);
             _matmul.Run();
-            TensorPrimitives.Add(_s.X.AsSpan(0, n * hidden), _s.Xb2.AsSpan(0, n * hidden), _s.X.AsSpan(0, n * hidden));
             _observer?.OnResidual(l + 1, pos0, _s.X.AsSpan(0, n * hidden));
         }
         _position += n;
 
         if (logits == null) return;
-        if (allLogits)
-        {
-            RmsNormRows(_s.X, _s.Xb, _w.FinalNorm, n, hidden);
-            _matMulInputObserver?.OnMatMulInput(_w.Steps.Length, TensorRole.Output, _s.Xb.AsSpan(0, n * hidden), n);
-            _matmul.Begin(xb, hidden, n);
-        }
-        else
-        {
-            // Generation only needs the last position: norm and head for one row.
-            RmsNorm(_s.X.AsSpan((n - 1) * hidden, hidden), _s.Xb.AsSpan(0, hidden), _w.FinalNorm);
-            _matMulInputObserver?.OnMatMulInput(_w.Steps.Length, TensorRole.Output, _s.Xb.AsSpan(0, hidden), 1);
-            _matmul.Begin(xb, hidden, 1);
-        }
+        // Generation only needs the last position: norm and head for one row.
+        int headRows = allLogits ? n : 1;
+        _matmul.Begin(xb, hidden, headRows);
         _matmul.Add(_w.Output, logits, VocabSize);
+        _matmul.Plan();
+        _rows.Norm(x, n - headRows, xb, _w.FinalNorm, hidden, headRows, _matmul);
+        _matMulInputObserver?.OnMatMulInput(_w.Steps.Length, TensorRole.Output, _s.Xb.AsSpan(0, headRows * hidden), headRows);
         _matmul.Run();
-    }
-
-    private void RmsNormRows(float[] src, float[] dst, float[] weight, int rows, int width)
-    {
-        for (int i = 0; i < rows; i++) RmsNorm(src.AsSpan(i * width, width), dst.AsSpan(i * width, width), weight);
-    }
-
-    /// <summary>dst = src / sqrt(mean(src²) + eps) · weight, in f32 as transformers' LlamaRMSNorm.</summary>
-    private void RmsNorm(ReadOnlySpan<float> src, Span<float> dst, float[] weight)
-    {
-        float ms = TensorPrimitives.SumOfSquares(src) / src.Length;
-        float scale = 1f / MathF.Sqrt(ms + Config.RmsNormEps);
-        TensorPrimitives.Multiply(src, scale, dst);
-        TensorPrimitives.Multiply(dst, weight, dst);
     }
 
     /// <summary>Stops the worker pool; the IR (and the files it maps) stays the caller's to dispose.</summary>

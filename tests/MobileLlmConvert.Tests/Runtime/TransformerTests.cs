@@ -35,7 +35,9 @@ public class TransformerTests
 
     [Theory]
     [InlineData(40)]  // one 32-wide register block of the weighted sum plus an 8-wide tail; scores 16 + 16 + 8
-    [InlineData(64)]  // MobileLLM-125M's head width
+    [InlineData(64)]  // MobileLLM-125M's head width: four-key scores, one 64-wide weighted-sum block
+    [InlineData(96)]  // four-key scores; weighted sum 64 + 32
+    [InlineData(104)] // per-key scores (104 is not a multiple of 16); weighted sum 64 + 32 + 8
     public void Attention_of_wide_heads_matches_naive(int headDim)
     {
         // The default fixtures have 16-wide heads; these widths take every branch of the vector attention.
