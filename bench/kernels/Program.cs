@@ -39,8 +39,9 @@ if (model is not null)
 {
     // With --scalar also the scalar level: for an f16 model that is the tile path the f16 kernels
     // replaced (for a quantized model it is the slow reference: minutes per round).
-    // Each level twice: with the multi-row decode kernel (the default) and with it off ("-1row").
-    var all = levels.SelectMany(l => new[] { (Level: l, Rows: true), (Level: l, Rows: false) }).ToArray();
+    // Each level three times: the multi-row decode kernel over repacked panels (the default), over the
+    // file's layout ("-nopack"), and the per-row kernel ("-1row").
+    var all = levels.SelectMany(l => new[] { (Level: l, Rows: true, Pack: true), (Level: l, Rows: true, Pack: false), (Level: l, Rows: false, Pack: false) }).ToArray();
     using var ir = MobileLlmConvert.Models.Open(model);
     var prefill = all.Select(_ => new List<(double Cpu, double Wall)>()).ToArray();
     var decode = all.Select(_ => new List<(double Cpu, double Wall)>()).ToArray();
@@ -51,6 +52,7 @@ if (model is not null)
         {
             using var _ = QuantIsa.Force(all[i].Level);
             using var __ = QuantRowsAvx2.Force(all[i].Rows);
+            using var ___ = QuantRowsAvx2.ForcePack(all[i].Pack);
             var r = Benchmark.Run(ir, opts);
             prefill[i].Add((r.PromptTokens / r.PrefillProcessorTime.TotalSeconds, r.PrefillTokensPerSecond));
             decode[i].Add((r.GenTokens / r.DecodeProcessorTime.TotalSeconds, r.DecodeTokensPerSecond));
@@ -60,7 +62,7 @@ if (model is not null)
     Console.WriteLine($"# {model}: 1 thread, P={promptTokens}, G={genTokens}, {rounds} rounds interleaved; median tokens per CPU-second (wall tokens/s)");
     Console.WriteLine($"{"level",-12} {"prefill",16} {"decode",16}");
     for (int i = 0; i < all.Length; i++)
-        Console.WriteLine($"{VariantName(all[i].Level, all[i].Rows),-12} {Median(prefill[i].Select(p => p.Cpu)),8:F1} ({Median(prefill[i].Select(p => p.Wall)),5:F1}) {Median(decode[i].Select(p => p.Cpu)),8:F1} ({Median(decode[i].Select(p => p.Wall)),5:F1})");
+        Console.WriteLine($"{VariantName(all[i].Level, all[i].Rows, all[i].Pack),-12} {Median(prefill[i].Select(p => p.Cpu)),8:F1} ({Median(prefill[i].Select(p => p.Wall)),5:F1}) {Median(decode[i].Select(p => p.Cpu)),8:F1} ({Median(decode[i].Select(p => p.Wall)),5:F1})");
     return 0;
 }
 Console.WriteLine($"# cpu level {QuantIsa.Name(QuantIsa.Process)}, {rounds} rounds, median GB/s of weight bytes, {Cols} columns");
@@ -103,15 +105,29 @@ unsafe void Measure(ElementType type, int rows)
         if (!info.IsQuantized && l == QuantIsaLevel.Scalar) continue; // f16's scalar level is the tile path below
         if (info.IsQuantized)
         {
-            // The multi-row decode kernel (default) and, where it applies, the per-row kernel it replaced.
+            // The multi-row decode kernel (default) and, where it applies, the per-row kernel it replaced
+            // and the multi-row kernel over panels packed once beforehand (as WeightMatrix does at load).
             foreach (bool multi in l == QuantIsaLevel.Scalar ? new[] { true } : new[] { true, false })
             {
-                kernels.Add((VariantName(l, multi), () =>
+                kernels.Add((VariantName(l, multi, false), () =>
                 {
                     using var _ = QuantIsa.Force(l);
                     using var __ = QuantRowsAvx2.Force(multi);
                     QuantOps.QuantizeActivations(type, x, xq);
                     QuantOps.DotFastRows(type, w, rowBytes, xq, y);
+                }));
+            }
+            bool canPack;
+            using (QuantIsa.Force(l)) canPack = QuantOps.CanPackPanels(type) && rows % QuantOps.PanelRows == 0;
+            if (canPack)
+            {
+                var packed = GC.AllocateUninitializedArray<byte>(w.Length, pinned: true);
+                using (QuantIsa.Force(l)) QuantOps.PackPanels(type, w, rowBytes, Cols, rows / QuantOps.PanelRows, packed);
+                kernels.Add((QuantIsa.Name(l) + "-panel", () =>
+                {
+                    using var _ = QuantIsa.Force(l);
+                    QuantOps.QuantizeActivations(type, x, xq);
+                    QuantOps.DotFastPanels(type, packed, Cols, xq, y);
                 }));
             }
         }
@@ -162,7 +178,8 @@ unsafe void Measure(ElementType type, int rows)
     }
 }
 
-static string VariantName(QuantIsaLevel level, bool multiRow) => QuantIsa.Name(level) + (multiRow ? "" : "-1row");
+static string VariantName(QuantIsaLevel level, bool multiRow, bool pack) =>
+    QuantIsa.Name(level) + (!multiRow ? "-1row" : pack ? "-panel" : "");
 
 static double ThreadCpuSeconds()
 {

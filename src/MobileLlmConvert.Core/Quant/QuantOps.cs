@@ -254,6 +254,60 @@ public static class QuantOps
         }
     }
 
+    /// <summary>Rows per packed panel (<see cref="PackPanels"/>).</summary>
+    internal const int PanelRows = QuantRowsAvx2.Rows;
+
+    /// <summary>Whether <see cref="PackPanels"/> and <see cref="DotFastPanels"/> run for this type on this thread (AVX2, the int8 / int4 kinds, repack not turned off).</summary>
+    internal static bool CanPackPanels(ElementType type)
+    {
+        var info = type.Info();
+        return info.IsQuantized && IsAccelerated && QuantRowsAvx2.PackEnabled && QuantRowsAvx2.Supports(info, 0);
+    }
+
+    /// <summary>
+    /// Packs <paramref name="panels"/> groups of <see cref="PanelRows"/> rows of <paramref name="cols"/>
+    /// values (<paramref name="rowBytes"/> apart) into interleaved panels for <see cref="DotFastPanels"/>;
+    /// <paramref name="dst"/> needs panels · 8 rows of whole blocks. Load time, once per stored matrix.
+    /// </summary>
+    internal static unsafe void PackPanels(ElementType type, ReadOnlySpan<byte> rows, int rowBytes, int cols, int panels, Span<byte> dst)
+    {
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, cols);
+        if (!CanPackPanels(type)) throw new ArgumentException($"{info.Name}: no panel layout on this thread");
+        if (panels < 0) throw new ArgumentException($"panel count {panels} must not be negative");
+        CheckRows(info, rows.Length, rowBytes, blocks, checked(panels * PanelRows));
+        QuantChecks.Bytes(info, dst.Length, checked(panels * PanelRows * blocks), nameof(dst));
+        if (panels == 0) return;
+        fixed (byte* s = rows)
+        fixed (byte* d = dst)
+        {
+            QuantRowsAvx2.Pack(info, s, rowBytes, panels, blocks, d);
+        }
+    }
+
+    /// <summary>
+    /// Fast path over packed panels (<see cref="PackPanels"/>): y[r] for the panels' 8 · <c>y.Length / 8</c>
+    /// rows, bit for bit what <see cref="DotFastRows"/> gives on the same rows unpacked.
+    /// </summary>
+    internal static unsafe void DotFastPanels(ElementType type, ReadOnlySpan<byte> packed, int cols, ReadOnlySpan<byte> xq, Span<float> y)
+    {
+        var info = QuantChecks.Require(type);
+        int blocks = QuantChecks.Blocks(info, cols);
+        var layout = ActivationLayout.FromBytes(info, xq.Length);
+        if (layout.Blocks != blocks) throw new ArgumentException($"activations hold {layout.Blocks} blocks, rows {blocks}");
+        if (!CanPackPanels(type)) throw new ArgumentException($"{info.Name}: no panel layout on this thread");
+        if (y.Length % PanelRows != 0) throw new ArgumentException($"{y.Length} outputs are not whole panels of {PanelRows} rows");
+        int panels = y.Length / PanelRows;
+        QuantChecks.Bytes(info, packed.Length, checked(panels * PanelRows * blocks), nameof(packed));
+        if (panels == 0) return;
+        fixed (byte* w = packed)
+        fixed (byte* a = xq)
+        fixed (float* yp = y)
+        {
+            QuantRowsAvx2.DotFastPanels(info, w, panels, a, blocks, yp);
+        }
+    }
+
     /// <summary>Exact path over consecutive rows: y[r] = DotExact(rows[r·rowBytes ..], x) for r &lt; y.Length.</summary>
     public static unsafe void DotExactRows(ElementType type, ReadOnlySpan<byte> rows, int rowBytes, ReadOnlySpan<float> x, Span<float> y)
     {

@@ -42,6 +42,30 @@ internal static unsafe class QuantRowsAvx2
     /// <summary>Whether this kernel runs on the calling thread: on unless <see cref="EnvironmentVariable"/> is 0 or <see cref="Force"/> says otherwise.</summary>
     public static bool Enabled => t_forced ?? s_enabled;
 
+    /// <summary>The environment variable that turns the load-time repack into panels off (<c>0</c>): the kernel then reads the file's layout.</summary>
+    public const string PackEnvironmentVariable = "MLCONVERT_REPACK";
+
+    private static readonly bool s_pack = Environment.GetEnvironmentVariable(PackEnvironmentVariable)?.Trim() != "0";
+
+    [ThreadStatic] private static bool? t_forcedPack;
+
+    /// <summary>Whether matrices are repacked into panels (<see cref="Pack"/>) on the calling thread; needs <see cref="Enabled"/>.</summary>
+    public static bool PackEnabled => Enabled && (t_forcedPack ?? s_pack);
+
+    /// <summary>Turns the repack on or off on the calling thread until the scope is disposed (benchmarks, tests).</summary>
+    public static PackScope ForcePack(bool enabled)
+    {
+        var previous = t_forcedPack;
+        t_forcedPack = enabled;
+        return new PackScope(previous);
+    }
+
+    /// <summary>Restores the previous thread-local repack setting.</summary>
+    public readonly struct PackScope(bool? previous) : IDisposable
+    {
+        public void Dispose() => t_forcedPack = previous;
+    }
+
     /// <summary>Turns the kernel on or off on the calling thread until the scope is disposed (benchmarks, tests).</summary>
     public static Scope Force(bool enabled)
     {
@@ -164,6 +188,105 @@ internal static unsafe class QuantRowsAvx2
         return TPair.HasMin ? Avx.Add(acc, macc) : acc;
     }
 
+    /// <summary>Bytes of one 16-byte piece of eight rows in a packed panel block.</summary>
+    private const int PieceBytes = 16 * Rows;
+
+    /// <summary>The lane each row of a group lands in after the vphaddd tree (see <see cref="Group{TPair}"/>).</summary>
+    private static ReadOnlySpan<byte> LaneRow => [0, 2, 4, 6, 1, 3, 5, 7];
+
+    /// <summary>Bytes at the head of each block that are scales: d (2) or d and m (4, Q4_1).</summary>
+    private static int HeadBytes(ElementTypeInfo info) => info.Kind == QuantKind.Int4Asymmetric ? 4 : 2;
+
+    /// <summary>
+    /// Packs <paramref name="panels"/> groups of eight rows (<paramref name="rowBytes"/> apart, whole
+    /// blocks) into panels, the interleaved layout of llama.cpp's block_q4_0x8 (ggml/src/ggml-cpu/repack.cpp)
+    /// arranged for this kernel: per block, the eight rows' heads (d, or d and m) in lane order, then for
+    /// every 16 bytes of quants the eight rows' 16 bytes in row order, so each pair of rows is one aligned
+    /// 32-byte load. A panel is eight rows' bytes, reordered: same size, read front to back as one stream.
+    /// </summary>
+    public static void Pack(ElementTypeInfo info, byte* src, nint rowBytes, int panels, int blocks, byte* dst)
+    {
+        int bb = info.BlockBytes, hb = HeadBytes(info), pieces = (bb - hb) / 16;
+        for (int p = 0; p < panels; p++)
+        {
+            byte* rows = src + (nint)p * Rows * rowBytes;
+            for (int b = 0; b < blocks; b++, dst += Rows * bb)
+            {
+                for (int lane = 0; lane < Rows; lane++)
+                    Buffer.MemoryCopy(rows + LaneRow[lane] * rowBytes + (nint)b * bb, dst + lane * hb, hb, hb);
+                byte* q = dst + Rows * hb;
+                for (int k = 0; k < pieces; k++)
+                {
+                    for (int r = 0; r < Rows; r++)
+                        Buffer.MemoryCopy(rows + r * rowBytes + (nint)b * bb + hb + 16 * k, q + k * PieceBytes + 16 * r, 16, 16);
+                }
+            }
+        }
+    }
+
+    /// <summary>y[8p + r] for <paramref name="panels"/> packed panels (<see cref="Pack"/>); the same values, bit for bit, as <see cref="DotFastRows"/> on the rows they hold.</summary>
+    public static void DotFastPanels(ElementTypeInfo info, byte* packed, int panels, byte* xq, int blocks, float* y)
+    {
+        switch (info.Kind)
+        {
+            case QuantKind.Int8Symmetric: Panels<Int8Pair>(info, packed, panels, xq, blocks, y); break;
+            case QuantKind.Int4Symmetric: Panels<Int4SymPair>(info, packed, panels, xq, blocks, y); break;
+            case QuantKind.Int4Asymmetric: Panels<Int4AsymPair>(info, packed, panels, xq, blocks, y); break;
+            default: throw new ArgumentException($"{info.Name}: no multi-row kernel for kind {info.Kind}");
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Panels<TPair>(ElementTypeInfo info, byte* packed, int panels, byte* xq, int blocks, float* y)
+        where TPair : struct, IPair
+    {
+        int g = info.BlockValues, bb = info.BlockBytes;
+        var layout = new ActivationLayout(g, blocks);
+        float* scales = (float*)(xq + layout.ScalesOffset);
+        int* sums = (int*)(xq + layout.SumsOffset);
+        var order = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
+        for (int p = 0; p < panels; p++, packed += (nint)Rows * bb * blocks, y += Rows)
+        {
+            var acc = g == 32
+                ? PanelBlocks<TPair>(packed, (sbyte*)xq, scales, sums, blocks, 32, bb, 1)
+                : PanelBlocks<TPair>(packed, (sbyte*)xq, scales, sums, blocks, g, bb, g / 32);
+            Avx.Store(y, Avx2.PermuteVar8x32(acc, order));
+        }
+    }
+
+    /// <summary><see cref="Blocks{TPair}"/> over one packed panel: the same arithmetic in the same order per lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> PanelBlocks<TPair>(byte* pb, sbyte* a, float* scales, int* sums, int blocks, int g, int bb, int chunks)
+        where TPair : struct, IPair
+    {
+        var acc = Vector256<float>.Zero;
+        var macc = Vector256<float>.Zero;
+        int quants = Rows * (TPair.HasMin ? 4 : 2);
+        for (int b = 0; b < blocks; b++, pb += Rows * bb, a += g)
+        {
+            var s01 = Vector256<int>.Zero;
+            var s23 = Vector256<int>.Zero;
+            var s45 = Vector256<int>.Zero;
+            var s67 = Vector256<int>.Zero;
+            byte* q = pb + quants;
+            for (int j = 0; j < chunks; j++)
+            {
+                TPair.Activations(a, g, j, out var x0, out var x1);
+                s01 = TPair.DotPanel(q, j, x0, x1, s01);
+                s23 = TPair.DotPanel(q + 32, j, x0, x1, s23);
+                s45 = TPair.DotPanel(q + 64, j, x0, x1, s45);
+                s67 = TPair.DotPanel(q + 96, j, x0, x1, s67);
+            }
+            var isum = Avx2.HorizontalAdd(Avx2.HorizontalAdd(s01, s23), Avx2.HorizontalAdd(s45, s67));
+            if (TPair.Offset != 0) isum = Avx2.Subtract(isum, Vector256.Create(sums[b] * TPair.Offset));
+            var head = TPair.HasMin ? Vector256.Load((int*)pb) : Avx2.ConvertToVector256Int32((ushort*)pb).AsInt32();
+            var dx = Vector256.Create(scales[b]);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Avx.Multiply(HalfToSingle(head), dx), acc);
+            if (TPair.HasMin) macc = Fma.MultiplyAdd(HalfToSingle(Avx2.ShiftRightLogical(head, 16)), Vector256.Create(scales[b] * sums[b]), macc);
+        }
+        return TPair.HasMin ? Avx.Add(acc, macc) : acc;
+    }
+
     /// <summary>
     /// The f16 values in the low 16 bits of each lane as f32, exactly as a hardware conversion: the
     /// exponent and mantissa shifted into f32 position, times 2^112 to move the exponent bias from 15 to
@@ -192,6 +315,9 @@ internal static unsafe class QuantRowsAvx2
 
         /// <summary>acc + Σ q·a for chunk <paramref name="chunk"/> of the blocks at p (low lane) and q (high lane).</summary>
         static abstract Vector256<int> Dot(byte* p, byte* q, int g, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc);
+
+        /// <summary>The same from a packed panel block: <paramref name="pair"/> points at the pair's 32 bytes of 16-byte piece 0 (see <see cref="Pack"/>).</summary>
+        static abstract Vector256<int> DotPanel(byte* pair, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -202,9 +328,12 @@ internal static unsafe class QuantRowsAvx2
     /// nibbles and g/2 + 16c .. in their high nibbles (ggml's quantize_row_q4_0_ref order).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> NibblePair(byte* p, byte* q, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc)
+    private static Vector256<int> NibblePair(byte* p, byte* q, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc) =>
+        NibbleDot(Lanes(p + 16 * chunk, q + 16 * chunk), x0, x1, acc);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> NibbleDot(Vector256<byte> v, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc)
     {
-        var v = Lanes(p + 16 * chunk, q + 16 * chunk);
         var low = Vector256.Create((byte)0x0F);
         acc = QuantKernelsAvx2.DotU8S8(acc, Avx2.And(v, low), x0);
         return QuantKernelsAvx2.DotU8S8(acc, Avx2.And(Avx2.ShiftRightLogical(v.AsUInt16(), 4).AsByte(), low), x1);
@@ -229,6 +358,10 @@ internal static unsafe class QuantRowsAvx2
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<int> Dot(byte* p, byte* q, int g, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc) =>
             NibblePair(p + 2, q + 2, chunk, x0, x1, acc);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> DotPanel(byte* pair, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc) =>
+            NibbleDot(Vector256.Load(pair + PieceBytes * chunk), x0, x1, acc);
     }
 
     private struct Int4AsymPair : IPair
@@ -243,6 +376,10 @@ internal static unsafe class QuantRowsAvx2
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<int> Dot(byte* p, byte* q, int g, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc) =>
             NibblePair(p + 4, q + 4, chunk, x0, x1, acc);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> DotPanel(byte* pair, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc) =>
+            NibbleDot(Vector256.Load(pair + PieceBytes * chunk), x0, x1, acc);
     }
 
     /// <summary>Chunk c of an 8-bit block: values 32c .. 32c + 15 against x0, 32c + 16 .. 32c + 31 against x1; signed × signed by the sign trick.</summary>
@@ -264,6 +401,16 @@ internal static unsafe class QuantRowsAvx2
             int c = 2 + 32 * chunk;
             var w0 = Lanes(p + c, q + c).AsSByte();
             var w1 = Lanes(p + c + 16, q + c + 16).AsSByte();
+            return SignedDot(w0, w1, x0, x1, acc);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<int> DotPanel(byte* pair, int chunk, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc) =>
+            SignedDot(Vector256.Load((sbyte*)pair + PieceBytes * 2 * chunk), Vector256.Load((sbyte*)pair + PieceBytes * (2 * chunk + 1)), x0, x1, acc);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> SignedDot(Vector256<sbyte> w0, Vector256<sbyte> w1, Vector256<sbyte> x0, Vector256<sbyte> x1, Vector256<int> acc)
+        {
             acc = QuantKernelsAvx2.DotU8S8(acc, Avx2.Abs(w0), Avx2.Sign(x0, w0));
             return QuantKernelsAvx2.DotU8S8(acc, Avx2.Abs(w1), Avx2.Sign(x1, w1));
         }

@@ -117,6 +117,54 @@ public class QuantRowsTests
         for (int r = 0; r < rows; r++) Assert.True(Math.Abs(on[r] - off[r]) <= 1e-4f * (1 + Math.Abs(off[r])), $"row {r}: {on[r]} vs {off[r]}");
     }
 
+    [Theory]
+    [MemberData(nameof(IntTypesAndLevels))]
+    public void Packed_panels_give_the_same_bits_as_the_rows_they_hold(ElementType type, QuantIsaLevel level)
+    {
+        using var _ = QuantIsa.Force(level);
+        int g = type.Info().BlockValues;
+        foreach (int blocks in new[] { 1, 5, 48 })
+        {
+            int n = blocks * g;
+            const int rows = 24;
+            var (w, rowBytes) = Matrix(type, rows, n, 40 + (ulong)blocks);
+            var x = QuantKernelTests.Gaussian(n, 41 + (ulong)blocks, 2f);
+            var xq = new byte[QuantOps.ActivationBytes(type, n)];
+            QuantOps.QuantizeActivations(type, x, xq);
+            var want = new float[rows];
+            QuantOps.DotFastRows(type, w, rowBytes, xq, want);
+            if (!QuantOps.CanPackPanels(type))
+            {
+                Assert.Equal(QuantIsaLevel.Scalar, level); // every SIMD level packs these kinds
+                continue;
+            }
+            var packed = new byte[w.Length];
+            QuantOps.PackPanels(type, w, rowBytes, n, rows / QuantOps.PanelRows, packed);
+            Assert.NotEqual(w, packed); // reordered, not copied
+            Assert.Equal(w.Order(), packed.Order()); // the same bytes
+            var got = new float[rows];
+            QuantOps.DotFastPanels(type, packed, n, xq, got);
+            Assert.Equal(want, got);
+            var middle = new float[8];
+            QuantOps.DotFastPanels(type, packed.AsSpan(8 * rowBytes, 8 * rowBytes), n, xq, middle);
+            Assert.Equal(want[8..16], middle);
+        }
+    }
+
+    [Fact]
+    public void Panel_entry_points_reject_spans_too_short_and_partial_panels()
+    {
+        var type = ElementType.Q4_0;
+        if (!QuantOps.CanPackPanels(type)) return;
+        const int n = 64, rowBytes = 36;
+        var xq = new byte[QuantOps.ActivationBytes(type, n)];
+        Assert.Throws<ArgumentException>(() => QuantOps.PackPanels(type, new byte[7 * rowBytes], rowBytes, n, 1, new byte[8 * rowBytes]));
+        Assert.Throws<ArgumentException>(() => QuantOps.PackPanels(type, new byte[8 * rowBytes], rowBytes, n, 1, new byte[8 * rowBytes - 1]));
+        Assert.Throws<ArgumentException>(() => QuantOps.DotFastPanels(type, new byte[8 * rowBytes], n, xq, new float[7]));
+        Assert.Throws<ArgumentException>(() => QuantOps.DotFastPanels(type, new byte[16 * rowBytes - 1], n, xq, new float[16]));
+        Assert.Throws<ArgumentException>(() => QuantOps.DotFastPanels(type, new byte[8 * rowBytes], 2 * n, xq, new float[8]));
+    }
+
     /// <summary>Rows of Gaussian weights quantized to <paramref name="type"/>, one row apart in a fresh array.</summary>
     private static (byte[] Bytes, int RowBytes) Matrix(ElementType type, int rows, int n, ulong seed)
     {
