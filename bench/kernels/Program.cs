@@ -39,7 +39,9 @@ if (model is not null)
 {
     // With --scalar also the scalar level: for an f16 model that is the tile path the f16 kernels
     // replaced (for a quantized model it is the slow reference: minutes per round).
-    var all = levels;
+    // Each level three times: the multi-row decode kernel over repacked panels (the default), over the
+    // file's layout ("-nopack"), and the per-row kernel ("-1row").
+    var all = levels.SelectMany(l => new[] { (Level: l, Rows: true, Pack: true), (Level: l, Rows: true, Pack: false), (Level: l, Rows: false, Pack: false) }).ToArray();
     using var ir = MobileLlmConvert.Models.Open(model);
     var prefill = all.Select(_ => new List<(double Cpu, double Wall)>()).ToArray();
     var decode = all.Select(_ => new List<(double Cpu, double Wall)>()).ToArray();
@@ -48,7 +50,9 @@ if (model is not null)
     {
         for (int i = 0; i < all.Length; i++)
         {
-            using var _ = QuantIsa.Force(all[i]);
+            using var _ = QuantIsa.Force(all[i].Level);
+            using var __ = QuantRowsAvx2.Force(all[i].Rows);
+            using var ___ = QuantRowsAvx2.ForcePack(all[i].Pack);
             var r = Benchmark.Run(ir, opts);
             prefill[i].Add((r.PromptTokens / r.PrefillProcessorTime.TotalSeconds, r.PrefillTokensPerSecond));
             decode[i].Add((r.GenTokens / r.DecodeProcessorTime.TotalSeconds, r.DecodeTokensPerSecond));
@@ -56,13 +60,13 @@ if (model is not null)
     }
     static double Median(IEnumerable<double> v) { var s = v.OrderBy(x => x).ToList(); return s[s.Count / 2]; }
     Console.WriteLine($"# {model}: 1 thread, P={promptTokens}, G={genTokens}, {rounds} rounds interleaved; median tokens per CPU-second (wall tokens/s)");
-    Console.WriteLine($"{"level",-8} {"prefill",16} {"decode",16}");
+    Console.WriteLine($"{"level",-12} {"prefill",16} {"decode",16}");
     for (int i = 0; i < all.Length; i++)
-        Console.WriteLine($"{QuantIsa.Name(all[i]),-8} {Median(prefill[i].Select(p => p.Cpu)),8:F1} ({Median(prefill[i].Select(p => p.Wall)),5:F1}) {Median(decode[i].Select(p => p.Cpu)),8:F1} ({Median(decode[i].Select(p => p.Wall)),5:F1})");
+        Console.WriteLine($"{VariantName(all[i].Level, all[i].Rows, all[i].Pack),-12} {Median(prefill[i].Select(p => p.Cpu)),8:F1} ({Median(prefill[i].Select(p => p.Wall)),5:F1}) {Median(decode[i].Select(p => p.Cpu)),8:F1} ({Median(decode[i].Select(p => p.Wall)),5:F1})");
     return 0;
 }
 Console.WriteLine($"# cpu level {QuantIsa.Name(QuantIsa.Process)}, {rounds} rounds, median GB/s of weight bytes, {Cols} columns");
-Console.WriteLine($"{"type",-8} {"rows",6} {"MiB",6} {"kernel",-10} {"GB/s",7} {"vs avx2",8}");
+Console.WriteLine($"{"type",-8} {"rows",6} {"MiB",6} {"kernel",-12} {"GB/s",7} {"vs avx2",8}");
 foreach (var name in types)
 {
     if (!ElementTypes.TryParse(name, out var type)) { Console.Error.WriteLine($"unknown type {name}"); return 2; }
@@ -104,12 +108,31 @@ unsafe void Measure(ElementType type, int rows)
         if (!info.IsQuantized && l == QuantIsaLevel.Scalar) continue; // f16's scalar level is the tile path below
         if (info.IsQuantized)
         {
-            kernels.Add((QuantIsa.Name(l), () =>
+            // The multi-row decode kernel (default) and, where it applies, the per-row kernel it replaced
+            // and the multi-row kernel over panels packed once beforehand (as WeightMatrix does at load).
+            foreach (bool multi in l == QuantIsaLevel.Scalar ? new[] { true } : new[] { true, false })
             {
-                using var _ = QuantIsa.Force(l);
-                QuantOps.QuantizeActivations(type, x, xq);
-                QuantOps.DotFastRows(type, w, rowBytes, xq, y);
-            }));
+                kernels.Add((VariantName(l, multi, false), () =>
+                {
+                    using var _ = QuantIsa.Force(l);
+                    using var __ = QuantRowsAvx2.Force(multi);
+                    QuantOps.QuantizeActivations(type, x, xq);
+                    QuantOps.DotFastRows(type, w, rowBytes, xq, y);
+                }));
+            }
+            bool canPack;
+            using (QuantIsa.Force(l)) canPack = QuantOps.CanPackPanels(type) && rows % QuantOps.PanelRows == 0;
+            if (canPack)
+            {
+                var packed = GC.AllocateUninitializedArray<byte>(w.Length, pinned: true);
+                using (QuantIsa.Force(l)) QuantOps.PackPanels(type, w, rowBytes, Cols, rows / QuantOps.PanelRows, packed);
+                kernels.Add((QuantIsa.Name(l) + "-panel", () =>
+                {
+                    using var _ = QuantIsa.Force(l);
+                    QuantOps.QuantizeActivations(type, x, xq);
+                    QuantOps.DotFastPanels(type, packed, Cols, xq, y);
+                }));
+            }
         }
         else
         {
@@ -159,9 +182,12 @@ unsafe void Measure(ElementType type, int rows)
         double gbs = w.Length / sorted[sorted.Count / 2] / 1e9;
         if (kernels[i].Name == "avx2") avx2 = gbs;
         string ratio = avx2 > 0 ? $"{gbs / avx2,8:F2}" : "";
-        Console.WriteLine($"{type.Info().Name,-8} {rows,6} {w.Length / 1048576.0,6:F1} {kernels[i].Name,-10} {gbs,7:F2} {ratio}");
+        Console.WriteLine($"{type.Info().Name,-8} {rows,6} {w.Length / 1048576.0,6:F1} {kernels[i].Name,-12} {gbs,7:F2} {ratio}");
     }
 }
+
+static string VariantName(QuantIsaLevel level, bool multiRow, bool pack) =>
+    QuantIsa.Name(level) + (!multiRow ? "-1row" : pack ? "-panel" : "");
 
 static double ThreadCpuSeconds()
 {

@@ -20,6 +20,16 @@ internal sealed unsafe class WeightMatrix
     /// <summary>f16 only: one byte per row, whether it holds an infinity or NaN (FloatKernels.DotF16Rows fills it on first use).</summary>
     private readonly byte[]? _rowState;
 
+    /// <summary>
+    /// Whole groups of eight rows repacked into interleaved panels for the decode kernel
+    /// (QuantOps.PackPanels), made on the first one-token fast-path multiply and kept for the life of
+    /// the matrix (anonymous memory the size of those rows; the mapped bytes stay the source for
+    /// everything else). Null until made, or when this matrix has none.
+    /// </summary>
+    private byte[]? _panels;
+    private bool _panelsDecided;
+    private readonly Lock _panelsLock = new();
+
     public string Name { get; }
     public ElementType Type { get; }
     public int Rows { get; }
@@ -62,6 +72,26 @@ internal sealed unsafe class WeightMatrix
         else FloatConvert.ToSingle(bytes, Type, dst[..Cols]);
     }
 
+    /// <summary>The packed panels (<see cref="_panels"/>), made by the first caller; null when the matrix has no whole panel or is too large for one array.</summary>
+    private byte[]? Panels()
+    {
+        if (Volatile.Read(ref _panelsDecided)) return _panels;
+        lock (_panelsLock)
+        {
+            if (_panelsDecided) return _panels;
+            int panels = Rows / QuantOps.PanelRows;
+            long size = (long)panels * QuantOps.PanelRows * RowBytes;
+            if (panels > 0 && size <= Array.MaxLength)
+            {
+                var packed = GC.AllocateUninitializedArray<byte>((int)size);
+                QuantOps.PackPanels(Type, Bytes, RowBytes, Cols, panels, packed);
+                _panels = packed;
+            }
+            Volatile.Write(ref _panelsDecided, true);
+            return _panels;
+        }
+    }
+
     /// <summary>
     /// One token (decode) against f16 / bf16 / f32 rows [r0, r1): converted in registers inside the dot
     /// product, four rows per pass (FloatKernels.DotF16Rows and siblings), no tile. False below AVX2.
@@ -98,6 +128,17 @@ internal sealed unsafe class WeightMatrix
             if (batch == 1)
             {
                 var xq1 = new ReadOnlySpan<byte>(xq, QuantOps.ActivationBytes(Type, cols));
+                int p0 = (r0 + QuantOps.PanelRows - 1) / QuantOps.PanelRows, p1 = r1 / QuantOps.PanelRows;
+                if (p0 < p1 && QuantOps.CanPackPanels(Type) && Panels() is { } panels)
+                {
+                    // Whole panels from the packed copy; a range's ragged ends (a split off a multiple of
+                    // eight, the matrix's last rows) from the mapped rows, with bit-identical results.
+                    int a = p0 * QuantOps.PanelRows, b = p1 * QuantOps.PanelRows;
+                    if (r0 < a) QuantOps.DotFastRows(Type, bytes.Slice(r0 * RowBytes, (a - r0) * RowBytes), RowBytes, xq1, new Span<float>(y + r0, a - r0));
+                    QuantOps.DotFastPanels(Type, panels.AsSpan(a * RowBytes, (b - a) * RowBytes), cols, xq1, new Span<float>(y + a, b - a));
+                    if (b < r1) QuantOps.DotFastRows(Type, bytes.Slice(b * RowBytes, (r1 - b) * RowBytes), RowBytes, xq1, new Span<float>(y + b, r1 - b));
+                    return;
+                }
                 QuantOps.DotFastRows(Type, rows, RowBytes, xq1, new Span<float>(y + r0, r1 - r0));
             }
             else
