@@ -63,7 +63,18 @@ public static class HfExporter
     private static void WriteSafetensors(string path, IReadOnlyList<Tensor> tensors)
     {
         using var stream = new WriteBackFileStream(path);
-        SafetensorsWriter.Write(stream, tensors, SafetensorsWriter.PyTorchMetadata);
+        if (tensors.All(t => t.Source.CanCopyRanges))
+        {
+            // Synthetic weights and file slices read in ranges: stream them through a few batch-sized
+            // buffers filled on every core while the previous batch is written, so memory does not
+            // grow with the largest tensor. The bytes are those SafetensorsWriter.Write gives.
+            stream.Write(SafetensorsWriter.BuildHeader(tensors, SafetensorsWriter.PyTorchMetadata));
+            RangePipeline.Run(tensors.Select(t => t.Source).ToList(), bytes => stream.Write(bytes));
+        }
+        else
+        {
+            SafetensorsWriter.Write(stream, tensors, SafetensorsWriter.PyTorchMetadata);
+        }
         stream.Flush(flushToDisk: true);
     }
 
