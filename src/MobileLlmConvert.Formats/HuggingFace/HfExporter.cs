@@ -62,19 +62,22 @@ public static class HfExporter
 
     private static void WriteSafetensors(string path, IReadOnlyList<Tensor> tensors)
     {
-        using var stream = new WriteBackFileStream(path);
         if (tensors.All(t => t.Source.CanCopyRanges))
         {
-            // Synthetic weights and file slices read in ranges: stream them through a few batch-sized
-            // buffers filled on every core while the previous batch is written, so memory does not
+            // Synthetic weights and file slices read in ranges: every core makes a small chunk and
+            // writes it at its place (directly to the device for a large file), so memory does not
             // grow with the largest tensor. The bytes are those SafetensorsWriter.Write gives.
-            stream.Write(SafetensorsWriter.BuildHeader(tensors, SafetensorsWriter.PyTorchMetadata));
-            RangePipeline.Run(tensors.Select(t => t.Source).ToList(), bytes => stream.Write(bytes));
+            var header = new MemorySource(SafetensorsWriter.BuildHeader(tensors, SafetensorsWriter.PyTorchMetadata));
+            long length = header.Length + tensors.Sum(t => t.ByteLength);
+            // The blocks allocated up front (fallocate): one contiguous extent, and direct writes
+            // that need not wait for each other (RangePipeline.WriteTo).
+            using var file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, preallocationSize: length);
+            RangePipeline.WriteTo(file, [header, .. tensors.Select(t => t.Source)]);
+            RandomAccess.FlushToDisk(file);
+            return;
         }
-        else
-        {
-            SafetensorsWriter.Write(stream, tensors, SafetensorsWriter.PyTorchMetadata);
-        }
+        using var stream = new WriteBackFileStream(path);
+        SafetensorsWriter.Write(stream, tensors, SafetensorsWriter.PyTorchMetadata);
         stream.Flush(flushToDisk: true);
     }
 

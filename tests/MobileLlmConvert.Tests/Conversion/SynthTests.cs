@@ -85,7 +85,7 @@ public class SynthTests
         Assert.Equal(sharedFfn ? 1 : layers, ir.Steps.Select(s => s.Gate).Distinct().Count());
     }
 
-    /// <summary>Large enough that the embedding spans several of the exporter's batches.</summary>
+    /// <summary>Large enough that the embedding spans many of the exporter's chunks, written by several threads.</summary>
     private static readonly SyntheticSpec ExportSpec = new()
     {
         Family = ModelFamily.MobileLLM, Tied = true, LayerSharing = true, VocabSize = 24000, HiddenSize = 512, IntermediateSize = 768,
@@ -103,7 +103,7 @@ public class SynthTests
         SafetensorsWriter.Write(dir["reference.safetensors"], ir.Tensors, SafetensorsWriter.PyTorchMetadata);
 
         var reference = File.ReadAllBytes(dir["reference.safetensors"]);
-        Assert.True(reference.Length > 3 * Core.IO.RangePipeline.BatchBytes);
+        Assert.True(reference.Length > 3 * Core.IO.RangePipeline.ChunkBytes);
         Assert.True(reference.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir["a"], HfNames.SingleWeightsFile))));
         foreach (var f in Directory.GetFiles(dir["a"]))
             Assert.True(File.ReadAllBytes(f).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir["b"], Path.GetFileName(f)))), f);
