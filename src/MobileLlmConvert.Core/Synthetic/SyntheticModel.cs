@@ -1,5 +1,4 @@
 using MobileLlmConvert.Core.Ir;
-using MobileLlmConvert.Core.Numerics;
 
 namespace MobileLlmConvert.Core.Synthetic;
 
