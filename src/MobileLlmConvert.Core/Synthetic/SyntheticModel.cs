@@ -1,7 +1,4 @@
-using System.Runtime.InteropServices;
-using MobileLlmConvert.Core.IO;
 using MobileLlmConvert.Core.Ir;
-using MobileLlmConvert.Core.Numerics;
 
 namespace MobileLlmConvert.Core.Synthetic;
 
@@ -144,39 +141,16 @@ public static class SyntheticModel
     }
 
     /// <summary>
-    /// A tensor whose values are draws [rng.Draws, rng.Draws + count) of the model's stream,
-    /// generated (in row blocks on every core) each time it is read: a full-size model costs no
-    /// memory until written, and its bytes do not depend on the thread count.
+    /// A tensor whose values are draws [rng.Draws, rng.Draws + count) of the model's stream, made
+    /// each time it is read (<see cref="SyntheticSource"/>): a full-size model costs no memory until
+    /// written, and its bytes depend neither on the thread count nor on how it is read.
     /// </summary>
     private static Tensor Make(string name, long[] shape, ElementType type, float std, ref DrawCursor rng, bool norm)
     {
         long n = Shapes.ElementCount(shape);
-        int cols = checked((int)shape[^1]);
-        long rows = n / cols;
-        int valueBytes = type.Info().BlockBytes;
-        ulong seed = rng.Seed, first = rng.Draws;
+        // Norm weights sit around 1 as trained RMSNorm weights do; matrices are centred on 0.
+        var draws = new SyntheticDraws(rng.Seed, rng.Draws, std, norm);
         rng.Draws += (ulong)n;
-        var source = new ComputedSource(checked(n * valueBytes), dst => Generate(dst, rows, cols, valueBytes, type, std, norm, seed, first));
-        return new Tensor(name, shape, type, source);
-    }
-
-    private static unsafe void Generate(Span<byte> dst, long rows, int cols, int valueBytes, ElementType type, float std, bool norm, ulong seed, ulong first)
-    {
-        fixed (byte* p = dst)
-        {
-            nint output = (nint)p;
-            RowParallel.For(rows, (long)cols * valueBytes, (row, count) =>
-            {
-                var values = new float[checked(count * cols)];
-                var r = SplitMix64.At(seed, checked((first + (ulong)row * (ulong)cols) * SplitMix64.CallsPerGaussian));
-                for (int i = 0; i < values.Length; i++)
-                {
-                    // Norm weights sit around 1 as trained RMSNorm weights do; matrices are centred on 0.
-                    values[i] = norm ? 1f + std * r.NextGaussian() : std * r.NextGaussian();
-                }
-                var d = new Span<byte>((byte*)output + row * cols * valueBytes, values.Length * valueBytes);
-                FloatConvert.FromSingle(values, type, d);
-            });
-        }
+        return new Tensor(name, shape, type, new SyntheticSource(n, type, draws));
     }
 }

@@ -62,6 +62,20 @@ public static class HfExporter
 
     private static void WriteSafetensors(string path, IReadOnlyList<Tensor> tensors)
     {
+        if (tensors.All(t => t.Source.CanCopyRanges))
+        {
+            // Synthetic weights and file slices read in ranges: every core makes a small chunk and
+            // writes it at its place (directly to the device for a large file), so memory does not
+            // grow with the largest tensor. The bytes are those SafetensorsWriter.Write gives.
+            var header = new MemorySource(SafetensorsWriter.BuildHeader(tensors, SafetensorsWriter.PyTorchMetadata));
+            long length = header.Length + tensors.Sum(t => t.ByteLength);
+            // The blocks allocated up front (fallocate): one contiguous extent, and direct writes
+            // that need not wait for each other (RangePipeline.WriteTo).
+            using var file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, preallocationSize: length);
+            RangePipeline.WriteTo(file, [header, .. tensors.Select(t => t.Source)]);
+            RandomAccess.FlushToDisk(file);
+            return;
+        }
         using var stream = new WriteBackFileStream(path);
         SafetensorsWriter.Write(stream, tensors, SafetensorsWriter.PyTorchMetadata);
         stream.Flush(flushToDisk: true);

@@ -2,6 +2,8 @@ using MobileLlmConvert.Core.Ir;
 using MobileLlmConvert.Core.Numerics;
 using MobileLlmConvert.Core.Synthetic;
 using MobileLlmConvert.Formats;
+using MobileLlmConvert.Formats.HuggingFace;
+using MobileLlmConvert.Formats.Safetensors;
 
 namespace MobileLlmConvert.Tests.Conversion;
 
@@ -81,5 +83,56 @@ public class SynthTests
         Assert.Equal(layers, ir.Steps.Count);
         Assert.Equal(ir.Config.NumHeads, ir.Config.NumKvHeads);
         Assert.Equal(sharedFfn ? 1 : layers, ir.Steps.Select(s => s.Gate).Distinct().Count());
+    }
+
+    /// <summary>Large enough that the embedding spans many of the exporter's chunks, written by several threads.</summary>
+    private static readonly SyntheticSpec ExportSpec = new()
+    {
+        Family = ModelFamily.MobileLLM, Tied = true, LayerSharing = true, VocabSize = 24000, HiddenSize = 512, IntermediateSize = 768,
+        NumHeads = 8, NumKvHeads = 2, StoredLayers = 2, DType = ElementType.BF16, Seed = 5,
+    };
+
+    [Fact]
+    public void ExportStreamsTheBytesOfTheTensorWriterAndRerunsAreByteIdentical()
+    {
+        using var dir = new TempDir();
+        using var ir = SyntheticModel.Create(ExportSpec, TensorNames.HuggingFace);
+        HfExporter.Export(ir, dir["a"], new HfExportOptions());
+        HfExporter.Export(ir, dir["b"], new HfExportOptions());
+        // The whole-tensor path every other writer takes (TensorPipeline), for the same tensors.
+        SafetensorsWriter.Write(dir["reference.safetensors"], ir.Tensors, SafetensorsWriter.PyTorchMetadata);
+
+        var reference = File.ReadAllBytes(dir["reference.safetensors"]);
+        Assert.True(reference.Length > 3 * Core.IO.RangePipeline.ChunkBytes);
+        Assert.True(reference.AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir["a"], HfNames.SingleWeightsFile))));
+        foreach (var f in Directory.GetFiles(dir["a"]))
+            Assert.True(File.ReadAllBytes(f).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(dir["b"], Path.GetFileName(f)))), f);
+    }
+
+    /// <summary>A ranged source that fails once a reader reaches byte <c>failAt</c>.</summary>
+    private sealed class FailingSource(long length, long failAt) : TensorSource
+    {
+        public override long Length => length;
+        public override bool CanCopyRanges => true;
+        public override void CopyTo(Span<byte> destination) => CopyRange(0, destination[..(int)length]);
+        public override void CopyRange(long offset, Span<byte> destination)
+        {
+            if (offset + destination.Length > failAt) throw new IOException("No space left on device");
+            destination.Clear();
+        }
+    }
+
+    [Fact]
+    public void AnExportThatFailsMidwayLeavesNothingBehind()
+    {
+        using var dir = new TempDir();
+        using var ir = SyntheticModel.Create(ExportSpec, TensorNames.HuggingFace);
+        // The last tensor fails after the embedding and most blocks have been written.
+        var last = ir.Tensors[^1];
+        var broken = ir with { Tensors = [.. ir.Tensors.SkipLast(1), new Tensor(last.Name, last.Shape, last.Type, new FailingSource(last.ByteLength, last.ByteLength / 2))] };
+        var e = Assert.Throws<IOException>(() => HfExporter.Export(broken, dir["out"], new HfExportOptions()));
+
+        Assert.Equal("No space left on device", e.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dir.Path));
     }
 }
