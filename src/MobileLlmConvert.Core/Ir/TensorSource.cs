@@ -53,6 +53,12 @@ public abstract class TensorSource
         span.Slice((int)offset, destination.Length).CopyTo(destination);
     }
 
+    /// <summary>
+    /// Bytes per unit a ranged read is cheapest in (a computed source's output row): a reader that
+    /// streams the bytes in chunks (<see cref="IO.TensorPipeline"/>) cuts them at multiples of it. 1 for a file slice.
+    /// </summary>
+    public virtual int RangeAlignment => 1;
+
     /// <summary>A hint that the bytes will be read soon (a file slice asks the kernel to read ahead); never changes what is read.</summary>
     public virtual void Prefetch()
     {
@@ -95,15 +101,22 @@ public sealed class MemorySource(ReadOnlyMemory<byte> bytes) : TensorSource
 
 /// <summary>
 /// Bytes computed on demand from other sources; never cached, so peak memory stays one tensor.
-/// The sources it reads (<c>inputs</c>) receive its read-ahead and release hints.
+/// The sources it reads (<c>inputs</c>) receive its read-ahead and release hints. A source made
+/// with a range fill (a row-by-row conversion of a source that reads ranges) also computes any part
+/// of its bytes, so a writer streams it in bounded chunks instead of holding the whole tensor.
 /// </summary>
 internal sealed class ComputedSource : TensorSource
 {
     private readonly long _length;
-    private readonly SpanAction _fill;
+    private readonly SpanAction? _fill;
+    private readonly RangeAction? _fillRange;
+    private readonly int _alignment = 1;
     private readonly TensorSource[] _inputs;
 
     public delegate void SpanAction(Span<byte> destination);
+
+    /// <summary>Fills bytes [offset, offset + destination.Length); both are multiples of the alignment (or end at the length).</summary>
+    public delegate void RangeAction(long offset, Span<byte> destination);
 
     public ComputedSource(long length, SpanAction fill, params TensorSource[] inputs)
     {
@@ -113,8 +126,57 @@ internal sealed class ComputedSource : TensorSource
         _inputs = inputs;
     }
 
+    /// <summary>A source whose bytes are computed in units of <paramref name="alignment"/> bytes (rows), any range of them at a time.</summary>
+    public ComputedSource(long length, int alignment, RangeAction fillRange, params TensorSource[] inputs)
+    {
+        CheckLength(length);
+        ArgumentOutOfRangeException.ThrowIfLessThan(alignment, 1);
+        _length = length;
+        _alignment = alignment;
+        _fillRange = fillRange;
+        _inputs = inputs;
+    }
+
     public override long Length => _length;
-    public override void CopyTo(Span<byte> destination) => _fill(destination[..(int)_length]);
+
+    public override void CopyTo(Span<byte> destination)
+    {
+        if (_fill is not null) _fill(destination[..(int)_length]);
+        else _fillRange!(0, destination[..(int)_length]);
+    }
+
+    public override bool CanCopyRanges => _fillRange is not null;
+
+    public override int RangeAlignment => _alignment;
+
+    public override void CopyRange(long offset, Span<byte> destination)
+    {
+        if (_fillRange is null) throw new NotSupportedException($"{GetType().Name} cannot read part of its bytes");
+        if (offset < 0 || offset > _length || destination.Length > _length - offset)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"range {offset}+{destination.Length} outside a source of {_length} bytes");
+        if (destination.IsEmpty) return;
+        long end = offset + destination.Length;
+        long alignedStart = offset / _alignment * _alignment;
+        long alignedEnd = Math.Min(_length, (end + _alignment - 1) / _alignment * _alignment);
+        if (alignedStart == offset && alignedEnd == end)
+        {
+            _fillRange(offset, destination);
+            return;
+        }
+        // A range cut inside a unit (a hash reading fixed-size chunks): its whole units are computed
+        // into a buffer at most two units larger than the range, and the range copied out.
+        int span = checked((int)(alignedEnd - alignedStart));
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(span);
+        try
+        {
+            _fillRange(alignedStart, buffer.AsSpan(0, span));
+            buffer.AsSpan((int)(offset - alignedStart), destination.Length).CopyTo(destination);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
     public override void Prefetch()
     {

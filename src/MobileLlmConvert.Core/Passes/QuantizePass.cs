@@ -175,29 +175,38 @@ public sealed class QuantizePass(QuantPolicy policy, ImportanceMap? importance =
         var importance = Importance?.For(t.Name);
         if (importance is not null && importance.Length != t.Columns)
             throw new InvalidOperationException($"tensor {t.Name}: importance has {importance.Length} columns, the tensor {t.Columns}");
-        return new Tensor(t.Name, t.Shape, target, new ComputedSource(length, dst => Fill(t, target, rounding, importance, dst), t.Source));
+        // Each output row depends on its input row alone: over a source that reads ranges, any run of
+        // rows is computed on its own, so a writer streams the tensor in chunks (TensorPipeline).
+        int cols = t.Shape.Length == 0 ? 1 : t.Columns;
+        int dstRow = Math.Max(1, checked((int)target.ByteSize([cols])!.Value));
+        var source = t.Source.CanCopyRanges
+            ? new ComputedSource(length, dstRow, (offset, dst) => Fill(t, target, rounding, importance, offset / dstRow, dst), t.Source)
+            : new ComputedSource(length, dst => Fill(t, target, rounding, importance, 0, dst), t.Source);
+        return new Tensor(t.Name, t.Shape, target, source);
     }
 
     /// <summary>
-    /// Converts every row of <paramref name="t"/> into <paramref name="dst"/>, in row blocks on every
-    /// core (<see cref="RowParallel"/>): each row's bytes depend on that row alone, so the result is
-    /// the same for any thread count. A source that reads ranges (a file slice) is read block by block
-    /// through small buffers; a computed one is materialized once.
+    /// Converts the rows of <paramref name="t"/> from <paramref name="firstRow"/> on into
+    /// <paramref name="dst"/> (as many as it holds), in row blocks on every core
+    /// (<see cref="RowParallel"/>): each row's bytes depend on that row alone, so the result is the
+    /// same for any thread count and any cut into ranges. A source that reads ranges (a file slice) is
+    /// read block by block through small buffers; a computed one is materialized once.
     /// </summary>
-    private static unsafe void Fill(Tensor t, ElementType target, QuantRounding rounding, float[]? importance, Span<byte> dst)
+    private static unsafe void Fill(Tensor t, ElementType target, QuantRounding rounding, float[]? importance, long firstRow, Span<byte> dst)
     {
         int cols = t.Shape.Length == 0 ? 1 : t.Columns;
-        long rows = cols == 0 ? 0 : t.ElementCount / cols;
         int srcRow = checked((int)t.Type.ByteSize([cols])!.Value);
         int dstRow = checked((int)target.ByteSize([cols])!.Value);
+        long rows = dstRow == 0 ? 0 : dst.Length / dstRow;
         byte[]? whole = t.Source.CanCopyRanges ? null : t.Source.ToArray();
         var firstBad = new NonFinite(long.MaxValue, 0, 0);
         var gate = new object();
         fixed (byte* dstPointer = dst)
         {
             nint output = (nint)dstPointer;
-            RowParallel.For(rows, srcRow, (first, count) =>
+            RowParallel.For(rows, srcRow, (block, count) =>
             {
+                long first = firstRow + block;
                 int inBytes = checked(count * srcRow);
                 byte[]? rented = null;
                 try
@@ -213,7 +222,7 @@ public sealed class QuantizePass(QuantPolicy policy, ImportanceMap? importance =
                         t.Source.CopyRange(first * srcRow, rented.AsSpan(0, inBytes));
                         input = rented.AsSpan(0, inBytes);
                     }
-                    var d = new Span<byte>((byte*)output + first * dstRow, checked(count * dstRow));
+                    var d = new Span<byte>((byte*)output + block * dstRow, checked(count * dstRow));
                     if (ConvertRows(t, target, rounding, importance, input, d, cols, count, srcRow, dstRow, first) is { } bad)
                     {
                         lock (gate) if (bad.Row < firstBad.Row) firstBad = bad;

@@ -65,15 +65,31 @@ public static class GgufWriter
         var firstUse = new HashSet<(string, int, uint)>();
         var sources = plan.Tensors.Select(t => firstUse.Add(EncodingKey(t)) ? Encoded(t) : null).ToList();
         var shared = new Dictionary<(string, int, uint), byte[]>();
-        // Tensors are computed on every core, one tensor ahead of this thread's writes (TensorPipeline):
-        // peak memory is two tensors plus the shared ones between their first and last use.
-        TensorPipeline.Run(sources, (i, produced) =>
+        // Tensors are computed on every core, one chunk ahead of this thread's writes (TensorPipeline):
+        // a float or quantized conversion streams in chunks of TensorPipeline.ChunkBytes, so peak
+        // memory is two chunks (a permuted Q/K or a source that cannot read ranges: two tensors) plus
+        // the shared tensors between their first and last use.
+        long kept = 0;
+        TensorPipeline.RunChunks(sources, (i, produced, last) =>
         {
             var t = plan.Tensors[i];
             var key = EncodingKey(t);
-            var bytes = sources[i] is null ? shared[key] : produced;
-            if (sources[i] is not null && lastUse[key] != i) shared[key] = produced.ToArray();
-            encoder.Raw(bytes);
+            if (sources[i] is null)
+            {
+                encoder.Raw(shared[key]);
+            }
+            else
+            {
+                if (lastUse[key] != i)
+                {
+                    if (!shared.TryGetValue(key, out var copy)) shared[key] = copy = new byte[t.ByteSize];
+                    produced.CopyTo(copy.AsSpan(checked((int)kept)));
+                    kept += produced.Length;
+                }
+                encoder.Raw(produced);
+            }
+            if (!last) return;
+            kept = 0;
             encoder.Pad(GgufConstants.DefaultAlignment);
             if (lastUse[key] == i) shared.Remove(key);
             done += t.ByteSize;
@@ -87,44 +103,57 @@ public static class GgufWriter
     {
         // Stored as is: the source's own bytes (a computed source fills them on every core).
         if (t.Source.Type == t.OutType.IrType && t.PermuteHeads == 0) return t.Source.Source;
-        return new ComputedSource(t.ByteSize, dst => Encode(t, dst), t.Source.Source);
+        // Unpermuted rows over a source that reads ranges are encoded any run at a time, so the
+        // pipeline streams them in bounded chunks; permuted ones (Q and K, a few MB) are encoded whole.
+        int rows = t.Source.Rows;
+        if (t.PermuteHeads == 0 && t.Source.Source.CanCopyRanges && rows > 0 && t.ByteSize % rows == 0 && t.ByteSize > 0)
+        {
+            int dstRowBytes = checked((int)(t.ByteSize / rows));
+            return new ComputedSource(t.ByteSize, dstRowBytes, (offset, dst) => Encode(t, offset / dstRowBytes, dst), t.Source.Source);
+        }
+        return new ComputedSource(t.ByteSize, dst => Encode(t, 0, dst), t.Source.Source);
     }
 
     /// <summary>What decides a tensor's encoded bytes: its IR tensor, the RoPE permutation and the output type.</summary>
     private static (string, int, uint) EncodingKey(PlannedTensor t) => (t.Source.Name, t.PermuteHeads, t.OutType.Id);
 
-    /// <summary>Converts (float types), permutes (Q and K) and copies one tensor's bytes into <paramref name="dst"/>.</summary>
-    private static unsafe void Encode(PlannedTensor t, Span<byte> dst)
+    /// <summary>
+    /// Converts (float types), permutes (Q and K) and copies one tensor's rows from
+    /// <paramref name="firstRow"/> on into <paramref name="dst"/> (as many as it holds; all of them when permuted).
+    /// </summary>
+    private static unsafe void Encode(PlannedTensor t, long firstRow, Span<byte> dst)
     {
         var source = t.Source.Source;
-        int rows = t.Source.Rows;
+        int allRows = t.Source.Rows;
         int cols = t.Source.Columns;
-        int srcRowBytes = checked((int)(source.Length / rows));
-        int dstRowBytes = dst.Length / rows;
+        int srcRowBytes = checked((int)(source.Length / allRows));
+        int dstRowBytes = checked((int)(t.ByteSize / allRows));
+        int rows = dstRowBytes == 0 ? allRows : dst.Length / dstRowBytes;
         bool convert = t.Source.Type != t.OutType.IrType;
-        int hd = t.PermuteHeads > 0 ? rows / t.PermuteHeads : 0;
+        int hd = t.PermuteHeads > 0 ? allRows / t.PermuteHeads : 0;
         // Permuted rows (Q and K, a few MB) are scattered over the source, and a computed source
         // cannot read ranges: those are read whole; the rest block by block through small buffers.
         byte[]? whole = hd > 0 || !source.CanCopyRanges ? source.ToArray() : null;
         fixed (byte* dstPointer = dst)
         {
             nint output = (nint)dstPointer;
-            RowParallel.For(rows, srcRowBytes, (first, count) =>
+            RowParallel.For(rows, srcRowBytes, (block, count) =>
             {
                 var scratch = convert ? new float[cols] : null;
-                byte[]? block = null;
+                byte[]? rented = null;
                 try
                 {
                     if (whole is null)
                     {
-                        block = System.Buffers.ArrayPool<byte>.Shared.Rent(checked(count * srcRowBytes));
-                        source.CopyRange(first * srcRowBytes, block.AsSpan(0, count * srcRowBytes));
+                        rented = System.Buffers.ArrayPool<byte>.Shared.Rent(checked(count * srcRowBytes));
+                        source.CopyRange((firstRow + block) * srcRowBytes, rented.AsSpan(0, count * srcRowBytes));
                     }
                     for (int k = 0; k < count; k++)
                     {
-                        int r = checked((int)first + k);
-                        int from = hd > 0 ? RopePermutation.HfRowOf(r, hd) : r;
-                        var srcRow = whole is not null ? whole.AsSpan(from * srcRowBytes, srcRowBytes) : block.AsSpan(k * srcRowBytes, srcRowBytes);
+                        int r = checked((int)block + k);
+                        int at = checked((int)firstRow + r);
+                        int from = hd > 0 ? RopePermutation.HfRowOf(at, hd) : at;
+                        var srcRow = whole is not null ? whole.AsSpan(from * srcRowBytes, srcRowBytes) : rented.AsSpan(k * srcRowBytes, srcRowBytes);
                         var dstRow = new Span<byte>((byte*)output + (long)r * dstRowBytes, dstRowBytes);
                         if (scratch is null)
                         {
@@ -139,7 +168,7 @@ public static class GgufWriter
                 }
                 finally
                 {
-                    if (block is not null) System.Buffers.ArrayPool<byte>.Shared.Return(block);
+                    if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
                 }
             });
         }

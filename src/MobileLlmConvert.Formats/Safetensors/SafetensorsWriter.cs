@@ -26,9 +26,9 @@ public static class SafetensorsWriter
     public static void Write(Stream stream, IReadOnlyList<Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         stream.Write(BuildHeader(tensors, metadata ?? PyTorchMetadata));
-        // Computed sources (dtype conversions, synthetic weights) are filled on every core one tensor
+        // Computed sources (dtype conversions, synthetic weights) are filled on every core one chunk
         // ahead of this thread's writes (TensorPipeline), into two reused buffers.
-        TensorPipeline.Run(tensors.Select(t => t.Source).ToList(), (_, bytes) => stream.Write(bytes));
+        TensorPipeline.RunChunks(tensors.Select(t => t.Source).ToList(), (_, bytes, _) => stream.Write(bytes));
     }
 
     /// <summary>The 8-byte length prefix and the padded JSON header for these tensors.</summary>

@@ -69,4 +69,41 @@ public class ParallelConversionTests
         var e = Assert.Throws<InvalidDataException>(() => converted.Source.ToArray());
         Assert.Equal($"tensor {ir.Steps[0].Down}: row 17 column 200 holds NaN; refusing to quantize a non-finite value to q8_0", e.Message);
     }
+    [Theory]
+    [InlineData("q4")]
+    [InlineData("f16")]
+    [InlineData("f32")]
+    public void AnyRunOfRowsIsConvertedAsInTheWholeTensor(string scheme)
+    {
+        var ir = OneMatrix(Values(13), ElementType.BF16);
+        var key = ir.Steps[0].Down;
+        var converted = new QuantizePass(QuantPolicy.Parse(scheme, 32, [], false, QuantRounding.Search)).Run(ir).Ir[key].Source;
+        var whole = converted.ToArray();
+        int rowBytes = whole.Length / Rows;
+
+        // A writer streams it in row chunks (TensorPipeline.RunChunks); a hash reads any cut.
+        Assert.True(converted.CanCopyRanges);
+        Assert.Equal(rowBytes, converted.RangeAlignment);
+        var rows = new byte[500 * rowBytes];
+        converted.CopyRange(1234L * rowBytes, rows);
+        Assert.True(whole.AsSpan(1234 * rowBytes, rows.Length).SequenceEqual(rows));
+        var cut = new byte[3 * rowBytes + 5];
+        converted.CopyRange(2990L * rowBytes + 7, cut);
+        Assert.True(whole.AsSpan(2990 * rowBytes + 7, cut.Length).SequenceEqual(cut));
+    }
+
+    [Fact]
+    public void ANonFiniteValueInARangeIsNamedByItsRowInTheTensor()
+    {
+        var values = Values(14);
+        values[2900 * Cols + 5] = float.NaN;
+        var ir = OneMatrix(values, ElementType.F32);
+        var key = ir.Steps[0].Down;
+        var converted = new QuantizePass(QuantPolicy.Parse("q8", 32, [], false, QuantRounding.Search)).Run(ir).Ir[key].Source;
+        int rowBytes = converted.RangeAlignment;
+
+        converted.CopyRange(0, new byte[2900 * rowBytes]);
+        var e = Assert.Throws<InvalidDataException>(() => converted.CopyRange(2800L * rowBytes, new byte[150 * rowBytes]));
+        Assert.Equal($"tensor {key}: row 2900 column 5 holds NaN; refusing to quantize a non-finite value to q8_0", e.Message);
+    }
 }

@@ -66,4 +66,55 @@ public class TensorPipelineTests
         // stopped, so these counts are final.
         Assert.All(sources.Skip(3), s => Assert.Equal(0, s.Reads));
     }
+    private static byte Pattern(long offset) => (byte)(offset * 7 % 251);
+
+    [Fact]
+    public void RangedSourcesArriveInWholeUnitChunksAndEveryByteInOrder()
+    {
+        const int unit = 3000;
+        long length = (long)TensorPipeline.ChunkBytes * 5 / 2 + 1234;
+        var fills = new System.Collections.Concurrent.ConcurrentBag<(long, int)>();
+        var ranged = new ComputedSource(length, unit, (offset, dst) =>
+        {
+            fills.Add((offset, dst.Length));
+            for (int k = 0; k < dst.Length; k++) dst[k] = Pattern(offset + k);
+        });
+        var sources = new List<TensorSource?> { new Computed(1, 3000), null, ranged, new MemorySource(new byte[] { 7, 8 }) };
+        var chunks = new List<(int Index, byte[] Bytes, bool Last)>();
+        TensorPipeline.RunChunks(sources, (i, bytes, last) => chunks.Add((i, bytes.ToArray(), last)));
+
+        Assert.Equal([0, 1, 2, 2, 2, 3], chunks.Select(c => c.Index));
+        Assert.Equal([true, true, false, false, true, true], chunks.Select(c => c.Last));
+        var whole = chunks.Where(c => c.Index == 2).SelectMany(c => c.Bytes).ToArray();
+        Assert.Equal(length, whole.Length);
+        for (int k = 0; k < whole.Length; k++) Assert.Equal(Pattern(k), whole[k]);
+        // Cut at whole units, each chunk within the bound, each unit computed once.
+        Assert.All(chunks.Where(c => c.Index == 2 && !c.Last), c => Assert.Equal(0, c.Bytes.Length % unit));
+        Assert.All(chunks, c => Assert.True(c.Bytes.Length <= TensorPipeline.ChunkBytes));
+        Assert.Equal(length, fills.Sum(f => (long)f.Item2));
+        Assert.Equal(Enumerable.Repeat((byte)1, 3000), chunks[0].Bytes);
+        Assert.Empty(chunks[1].Bytes);
+        Assert.Equal([7, 8], chunks[5].Bytes);
+    }
+
+    [Fact]
+    public void AComputedSourceReadsARangeCutInsideItsUnitsFromWholeUnits()
+    {
+        var offsets = new List<(long, int)>();
+        var source = new ComputedSource(95, 10, (offset, dst) =>
+        {
+            lock (offsets) offsets.Add((offset, dst.Length));
+            for (int k = 0; k < dst.Length; k++) dst[k] = Pattern(offset + k);
+        });
+        var range = new byte[25];
+        source.CopyRange(13, range);
+        var tail = new byte[7];
+        source.CopyRange(88, tail);
+
+        Assert.Equal(Enumerable.Range(13, 25).Select(k => Pattern(k)), range);
+        Assert.Equal(Enumerable.Range(88, 7).Select(k => Pattern(k)), tail);
+        Assert.Equal([(10L, 30), (80L, 15)], offsets);
+        Assert.Throws<ArgumentOutOfRangeException>(() => source.CopyRange(90, new byte[6]));
+        Assert.Equal(source.ToArray(), Enumerable.Range(0, 95).Select(k => Pattern(k)).ToArray());
+    }
 }
