@@ -48,6 +48,9 @@ for size in "${sizes[@]}"; do
     run "synth mobilellm-$size (GB/s of output)" "@$ckpt/model.safetensors" "${mlconvert[@]}" synth --preset "mobilellm-$size" -o "$ckpt"
   fi
   bytes=$(stat -c %s "$ckpt/model.safetensors")
+  # synth writes large files with O_DIRECT, so they are not in the page cache; llama-quantize below reads
+  # the F16 GGUF our convert has just written (cached). Read the checkpoint once so both tools start warm.
+  cat "$ckpt"/*.safetensors > /dev/null
   echo "mobilellm-$size: $(numfmt --to=iec "$bytes") of safetensors"
   run "  hf2mobile (q4 bundle)" "$bytes" "${mlconvert[@]}" hf2mobile "$ckpt" -o "$out/$size-bundle" --force "${rounding[@]}"
   run "  hf2mobile again" "$bytes" "${mlconvert[@]}" hf2mobile "$ckpt" -o "$out/$size-bundle-2" --force "${rounding[@]}"
