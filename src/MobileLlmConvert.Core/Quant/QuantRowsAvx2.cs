@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using MobileLlmConvert.Core.Ir;
+using MobileLlmConvert.Core.Numerics;
 
 namespace MobileLlmConvert.Core.Quant;
 
@@ -182,8 +183,8 @@ internal static unsafe class QuantRowsAvx2
             // d (and m for Q4_1) of the eight rows' block b: the block's first four bytes, one gather.
             var head = Avx2.GatherVector256((int*)(p0 + o), gather, 1);
             var dx = Vector256.Create(scales[b]);
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Avx.Multiply(HalfToSingle(head), dx), acc);
-            if (TPair.HasMin) macc = Fma.MultiplyAdd(HalfToSingle(Avx2.ShiftRightLogical(head, 16)), Vector256.Create(scales[b] * sums[b]), macc);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Avx.Multiply(HalfVectors.ToSingle(head.AsUInt32()), dx), acc);
+            if (TPair.HasMin) macc = Fma.MultiplyAdd(HalfVectors.ToSingle(Avx2.ShiftRightLogical(head, 16).AsUInt32()), Vector256.Create(scales[b] * sums[b]), macc);
         }
         return TPair.HasMin ? Avx.Add(acc, macc) : acc;
     }
@@ -281,26 +282,10 @@ internal static unsafe class QuantRowsAvx2
             if (TPair.Offset != 0) isum = Avx2.Subtract(isum, Vector256.Create(sums[b] * TPair.Offset));
             var head = TPair.HasMin ? Vector256.Load((int*)pb) : Avx2.ConvertToVector256Int32((ushort*)pb).AsInt32();
             var dx = Vector256.Create(scales[b]);
-            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Avx.Multiply(HalfToSingle(head), dx), acc);
-            if (TPair.HasMin) macc = Fma.MultiplyAdd(HalfToSingle(Avx2.ShiftRightLogical(head, 16)), Vector256.Create(scales[b] * sums[b]), macc);
+            acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum), Avx.Multiply(HalfVectors.ToSingle(head.AsUInt32()), dx), acc);
+            if (TPair.HasMin) macc = Fma.MultiplyAdd(HalfVectors.ToSingle(Avx2.ShiftRightLogical(head, 16).AsUInt32()), Vector256.Create(scales[b] * sums[b]), macc);
         }
         return TPair.HasMin ? Avx.Add(acc, macc) : acc;
-    }
-
-    /// <summary>
-    /// The f16 values in the low 16 bits of each lane as f32, exactly as a hardware conversion: the
-    /// exponent and mantissa shifted into f32 position, times 2^112 to move the exponent bias from 15 to
-    /// 127 (which also turns f16 subnormals into the right normal f32), infinity and NaN given the f32
-    /// all-ones exponent, the sign put back.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector256<float> HalfToSingle(Vector256<int> h)
-    {
-        var magnitude = Avx2.And(h, Vector256.Create(0x7FFF));
-        var scaled = Avx.Multiply(Avx2.ShiftLeftLogical(magnitude, 13).AsSingle(), Vector256.Create(0x77800000).AsSingle()); // 2^112
-        var infNan = Avx2.And(Avx2.CompareGreaterThan(magnitude, Vector256.Create(0x7BFF)), Vector256.Create(0x7F800000));
-        var sign = Avx2.ShiftLeftLogical(Avx2.And(h, Vector256.Create(0x8000)), 16);
-        return Avx2.Or(Avx2.Or(scaled.AsInt32(), infNan), sign).AsSingle();
     }
 
     /// <summary>One layout family's integer work for a pair of rows and one 32-value chunk of a block.</summary>

@@ -35,7 +35,7 @@ public class QuantRowsTests
         for (int h = 0; h < 65536; h += 8)
         {
             for (int k = 0; k < 8; k++) bits[k] = (h + k) | 0x5A5A0000; // the high half (Q4_1's m) must be ignored
-            var got = QuantRowsAvx2.HalfToSingle(Vector256.Create(bits));
+            var got = MobileLlmConvert.Core.Numerics.HalfVectors.ToSingle(Vector256.Create(bits).AsUInt32());
             for (int k = 0; k < 8; k++)
             {
                 float want = (float)BitConverter.UInt16BitsToHalf((ushort)(h + k));
